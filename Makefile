@@ -1,0 +1,70 @@
+# Everything a developer runs, from one place. `make` alone lists the targets.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+COMPOSE ?= docker compose
+MANAGE := $(BIN)/python backend/manage.py
+
+.PHONY: help install env up down logs ps test test-postgres lint run doctor shell migrate demo bench lock clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): requirements/dev.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check --quiet --require-hashes -r requirements/dev.lock
+	@# backend/ and the repository root on sys.path, so pytest, mypy and scripts find the code.
+	@printf '%s\n%s\n' "$(CURDIR)/backend" "$(CURDIR)" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/django_celery_template.pth"
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv from the lock (needs only python3 and the package index)
+
+env: ## Write a .env with generated secrets (keeps an existing one)
+	@if [ -f .env ]; then echo ".env exists; not overwriting it."; else \
+	  $(PYTHON) scripts/make_env.py > .env && echo "Wrote .env with generated secrets."; fi
+
+up: ## docker compose up (the whole system, with the dev override)
+	$(COMPOSE) up --build
+
+down: ## docker compose down
+	$(COMPOSE) down
+
+logs: ## Follow the logs of every service
+	$(COMPOSE) logs -f --tail=100
+
+ps: ## Show services and their health
+	$(COMPOSE) ps
+
+test: $(STAMP) ## Run the whole test suite (starts its own Redis and workers)
+	$(BIN)/pytest
+
+lint: $(STAMP) ## ruff, mypy, hadolint, compose schema validation
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy backend tests
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose*.yml
+
+run: $(STAMP) ## The whole system without Docker: web, worker-io, worker-cpu, beat (Ctrl-C stops)
+	cd backend && ../$(BIN)/python -m devstack
+
+doctor: $(STAMP) ## Check configuration and the running system, with hints
+	$(MANAGE) doctor
+
+shell: $(STAMP) ## Django shell
+	$(MANAGE) shell
+
+migrate: $(STAMP) ## Apply database migrations
+	$(MANAGE) migrate
+
+lock: ## Re-resolve requirements/*.lock from pyproject.toml (needs uv)
+	uv pip compile pyproject.toml --generate-hashes --universal --python-version 3.11 -o requirements/base.lock
+	uv pip compile pyproject.toml --extra dev --generate-hashes --universal --python-version 3.11 -o requirements/dev.lock
+
+clean: ## Remove the virtualenv and local state
+	rm -rf $(VENV) var db.sqlite3* .test-db.sqlite3*

@@ -1,0 +1,105 @@
+"""The Celery app (``celery -A config``): queues, routes, limits and shutdown policy.
+
+Each setting carries the reason it is there; most come from incidents listed in
+docs/troubleshooting.md. The pool is deliberately NOT configured here: it is chosen on each
+worker's command line (``-P gevent`` / ``-P prefork``, see ``config.topology``), because a
+``worker_pool`` setting silently overrides ``-P`` and a gevent pool chosen in settings leaves the
+process unpatched.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery, Task
+from kombu import Exchange
+from kombu import Queue as KombuQueue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+from django.conf import settings
+
+from config.queues import DEFAULT_QUEUE, TASK_ROUTES, Queue
+from config.schedule import BEAT_SCHEDULE
+
+# Time limits every task gets unless it sets its own. gevent has no soft limit (only the hard
+# one is enforced there); prefork enforces both.
+DEFAULT_SOFT_TIME_LIMIT = 240
+DEFAULT_TIME_LIMIT = 300
+
+
+class BaseTask(Task):  # type: ignore[misc]
+    """Default retry policy: exponential backoff with full jitter, bounded.
+
+    Tasks list the exception types worth retrying in ``autoretry_for`` themselves; retrying on
+    ``Exception`` would repeat programming errors and permanent API rejections.
+    """
+
+    retry_backoff = 2
+    retry_backoff_max = min(600, settings.CELERY_MAX_COUNTDOWN)
+    retry_jitter = True
+    max_retries = 5
+
+
+app = Celery("config", task_cls=BaseTask)
+
+app.conf.update(
+    broker_url=settings.CELERY_BROKER_URL,
+    result_backend=settings.CELERY_RESULT_BACKEND,
+    # Keep retrying the broker at start-up (Compose may start workers before Redis accepts).
+    broker_connection_retry_on_startup=True,
+    # Redis re-delivers a message held unacknowledged longer than this, so it must exceed the
+    # longest countdown plus the longest run time, on every producer and worker alike
+    # (ops.checks verifies it); otherwise a countdown task runs more than once.
+    broker_transport_options={"visibility_timeout": settings.CELERY_VISIBILITY_TIMEOUT},
+    result_backend_transport_options={"visibility_timeout": settings.CELERY_VISIBILITY_TIMEOUT},
+    # Declared queues only: routing to a queue nobody declared raises QueueNotFound instead of
+    # silently filling a Redis list no worker reads.
+    task_queues=[KombuQueue(q.value, Exchange(q.value), routing_key=q.value) for q in Queue],
+    task_create_missing_queues=False,
+    task_default_queue=DEFAULT_QUEUE.value,
+    task_routes=TASK_ROUTES,
+    # JSON only: arguments are ids and plain values, and no pickle reaches a worker.
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    result_accept_content=["json"],
+    # Results are opt-in per task (the doctor's probe uses one); most tasks write to the database.
+    task_ignore_result=True,
+    result_expires=3600,
+    task_soft_time_limit=DEFAULT_SOFT_TIME_LIMIT,
+    task_time_limit=DEFAULT_TIME_LIMIT,
+    # Acknowledge after the task ran, so a crash or a soft shutdown puts the message back.
+    # Tasks are idempotent (a claim on the database row guards every side effect), which is what
+    # makes redelivery safe. A lost worker counts as a retry (5.7), so a poison task stops at
+    # max_retries instead of looping.
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    task_retry_on_worker_lost=True,
+    # Each process reserves one message per slot; long CPU tasks are not hoarded by one process.
+    worker_prefetch_multiplier=1,
+    # Prefetch does not bound countdown/ETA messages: without this a worker pulls every
+    # countdown message in the queue into memory.
+    worker_eta_task_limit=1000,
+    # Soft shutdown: on SIGTERM (remapped to SIGQUIT by REMAP_SIGTERM in the image) running tasks
+    # get this long to finish, then the rest is requeued at once rather than after the
+    # visibility timeout. Compose's stop_grace_period is longer.
+    worker_soft_shutdown_timeout=settings.CELERY_SOFT_SHUTDOWN_TIMEOUT,
+    worker_enable_soft_shutdown_on_idle=True,
+    worker_cancel_long_running_tasks_on_connection_loss=True,
+    # Publishing retries briefly if Redis blips, instead of failing the web request.
+    task_publish_retry=True,
+    task_publish_retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5},
+    timezone=settings.TIME_ZONE,
+    enable_utc=True,
+    beat_schedule=BEAT_SCHEDULE,
+    beat_scheduler="ops.liveness:HeartbeatScheduler",
+    # Beat wakes at least this often, which is also how often it reports that it is alive.
+    beat_max_loop_interval=15,
+)
+
+app.autodiscover_tasks()
+
+from ops.liveness import LivenessFile  # noqa: E402  (needs the app's settings)
+
+app.steps["worker"].add(LivenessFile)

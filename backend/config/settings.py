@@ -1,0 +1,212 @@
+"""Django settings: the one place that reads the environment.
+
+``.env`` at the repository root is loaded when present; the real environment wins over it.
+Values are never expanded: a value still holding ``${...}`` stops start-up (see ``config.env``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from dotenv import load_dotenv
+
+from config.env import Env, EnvError, redis_url
+
+BACKEND_DIR = Path(__file__).resolve().parent.parent
+REPO_DIR = BACKEND_DIR.parent
+
+# interpolate=False: Compose-style ${VAR} references are refused, not half-expanded.
+# DOTENV_DISABLED=1 (set by the tests) keeps a developer's .env out of the picture.
+if not os.environ.get("DOTENV_DISABLED"):
+    load_dotenv(REPO_DIR / ".env", override=False, interpolate=False)
+env = Env()
+
+# --- Django core -------------------------------------------------------------------------------
+
+DEBUG = env.bool("DJANGO_DEBUG", False)
+if DEBUG:
+    SECRET_KEY = env.str("DJANGO_SECRET_KEY", "insecure-local-development-key-not-for-production")
+else:
+    try:
+        SECRET_KEY = env.str("DJANGO_SECRET_KEY")
+    except EnvError:
+        raise EnvError(
+            "DJANGO_SECRET_KEY is required when DJANGO_DEBUG is off. "
+            "Run `make env` to write a .env with a generated key."
+        ) from None
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "ops",
+    "whatsapp",
+    "football_data",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ----------------------------------------------------------------------------------
+# Postgres through DATABASE_URL, or from POSTGRES_HOST/PORT/DB/USER/PASSWORD (what Compose sets);
+# SQLite when neither is set (local use, `make run`).
+
+DATABASE_URL = env.optional("DATABASE_URL")
+# Connection pooling (Django >= 5.1, psycopg 3) is switched on per process by
+# DATABASE_POOL_MAX_SIZE:
+# web and the gevent worker need it (every greenlet would otherwise open its own connection and
+# exhaust max_connections); the prefork worker must not use it (Celery's Django fixup closes the
+# pool after every task there, celery#10554).
+DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", 0, minimum=0)
+
+POSTGRES_HOST = env.optional("POSTGRES_HOST")
+
+if DATABASE_URL or POSTGRES_HOST:
+    if DATABASE_URL:
+        try:
+            default_db = dj_database_url.parse(DATABASE_URL)
+        except ValueError as exc:
+            raise EnvError(f"DATABASE_URL is not a valid database URL: {exc}") from None
+    else:
+        # Built from parts, like the broker URL, so the password needs no URL quoting at all.
+        default_db = {
+            "ENGINE": "django.db.backends.postgresql",
+            "HOST": POSTGRES_HOST,
+            "PORT": env.int("POSTGRES_PORT", 5432, minimum=1),
+            "NAME": env.str("POSTGRES_DB", "app"),
+            "USER": env.str("POSTGRES_USER", "app"),
+            "PASSWORD": env.str("POSTGRES_PASSWORD", ""),
+        }
+    if DATABASE_POOL_MAX_SIZE and default_db["ENGINE"] == "django.db.backends.postgresql":
+        default_db["CONN_MAX_AGE"] = 0
+        default_db.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": DATABASE_POOL_MAX_SIZE,
+            "timeout": 30,
+        }
+    else:
+        default_db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+        default_db["CONN_HEALTH_CHECKS"] = True
+else:
+    default_db = {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": env.str("SQLITE_PATH", str(REPO_DIR / "db.sqlite3")),
+        "OPTIONS": {
+            # Several processes (web, two workers, beat) share the file under `make run`:
+            # WAL lets readers run beside the writer, IMMEDIATE avoids lock-upgrade deadlocks.
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
+        # A file, not memory, so worker processes started by the tests see the test database.
+        "TEST": {"NAME": env.str("SQLITE_TEST_PATH", str(REPO_DIR / ".test-db.sqlite3"))},
+    }
+DATABASES = {"default": default_db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Internationalisation, static files ------------------------------------------------------
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("DJANGO_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = env.str("DJANGO_STATIC_ROOT", str(REPO_DIR / "staticfiles"))
+# WhiteNoise serves the admin's static files from gunicorn; in DEBUG straight from the apps.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = DEBUG
+
+# --- Security (effective when DEBUG is off behind a TLS-terminating proxy) ---------------------
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# --- Redis and Celery --------------------------------------------------------------------------
+# The broker URL is built here from parts so no process ever has to expand ${REDIS_PASSWORD}.
+
+REDIS_HOST = env.str("REDIS_HOST", "127.0.0.1")
+REDIS_PORT = env.int("REDIS_PORT", 6379, minimum=1)
+REDIS_PASSWORD = env.optional("REDIS_PASSWORD")
+REDIS_DB = env.int("REDIS_DB", 0, minimum=0)
+REDIS_URL = redis_url(host=REDIS_HOST, port=REDIS_PORT, password=REDIS_PASSWORD, db=REDIS_DB)
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", CELERY_BROKER_URL)
+
+# The longest countdown any producer may ask for (staggered sends, retry backoff). The Redis
+# transport re-delivers a message held longer than the visibility timeout, so config.celery
+# derives the visibility timeout from this cap and the longest task time limit.
+CELERY_MAX_COUNTDOWN = env.int("CELERY_MAX_COUNTDOWN", 900, minimum=1)
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)
+# Soft shutdown: on SIGTERM a worker keeps running tasks this long, then requeues what is left.
+# Compose's stop_grace_period must be longer (see docker-compose.yml).
+CELERY_SOFT_SHUTDOWN_TIMEOUT = env.float("CELERY_SOFT_SHUTDOWN_TIMEOUT", 10.0, minimum=0)
+# A worker touches this file while its event loop is healthy; the container healthcheck reads it.
+CELERY_LIVENESS_FILE = env.optional("CELERY_LIVENESS_FILE")
+
+# --- WhatsApp Cloud API ------------------------------------------------------------------------
+
+WHATSAPP_API_BASE_URL = env.str("WHATSAPP_API_BASE_URL", "https://graph.facebook.com")
+WHATSAPP_API_VERSION = env.str("WHATSAPP_API_VERSION", "v26.0")
+WHATSAPP_ACCESS_TOKEN = env.optional("WHATSAPP_ACCESS_TOKEN")
+WHATSAPP_PHONE_NUMBER_ID = env.optional("WHATSAPP_PHONE_NUMBER_ID")
+WHATSAPP_APP_SECRET = env.optional("WHATSAPP_APP_SECRET")
+WHATSAPP_VERIFY_TOKEN = env.optional("WHATSAPP_VERIFY_TOKEN")
+WHATSAPP_PART_SPACING_SECONDS = env.float("WHATSAPP_PART_SPACING_SECONDS", 2.0, minimum=0)
+WHATSAPP_WEBHOOK_MAX_BYTES = env.int("WHATSAPP_WEBHOOK_MAX_BYTES", 3 * 1024 * 1024, minimum=1024)
+WHATSAPP_HTTP_POOL_SIZE = env.int("WHATSAPP_HTTP_POOL_SIZE", 100, minimum=1)
+
+# --- football-data.org -------------------------------------------------------------------------
+
+FOOTBALL_DATA_API_URL = env.str("FOOTBALL_DATA_API_URL", "https://api.football-data.org/v4")
+FOOTBALL_DATA_API_TOKEN = env.optional("FOOTBALL_DATA_API_TOKEN")
+FOOTBALL_DATA_REQUESTS_PER_MINUTE = env.int("FOOTBALL_DATA_REQUESTS_PER_MINUTE", 10, minimum=1)
+FOOTBALL_DATA_COMPETITIONS = env.list("FOOTBALL_DATA_COMPETITIONS", ["PL"])
+
+# --- Logging -----------------------------------------------------------------------------------
+
+LOG_LEVEL = env.str("LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+}

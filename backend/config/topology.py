@@ -1,0 +1,59 @@
+"""Worker topology: which worker service consumes which queues, on which pool.
+
+Declared once. ``docker-compose.yml`` and ``make run`` start these services; the system checks in
+``ops.checks`` prove that routes and beat entries only reach queues consumed here, and the doctor
+compares what each live worker reports with this table.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+from config.queues import Queue
+
+Pool = Literal["gevent", "prefork", "threads", "solo", "eventlet"]
+
+
+@dataclass(frozen=True)
+class WorkerService:
+    service: str  # the compose service name
+    node: str  # node name prefix: the worker runs as "<node>@<hostname>"
+    queues: tuple[str, ...]
+    pool: Pool
+    concurrency_env: str
+    default_concurrency: int | None  # None: one process per CPU
+
+    def node_name(self, hostname: str) -> str:
+        return f"{self.node}@{hostname}"
+
+    def concurrency(self) -> int:
+        value = os.environ.get(self.concurrency_env)
+        if value:
+            return int(value)
+        return self.default_concurrency or os.cpu_count() or 1
+
+
+WORKERS: tuple[WorkerService, ...] = (
+    WorkerService(
+        service="worker-io",
+        node="io",
+        queues=(Queue.IO,),
+        pool="gevent",
+        concurrency_env="WORKER_IO_CONCURRENCY",
+        default_concurrency=100,
+    ),
+    WorkerService(
+        service="worker-cpu",
+        node="cpu",
+        queues=(Queue.CPU,),
+        pool="prefork",
+        concurrency_env="WORKER_CPU_CONCURRENCY",
+        default_concurrency=None,
+    ),
+)
+
+
+def consumed_queues(workers: tuple[WorkerService, ...] = WORKERS) -> set[str]:
+    return {queue for worker in workers for queue in worker.queues}

@@ -1,0 +1,3 @@
+from devstack.run import main
+
+raise SystemExit(main())

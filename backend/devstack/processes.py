@@ -1,0 +1,91 @@
+"""Start Compose services as local processes with the environment a local run needs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO
+
+from devstack.compose import REPO_DIR, Service
+
+BACKEND_DIR = REPO_DIR / "backend"
+
+
+def service_environment(service: Service, base: Mapping[str, str]) -> dict[str, str]:
+    """``base`` plus the service's own variables, with this virtualenv's scripts on PATH."""
+    env = {**base, **service.environment}
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", os.defpath)])
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class ServiceProcess:
+    """One service's process, in its own session so signals reach only it."""
+
+    def __init__(self, service: Service, env: Mapping[str, str], output: IO[str] | None = None):
+        self.service = service
+        self.env = dict(env)
+        self._output = output
+        self.popen: subprocess.Popen[str] | None = None
+        self._pump: threading.Thread | None = None
+
+    @property
+    def name(self) -> str:
+        return self.service.name
+
+    def start(self) -> ServiceProcess:
+        self.popen = subprocess.Popen(
+            list(self.service.command),
+            cwd=BACKEND_DIR,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            start_new_session=True,
+        )
+        self._pump = threading.Thread(target=self._copy_output, daemon=True)
+        self._pump.start()
+        return self
+
+    def _copy_output(self) -> None:
+        assert self.popen is not None
+        assert self.popen.stdout is not None
+        for line in self.popen.stdout:
+            if self._output is not None:
+                self._output.write(f"{self.name:>12} | {line}")
+                self._output.flush()
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def signal(self, signum: int) -> None:
+        if self.alive():
+            assert self.popen is not None
+            os.killpg(self.popen.pid, signum)
+
+    def wait(self, timeout: float) -> int | None:
+        assert self.popen is not None
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, timeout: float = 45.0) -> int | None:
+        """SIGTERM (a soft shutdown for workers), then SIGKILL after ``timeout``."""
+        if self.popen is None:
+            return None
+        self.signal(signal.SIGTERM)
+        code = self.wait(timeout)
+        if code is None:
+            self.signal(signal.SIGKILL)
+            code = self.wait(10)
+        if self._pump is not None:
+            self._pump.join(5)
+        return code

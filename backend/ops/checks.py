@@ -1,0 +1,212 @@
+"""System checks that fail ``manage.py check`` when routing, beat and workers drift apart.
+
+Everything a route, a task's own ``queue`` or a beat entry can send to must be consumed by a
+worker in ``config.topology``; pools must suit the work; the Redis visibility timeout must cover
+the longest countdown plus the longest run time. Each function takes its inputs explicitly so the
+tests can feed it a drifted configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from celery import Celery
+from celery.exceptions import QueueNotFound
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning, register
+from django.utils.module_loading import autodiscover_modules
+
+from config.queues import QUEUE_WORKLOAD, Workload
+from config.topology import WORKERS, WorkerService, consumed_queues
+
+
+def _queue_name(route: Mapping[str, Any]) -> str:
+    queue = route.get("queue")
+    return getattr(queue, "name", None) or str(queue)
+
+
+def _route(app: Celery, task_name: str, options: Mapping[str, Any]) -> str:
+    return _queue_name(app.amqp.router.route(dict(options), task_name))
+
+
+def check_routes(app: Celery, workers: tuple[WorkerService, ...]) -> list[CheckMessage]:
+    """Every registered task and every declared queue reaches a consuming worker."""
+    consumed = consumed_queues(workers)
+    problems: list[CheckMessage] = []
+    for queue in app.amqp.queues:
+        if queue not in consumed:
+            problems.append(
+                Error(
+                    f"Queue {queue!r} is declared but no worker in config.topology consumes it.",
+                    hint="Add it to a WorkerService's queues (and to that service in "
+                    "docker-compose.yml), or remove it.",
+                    id="ops.E001",
+                )
+            )
+    for name in sorted(n for n in app.tasks if not n.startswith("celery.")):
+        try:
+            queue = _route(app, name, {})
+        except QueueNotFound as exc:
+            problems.append(
+                Error(
+                    f"Task {name!r} routes to queue {exc.args[0]!r}, which is not declared.",
+                    hint="Route it to a queue in config.queues.Queue.",
+                    id="ops.E002",
+                )
+            )
+            continue
+        if queue not in consumed:
+            problems.append(
+                Error(
+                    f"Task {name!r} routes to queue {queue!r}, which no worker consumes.",
+                    hint="Change config.queues.TASK_ROUTES or the task's queue, or add a worker "
+                    "for that queue to config.topology.",
+                    id="ops.E003",
+                )
+            )
+    return problems
+
+
+def check_beat(
+    app: Celery, schedule: Mapping[str, Mapping[str, Any]], workers: tuple[WorkerService, ...]
+) -> list[CheckMessage]:
+    """Every beat entry names a registered task, lands on a consumed queue and expires."""
+    consumed = consumed_queues(workers)
+    problems: list[CheckMessage] = []
+    for entry_name, entry in schedule.items():
+        task_name = entry["task"]
+        options = entry.get("options", {})
+        if task_name not in app.tasks:
+            problems.append(
+                Error(
+                    f"Beat entry {entry_name!r} sends {task_name!r}, "
+                    "which is not a registered task.",
+                    id="ops.E004",
+                )
+            )
+        try:
+            queue = _route(app, task_name, options)
+        except QueueNotFound as exc:
+            problems.append(
+                Error(
+                    f"Beat entry {entry_name!r} sends to queue {exc.args[0]!r}, "
+                    "which is not declared.",
+                    id="ops.E005",
+                )
+            )
+            continue
+        if queue not in consumed:
+            problems.append(
+                Error(
+                    f"Beat entry {entry_name!r} sends {task_name!r} to queue {queue!r}, "
+                    "which no worker consumes.",
+                    hint="Fix the entry's options.queue or the route, or add a worker for it.",
+                    id="ops.E006",
+                )
+            )
+        if "expires" not in options:
+            problems.append(
+                Warning(
+                    f"Beat entry {entry_name!r} has no options.expires: after downtime a backlog "
+                    "of stale runs would be replayed.",
+                    id="ops.W001",
+                )
+            )
+    return problems
+
+
+def check_pools(app: Celery, workers: tuple[WorkerService, ...]) -> list[CheckMessage]:
+    """No solo pool, no pool in settings, gevent only on I/O-bound queues."""
+    problems: list[CheckMessage] = []
+    if "worker_pool" in app.conf.changes:
+        problems.append(
+            Error(
+                f"worker_pool is set in the Celery configuration ({app.conf.worker_pool!r}).",
+                hint="Choose the pool on each worker's command line (-P gevent / -P prefork): "
+                "the setting overrides -P, and gevent set there leaves the process unpatched.",
+                id="ops.E010",
+            )
+        )
+    for worker in workers:
+        if worker.pool == "solo":
+            problems.append(
+                Error(
+                    f"{worker.service} uses the solo pool, which runs one task at a time "
+                    "whatever --concurrency says.",
+                    hint="Use gevent for I/O-bound queues and prefork for CPU-bound ones.",
+                    id="ops.E011",
+                )
+            )
+        if worker.pool == "gevent":
+            cpu_queues = [q for q in worker.queues if QUEUE_WORKLOAD.get(q) != Workload.IO_BOUND]
+            if cpu_queues:
+                problems.append(
+                    Error(
+                        f"{worker.service} runs gevent on {', '.join(cpu_queues)}, which is not an "
+                        "I/O-bound queue: one CPU-bound greenlet stalls every other task in it.",
+                        hint="Consume CPU-bound queues with a prefork worker.",
+                        id="ops.E012",
+                    )
+                )
+    return problems
+
+
+def longest_time_limit(app: Celery, task_names: Iterable[str]) -> float:
+    limits = [app.conf.task_time_limit or 0]
+    limits += [getattr(app.tasks[name], "time_limit", None) or 0 for name in task_names]
+    return float(max(limits))
+
+
+def check_visibility_timeout(
+    app: Celery, *, max_countdown: float, visibility_timeout: float
+) -> list[CheckMessage]:
+    """A held countdown message must not outlive the Redis visibility timeout."""
+    problems: list[CheckMessage] = []
+    longest = longest_time_limit(app, [n for n in app.tasks if not n.startswith("celery.")])
+    if visibility_timeout <= max_countdown + longest:
+        problems.append(
+            Error(
+                f"The broker visibility timeout ({visibility_timeout:g}s) does not exceed the "
+                f"countdown cap ({max_countdown:g}s) plus the longest task time limit "
+                f"({longest:g}s): Redis would deliver such tasks again while they wait or run.",
+                hint="Raise CELERY_VISIBILITY_TIMEOUT or lower CELERY_MAX_COUNTDOWN.",
+                id="ops.E020",
+            )
+        )
+    for name in app.tasks:
+        backoff_max = getattr(app.tasks[name], "retry_backoff_max", 0) or 0
+        if not name.startswith("celery.") and backoff_max > max_countdown:
+            problems.append(
+                Error(
+                    f"Task {name!r} may retry after {backoff_max}s, above the countdown cap "
+                    f"({max_countdown:g}s).",
+                    hint="Lower its retry_backoff_max.",
+                    id="ops.E021",
+                )
+            )
+    return problems
+
+
+def _celery_app() -> Celery:
+    from config.celery import app
+
+    # Register every app's tasks. Not app.loader.import_default_modules(): that fires Celery's
+    # Django fixup, which runs the system checks again (and so this check, recursively).
+    autodiscover_modules("tasks")
+    return app
+
+
+@register()
+def celery_topology_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    app = _celery_app()
+    return [
+        *check_routes(app, WORKERS),
+        *check_beat(app, app.conf.beat_schedule, WORKERS),
+        *check_pools(app, WORKERS),
+        *check_visibility_timeout(
+            app,
+            max_countdown=settings.CELERY_MAX_COUNTDOWN,
+            visibility_timeout=app.conf.broker_transport_options.get("visibility_timeout", 3600),
+        ),
+    ]

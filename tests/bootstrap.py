@@ -1,0 +1,32 @@
+"""Loaded with ``-p tests.bootstrap`` (see pyproject.toml), before pytest-django reads settings.
+
+It starts a private Redis for the whole session and sets the environment, so every test, and
+every worker process a test starts, talks to a broker nobody else uses.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from devstack.redis_server import PrivateRedis
+
+SESSION_DIR = Path(tempfile.mkdtemp(prefix="django-celery-tests-"))
+REDIS = PrivateRedis(SESSION_DIR / "redis").start()
+atexit.register(shutil.rmtree, SESSION_DIR, ignore_errors=True)
+atexit.register(REDIS.stop)
+
+for _name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "REDIS_PASSWORD", "REDIS_DB"):
+    os.environ.pop(_name, None)
+os.environ.update(
+    REDIS_HOST="127.0.0.1",
+    REDIS_PORT=str(REDIS.port),
+    DJANGO_DEBUG="0",
+    DJANGO_SECRET_KEY="test-secret-key-not-for-production",
+    DJANGO_ALLOWED_HOSTS="testserver,localhost,127.0.0.1",
+    # Test runs never read a developer's .env: the values above are the whole configuration.
+    DOTENV_DISABLED="1",
+)

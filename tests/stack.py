@@ -1,0 +1,139 @@
+"""The process stack: Compose services started as real local processes for the tests.
+
+``stack.ensure("worker-io", SOME_VAR="x")`` starts the worker with the exact command from
+docker-compose.yml (environment adapted to this machine: the private Redis and the test
+database) and waits until the node answers a ping. A service already running with the same
+environment is reused across tests; a different environment restarts it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from celery import Celery
+
+from config.topology import WORKERS, WorkerService
+from devstack.compose import Service, load_services
+from devstack.processes import ServiceProcess, service_environment
+
+READY_TIMEOUT = 60.0
+
+
+def worker_for(service_name: str) -> WorkerService:
+    return next(w for w in WORKERS if w.service == service_name)
+
+
+def node_name(service_name: str) -> str:
+    return worker_for(service_name).node_name(socket.gethostname())
+
+
+def wait_for_node(app: Celery, node: str, timeout: float = READY_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if app.control.ping(destination=[node], timeout=0.5):
+            return
+    raise TimeoutError(f"worker {node} did not answer a ping within {timeout:.0f}s")
+
+
+class Stack:
+    def __init__(self, app: Celery, base_env: dict[str, str], log_dir: Path) -> None:
+        self.app = app
+        self.base_env = base_env
+        self.log_dir = log_dir
+        self.processes: dict[str, ServiceProcess] = {}
+        self._logs: dict[str, Any] = {}
+
+    def service(self, name: str, env: dict[str, str]) -> Service:
+        return load_services(env, [name])[name]
+
+    def ensure(self, name: str, **overrides: str) -> ServiceProcess:
+        env = {**self.base_env, **overrides}
+        service = self.service(name, env)
+        wanted = service_environment(service, env)
+        current = self.processes.get(name)
+        if current is not None and current.alive() and current.env == wanted:
+            return current
+        if current is not None:
+            self.stop(name)
+        log = (self.log_dir / f"{name}.log").open("a")
+        self._logs[name] = log
+        process = ServiceProcess(service, wanted, log).start()
+        self.processes[name] = process
+        if name.startswith("worker-"):
+            try:
+                wait_for_node(self.app, node_name(name))
+            except TimeoutError:
+                process.stop(5)
+                raise TimeoutError(f"{name} did not start; its log:\n{self.log(name)}") from None
+        return process
+
+    def stop(self, name: str, timeout: float = 45.0) -> int | None:
+        process = self.processes.pop(name, None)
+        return process.stop(timeout) if process is not None else None
+
+    def kill(self, name: str) -> None:
+        """SIGKILL: the worker gets no chance to requeue or acknowledge anything."""
+        process = self.processes.pop(name)
+        process.signal(signal.SIGKILL)
+        process.wait(10)
+
+    def log(self, name: str) -> str:
+        path = self.log_dir / f"{name}.log"
+        return path.read_text() if path.exists() else ""
+
+    def stop_all(self) -> None:
+        for name in list(self.processes):
+            self.stop(name)
+        for log in self._logs.values():
+            log.close()
+
+
+def _test_database_env() -> dict[str, str]:
+    """Point worker processes at the test database pytest-django created."""
+    from django.db import connection
+
+    settings = connection.settings_dict
+    if settings["ENGINE"].endswith("sqlite3"):
+        return {"SQLITE_PATH": str(settings["NAME"])}
+    user = settings.get("USER") or ""
+    password = f":{settings['PASSWORD']}" if settings.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    host = settings.get("HOST") or "127.0.0.1"
+    port = settings.get("PORT") or 5432
+    return {"DATABASE_URL": f"postgres://{auth}{host}:{port}/{settings['NAME']}"}
+
+
+@pytest.fixture(scope="session")
+def stack(django_db_setup: None, django_db_blocker: Any, session_dir: Path) -> Iterator[Stack]:
+    from config.celery import app
+
+    with django_db_blocker.unblock():
+        database_env = _test_database_env()
+    base_env = {
+        **os.environ,
+        **database_env,
+        "LOG_LEVEL": "INFO",
+        # Soft shutdown always waits its whole timeout; keep restarts between tests short.
+        "CELERY_SOFT_SHUTDOWN_TIMEOUT": "1",
+    }
+    base_env.pop("POSTGRES_HOST", None)
+    log_dir = session_dir / "logs"
+    log_dir.mkdir(exist_ok=True)
+    running = Stack(app, base_env, log_dir)
+    yield running
+    running.stop_all()
+
+
+@pytest.fixture
+def clean_queues(stack: Stack) -> Iterator[None]:
+    """Empty the queues before and after a test so no message leaks into the next one."""
+    stack.app.control.purge()
+    yield
+    stack.app.control.purge()
