@@ -51,6 +51,7 @@ lint: $(STAMP) ## ruff, mypy, hadolint, compose schema validation
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose*.yml
 
 run: $(STAMP) ## The whole system without Docker: web, worker-io, worker-cpu, beat (Ctrl-C stops)
+	@[ -f .env ] || $(MAKE) --no-print-directory env
 	cd backend && ../$(BIN)/python -m devstack
 
 doctor: $(STAMP) ## Check configuration and the running system, with hints

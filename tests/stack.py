@@ -20,7 +20,7 @@ import pytest
 from celery import Celery
 
 from config.topology import WORKERS, WorkerService
-from devstack.compose import Service, load_services
+from devstack.compose import COMPOSE_FILES, Service, load_services
 from devstack.processes import ServiceProcess, service_environment
 
 READY_TIMEOUT = 60.0
@@ -51,12 +51,13 @@ class Stack:
         self._logs: dict[str, Any] = {}
 
     def service(self, name: str, env: dict[str, str]) -> Service:
-        return load_services(env, [name])[name]
+        # The deployable file only: the dev override's stand-in addresses are not for tests.
+        return load_services(env, [name], files=COMPOSE_FILES[:1])[name]
 
     def ensure(self, name: str, **overrides: str) -> ServiceProcess:
         env = {**self.base_env, **overrides}
         service = self.service(name, env)
-        wanted = service_environment(service, env)
+        wanted = {**service_environment(service, env), **overrides}
         current = self.processes.get(name)
         if current is not None and current.alive() and current.env == wanted:
             return current

@@ -54,6 +54,13 @@ def interpolate(value: str, environ: Mapping[str, str]) -> str:
     return _VARIABLE.sub(replace, value)
 
 
+def localize(value: str, service_names: Sequence[str]) -> str:
+    """Rewrite ``//<service>:`` (a Compose network address) to loopback for a local run."""
+    for name in service_names:
+        value = value.replace(f"//{name}:", "//127.0.0.1:")
+    return value
+
+
 @dataclass(frozen=True)
 class Service:
     name: str
@@ -78,7 +85,8 @@ def load_services(
     """Services (all, or ``names``) with command and environment; later files override earlier.
 
     Variables listed in ``CONTAINER_ONLY_VARIABLES`` are dropped from each service's environment
-    (and so never interpolated): the caller provides local values.
+    (and so never interpolated): the caller provides local values. Addresses of other services
+    (``http://web:8000``) become loopback addresses.
     """
     merged: dict[str, dict[str, Any]] = {}
     for path in files:
@@ -99,13 +107,15 @@ def load_services(
         if isinstance(command, str):
             command = command.split()
         environment = {
-            key: interpolate(value, environ)
+            key: localize(interpolate(value, environ), list(merged))
             for key, value in spec["environment"].items()
             if key not in CONTAINER_ONLY_VARIABLES
         }
         services[name] = Service(
             name=name,
-            command=tuple(interpolate(str(arg), environ) for arg in command or ()),
+            command=tuple(
+                localize(interpolate(str(arg), environ), list(merged)) for arg in command or ()
+            ),
             environment=environment,
             labels=spec["labels"],
         )
