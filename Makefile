@@ -40,13 +40,16 @@ logs: ## Follow the logs of every service
 ps: ## Show services and their health
 	$(COMPOSE) ps
 
-test: $(STAMP) ## Run the whole test suite (starts its own Redis and workers)
+test: $(STAMP) ## Run the whole test suite (starts its own Redis and workers; SQLite)
 	$(BIN)/pytest
+
+test-postgres: $(STAMP) ## The suite again on PostgreSQL (TEST_DATABASE_URL, default: local trust auth)
+	DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(BIN)/pytest
 
 lint: $(STAMP) ## ruff, mypy, hadolint, compose schema validation
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy backend tests
+	DJANGO_DEBUG=1 DOTENV_DISABLED=1 $(BIN)/mypy backend tests
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose*.yml
 

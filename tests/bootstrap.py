@@ -29,4 +29,6 @@ os.environ.update(
     DJANGO_ALLOWED_HOSTS="testserver,localhost,127.0.0.1",
     # Test runs never read a developer's .env: the values above are the whole configuration.
     DOTENV_DISABLED="1",
+    DJANGO_STATIC_ROOT=str(SESSION_DIR / "static"),
 )
+(SESSION_DIR / "static").mkdir()

@@ -34,7 +34,7 @@ def node_name(service_name: str) -> str:
     return worker_for(service_name).node_name(socket.gethostname())
 
 
-def wait_for_node(app: Celery, node: str, timeout: float = READY_TIMEOUT) -> None:
+def wait_for_node(app: Celery[Any], node: str, timeout: float = READY_TIMEOUT) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if app.control.ping(destination=[node], timeout=0.5):
@@ -43,7 +43,7 @@ def wait_for_node(app: Celery, node: str, timeout: float = READY_TIMEOUT) -> Non
 
 
 class Stack:
-    def __init__(self, app: Celery, base_env: dict[str, str], log_dir: Path) -> None:
+    def __init__(self, app: Celery[Any], base_env: dict[str, str], log_dir: Path) -> None:
         self.app = app
         self.base_env = base_env
         self.log_dir = log_dir

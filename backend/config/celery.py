@@ -28,7 +28,7 @@ DEFAULT_SOFT_TIME_LIMIT = 240
 DEFAULT_TIME_LIMIT = 300
 
 
-class BaseTask(Task):  # type: ignore[misc]
+class BaseTask(Task):
     """Default retry policy: exponential backoff with full jitter, bounded.
 
     Tasks list the exception types worth retrying in ``autoretry_for`` themselves; retrying on

@@ -6,6 +6,7 @@ message a person can act on instead of failing later inside a worker.
 
 from __future__ import annotations
 
+import builtins
 import os
 from collections.abc import Mapping
 from urllib.parse import quote
@@ -26,7 +27,7 @@ class Env:
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._environ = os.environ if environ is None else environ
 
-    def _raw(self, name: str) -> str | None:
+    def _raw(self, name: builtins.str) -> builtins.str | None:
         value = self._environ.get(name)
         if value is not None and "${" in value:
             # Incident: a broker URL held a literal '${REDIS_PASSWORD}' because the process that
@@ -39,7 +40,7 @@ class Env:
             )
         return value
 
-    def str(self, name: str, default: str | None = None) -> str:
+    def str(self, name: builtins.str, default: builtins.str | None = None) -> builtins.str:
         value = self._raw(name)
         if value is None or value == "":
             if default is None:
@@ -47,11 +48,11 @@ class Env:
             return default
         return value
 
-    def optional(self, name: str) -> str | None:
+    def optional(self, name: builtins.str) -> builtins.str | None:
         value = self._raw(name)
         return value or None
 
-    def bool(self, name: str, default: bool) -> bool:
+    def bool(self, name: builtins.str, default: builtins.bool) -> builtins.bool:
         value = self._raw(name)
         if value is None:
             return default
@@ -64,7 +65,9 @@ class Env:
             f"{name} must be a boolean (1/0, true/false, yes/no, on/off), got {value!r}."
         )
 
-    def int(self, name: str, default: int, *, minimum: int | None = None) -> int:
+    def int(
+        self, name: builtins.str, default: builtins.int, *, minimum: builtins.int | None = None
+    ) -> builtins.int:
         value = self._raw(name)
         if value is None or value.strip() == "":
             return default
@@ -76,7 +79,9 @@ class Env:
             raise EnvError(f"{name} must be at least {minimum}, got {number}.")
         return number
 
-    def float(self, name: str, default: float, *, minimum: float | None = None) -> float:
+    def float(
+        self, name: builtins.str, default: builtins.float, *, minimum: builtins.float | None = None
+    ) -> builtins.float:
         value = self._raw(name)
         if value is None or value.strip() == "":
             return default
@@ -88,7 +93,9 @@ class Env:
             raise EnvError(f"{name} must be at least {minimum}, got {number}.")
         return number
 
-    def list(self, name: str, default: list[str]) -> list[str]:
+    def list(
+        self, name: builtins.str, default: builtins.list[builtins.str]
+    ) -> builtins.list[builtins.str]:
         value = self._raw(name)
         if value is None:
             return default

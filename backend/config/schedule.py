@@ -9,6 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from football_data.schedules import BEAT_SCHEDULE as FOOTBALL_DATA_SCHEDULE
+from ops.schedules import BEAT_SCHEDULE as OPS_SCHEDULE
 from whatsapp.schedules import BEAT_SCHEDULE as WHATSAPP_SCHEDULE
 
-BEAT_SCHEDULE: dict[str, dict[str, Any]] = {**WHATSAPP_SCHEDULE, **FOOTBALL_DATA_SCHEDULE}
+BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    **OPS_SCHEDULE,
+    **WHATSAPP_SCHEDULE,
+    **FOOTBALL_DATA_SCHEDULE,
+}

@@ -104,7 +104,7 @@ if DATABASE_URL or POSTGRES_HOST:
         # Built from parts, like the broker URL, so the password needs no URL quoting at all.
         default_db = {
             "ENGINE": "django.db.backends.postgresql",
-            "HOST": POSTGRES_HOST,
+            "HOST": str(POSTGRES_HOST),
             "PORT": env.int("POSTGRES_PORT", 5432, minimum=1),
             "NAME": env.str("POSTGRES_DB", "app"),
             "USER": env.str("POSTGRES_USER", "app"),
@@ -180,6 +180,8 @@ CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=6
 CELERY_SOFT_SHUTDOWN_TIMEOUT = env.float("CELERY_SOFT_SHUTDOWN_TIMEOUT", 10.0, minimum=0)
 # A worker touches this file while its event loop is healthy; the container healthcheck reads it.
 CELERY_LIVENESS_FILE = env.optional("CELERY_LIVENESS_FILE")
+# Beat sends a canary task to every queue this often; the doctor shows when each came through.
+OPS_CANARY_INTERVAL_SECONDS = env.float("OPS_CANARY_INTERVAL_SECONDS", 60.0, minimum=1)
 
 # --- WhatsApp Cloud API ------------------------------------------------------------------------
 
@@ -192,6 +194,11 @@ WHATSAPP_VERIFY_TOKEN = env.optional("WHATSAPP_VERIFY_TOKEN")
 WHATSAPP_PART_SPACING_SECONDS = env.float("WHATSAPP_PART_SPACING_SECONDS", 2.0, minimum=0)
 WHATSAPP_WEBHOOK_MAX_BYTES = env.int("WHATSAPP_WEBHOOK_MAX_BYTES", 3 * 1024 * 1024, minimum=1024)
 WHATSAPP_HTTP_POOL_SIZE = env.int("WHATSAPP_HTTP_POOL_SIZE", 100, minimum=1)
+# The sweeper re-enqueues a queued message whose wake-up is this overdue (its task was lost) and
+# resends one stuck in `sending` this long (and past the send task's time limit).
+WHATSAPP_SWEEP_AFTER_SECONDS = env.float("WHATSAPP_SWEEP_AFTER_SECONDS", 120.0, minimum=0)
+# Send attempts per message (transient errors, pair rate limits) before it is marked failed.
+WHATSAPP_SEND_MAX_ATTEMPTS = env.int("WHATSAPP_SEND_MAX_ATTEMPTS", 6, minimum=1)
 
 # --- football-data.org -------------------------------------------------------------------------
 
@@ -199,6 +206,15 @@ FOOTBALL_DATA_API_URL = env.str("FOOTBALL_DATA_API_URL", "https://api.football-d
 FOOTBALL_DATA_API_TOKEN = env.optional("FOOTBALL_DATA_API_TOKEN")
 FOOTBALL_DATA_REQUESTS_PER_MINUTE = env.int("FOOTBALL_DATA_REQUESTS_PER_MINUTE", 10, minimum=1)
 FOOTBALL_DATA_COMPETITIONS = env.list("FOOTBALL_DATA_COMPETITIONS", ["PL"])
+# How long a task may wait for a free slot in the shared limiter before it retries later instead.
+FOOTBALL_DATA_RATE_LIMIT_MAX_WAIT = env.float("FOOTBALL_DATA_RATE_LIMIT_MAX_WAIT", 15.0, minimum=0)
+# Seconds between fixture syncs (beat); the dev override may lower it so demos fill up quickly.
+FOOTBALL_DATA_FIXTURES_SYNC_SECONDS = env.int(
+    "FOOTBALL_DATA_FIXTURES_SYNC_SECONDS", 1800, minimum=5
+)
+FOOTBALL_DATA_FIXTURES_DAYS = env.int("FOOTBALL_DATA_FIXTURES_DAYS", 7, minimum=1)
+# Tickets per settlement task: bounded so each chunk stays well inside its time limit.
+FOOTBALL_DATA_SETTLE_CHUNK_SIZE = env.int("FOOTBALL_DATA_SETTLE_CHUNK_SIZE", 500, minimum=1)
 
 # --- Logging -----------------------------------------------------------------------------------
 

@@ -56,4 +56,4 @@ WORKERS: tuple[WorkerService, ...] = (
 
 
 def consumed_queues(workers: tuple[WorkerService, ...] = WORKERS) -> set[str]:
-    return {queue for worker in workers for queue in worker.queues}
+    return {str(queue) for worker in workers for queue in worker.queues}

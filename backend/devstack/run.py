@@ -101,7 +101,7 @@ def main() -> int:
             for process in processes:
                 if not process.alive() and process.name not in reported:
                     reported.add(process.name)
-                    print(f"devstack: {process.name} exited ({process.popen.returncode})")
+                    print(f"devstack: {process.name} exited ({process.wait(0)})")
             time.sleep(0.5)
     finally:
         print("devstack: stopping (workers get their soft shutdown)...")

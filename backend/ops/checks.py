@@ -26,11 +26,11 @@ def _queue_name(route: Mapping[str, Any]) -> str:
     return getattr(queue, "name", None) or str(queue)
 
 
-def _route(app: Celery, task_name: str, options: Mapping[str, Any]) -> str:
+def _route(app: Celery[Any], task_name: str, options: Mapping[str, Any]) -> str:
     return _queue_name(app.amqp.router.route(dict(options), task_name))
 
 
-def check_routes(app: Celery, workers: tuple[WorkerService, ...]) -> list[CheckMessage]:
+def check_routes(app: Celery[Any], workers: tuple[WorkerService, ...]) -> list[CheckMessage]:
     """Every registered task and every declared queue reaches a consuming worker."""
     consumed = consumed_queues(workers)
     problems: list[CheckMessage] = []
@@ -69,7 +69,7 @@ def check_routes(app: Celery, workers: tuple[WorkerService, ...]) -> list[CheckM
 
 
 def check_beat(
-    app: Celery, schedule: Mapping[str, Mapping[str, Any]], workers: tuple[WorkerService, ...]
+    app: Celery[Any], schedule: Mapping[str, Mapping[str, Any]], workers: tuple[WorkerService, ...]
 ) -> list[CheckMessage]:
     """Every beat entry names a registered task, lands on a consumed queue and expires."""
     consumed = consumed_queues(workers)
@@ -116,10 +116,10 @@ def check_beat(
     return problems
 
 
-def check_pools(app: Celery, workers: tuple[WorkerService, ...]) -> list[CheckMessage]:
+def check_pools(app: Celery[Any], workers: tuple[WorkerService, ...]) -> list[CheckMessage]:
     """No solo pool, no pool in settings, gevent only on I/O-bound queues."""
     problems: list[CheckMessage] = []
-    if "worker_pool" in app.conf.changes:
+    if "worker_pool" in (app.conf.changes or {}):
         problems.append(
             Error(
                 f"worker_pool is set in the Celery configuration ({app.conf.worker_pool!r}).",
@@ -152,14 +152,14 @@ def check_pools(app: Celery, workers: tuple[WorkerService, ...]) -> list[CheckMe
     return problems
 
 
-def longest_time_limit(app: Celery, task_names: Iterable[str]) -> float:
+def longest_time_limit(app: Celery[Any], task_names: Iterable[str]) -> float:
     limits = [app.conf.task_time_limit or 0]
     limits += [getattr(app.tasks[name], "time_limit", None) or 0 for name in task_names]
     return float(max(limits))
 
 
 def check_visibility_timeout(
-    app: Celery, *, max_countdown: float, visibility_timeout: float
+    app: Celery[Any], *, max_countdown: float, visibility_timeout: float
 ) -> list[CheckMessage]:
     """A held countdown message must not outlive the Redis visibility timeout."""
     problems: list[CheckMessage] = []
@@ -188,7 +188,7 @@ def check_visibility_timeout(
     return problems
 
 
-def _celery_app() -> Celery:
+def _celery_app() -> Celery[Any]:
     from config.celery import app
 
     # Register every app's tasks. Not app.loader.import_default_modules(): that fires Celery's

@@ -52,8 +52,12 @@ class LivenessFile(bootsteps.StartStopStep):
         if self.path:
             Path(self.path).unlink(missing_ok=True)
 
+    def terminate(self, worker: Any) -> None:
+        # A cold or soft shutdown (SIGTERM remapped to SIGQUIT) terminates steps, not stops them.
+        self.stop(worker)
 
-class HeartbeatScheduler(PersistentScheduler):  # type: ignore[misc]
+
+class HeartbeatScheduler(PersistentScheduler):
     """Beat's scheduler, reporting on every wake-up (at most every ``LIVENESS_INTERVAL``)."""
 
     _last_report = 0.0

@@ -1,0 +1,260 @@
+"""Live checks against a running system: what `manage.py doctor` reports.
+
+Static configuration drift is covered by the system checks (ops.checks); these ask the running
+processes themselves: the broker, each worker node the topology expects (its pool and queues as
+the worker reports them), queue depths, beat's heartbeat, and a round trip through every queue.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+from celery import Celery
+from celery.exceptions import TimeoutError as CeleryTimeoutError
+from kombu.exceptions import OperationalError
+
+from config.topology import WorkerService
+from ops.liveness import BEAT_ALIVE_KEY, BEAT_ALIVE_TTL
+
+# What `inspect stats` reports as pool.implementation, by pool name.
+POOL_IMPLEMENTATIONS = {
+    "celery.concurrency.gevent:TaskPool": "gevent",
+    "celery.concurrency.prefork:TaskPool": "prefork",
+    "celery.concurrency.solo:TaskPool": "solo",
+    "celery.concurrency.thread:TaskPool": "threads",
+    "celery.concurrency.eventlet:TaskPool": "eventlet",
+}
+QUEUE_BACKLOG_WARNING = 1000
+
+
+class Status(StrEnum):
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class Finding:
+    status: Status
+    subject: str
+    detail: str
+    hint: str = ""
+
+
+def redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def check_broker(app: Celery[Any]) -> Finding:
+    url = app.conf.broker_url
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=3)
+    except (OperationalError, OSError) as exc:
+        message = str(exc)
+        hint = "Is Redis running and is REDIS_HOST/REDIS_PORT right?"
+        if "password" in message.lower() or "auth" in message.lower():
+            hint = (
+                "Redis rejected the credentials: REDIS_PASSWORD must be the server's password "
+                "as plain text (no ${...}); config.settings URL-quotes it."
+            )
+        return Finding(Status.FAIL, "broker", f"{redact(url)}: {message}", hint)
+    return Finding(Status.OK, "broker", f"{redact(url)} reachable and authenticated")
+
+
+def _pool_name(stats: dict[str, Any]) -> str:
+    implementation = str(stats.get("pool", {}).get("implementation", "?"))
+    return POOL_IMPLEMENTATIONS.get(implementation, implementation)
+
+
+def check_workers(
+    app: Celery[Any], workers: Iterable[WorkerService], *, timeout: float = 3.0
+) -> list[Finding]:
+    inspect = app.control.inspect(timeout=timeout)
+    stats: dict[str, Any] = inspect.stats() or {}
+    active_queues: dict[str, Any] = inspect.active_queues() or {}
+    findings: list[Finding] = []
+    expected_prefixes = set()
+    for worker in workers:
+        prefix = f"{worker.node}@"
+        expected_prefixes.add(prefix)
+        nodes = sorted(n for n in stats if n.startswith(prefix))
+        if not nodes:
+            findings.append(
+                Finding(
+                    Status.FAIL,
+                    worker.service,
+                    f"no node {prefix}* answered within {timeout:g}s, so queue(s) "
+                    f"{', '.join(worker.queues)} are not being consumed",
+                    f"Start it: `docker compose up -d {worker.service}` "
+                    f"(or `make run`), then `docker compose logs {worker.service}`.",
+                )
+            )
+            continue
+        for node in nodes:
+            pool = _pool_name(stats[node])
+            concurrency = stats[node].get("pool", {}).get("max-concurrency")
+            queues = sorted(q["name"] for q in active_queues.get(node, []))
+            problems = []
+            if pool != worker.pool:
+                problems.append(f"pool is {pool}, topology says {worker.pool}")
+            if queues != sorted(worker.queues):
+                problems.append(f"consumes {queues}, topology says {sorted(worker.queues)}")
+            if pool == "gevent" and concurrency == 1:
+                problems.append("gevent with concurrency 1")
+            detail = f"{node}: pool={pool} concurrency={concurrency} queues={','.join(queues)}"
+            if problems:
+                findings.append(
+                    Finding(
+                        Status.FAIL,
+                        worker.service,
+                        f"{detail} ({'; '.join(problems)})",
+                        f"Run {worker.service} with the command in docker-compose.yml; choose the "
+                        "pool with -P on the command line, never in settings.",
+                    )
+                )
+            else:
+                findings.append(Finding(Status.OK, worker.service, detail))
+    strangers = sorted(n for n in stats if not any(n.startswith(p) for p in expected_prefixes))
+    for node in strangers:
+        consumed = ",".join(q["name"] for q in active_queues.get(node, []))
+        findings.append(
+            Finding(
+                Status.WARN,
+                node,
+                f"a worker not in config.topology consumes {consumed or 'nothing'}",
+                "Name worker nodes as the topology does (-n io@%h / cpu@%h) or stop it.",
+            )
+        )
+    return findings
+
+
+def _redis(app: Celery[Any]) -> redis.Redis:
+    return redis.Redis.from_url(app.conf.broker_url, socket_timeout=3)
+
+
+def check_queue_depths(app: Celery[Any], queues: Iterable[str]) -> list[Finding]:
+    if not app.conf.broker_url.startswith("redis"):
+        return [Finding(Status.WARN, "queues", "depths are only read from a Redis broker")]
+    findings = []
+    with _redis(app) as client:
+        for queue in queues:
+            depth = int(client.llen(queue))
+            status = Status.WARN if depth >= QUEUE_BACKLOG_WARNING else Status.OK
+            hint = "Consumers are falling behind: scale the worker out." if depth else ""
+            findings.append(Finding(status, f"queue {queue}", f"{depth} waiting", hint))
+        unacked = int(client.hlen("unacked"))
+        findings.append(
+            Finding(Status.OK, "unacked", f"{unacked} reserved or scheduled by workers")
+        )
+    return findings
+
+
+def check_beat(app: Celery[Any]) -> Finding:
+    try:
+        with _redis(app) as client:
+            raw = client.get(BEAT_ALIVE_KEY)
+    except redis.RedisError as exc:
+        return Finding(Status.FAIL, "beat", f"could not read its heartbeat: {exc}")
+    if raw is None:
+        return Finding(
+            Status.FAIL,
+            "beat",
+            f"no heartbeat in the last {BEAT_ALIVE_TTL}s",
+            "Start it: `docker compose up -d beat` (exactly one beat per deployment).",
+        )
+    age = time.time() - float(raw)
+    return Finding(Status.OK, "beat", f"alive, last heartbeat {age:.0f}s ago")
+
+
+def check_canaries(app: Celery[Any], queues: Iterable[str], *, interval: float) -> list[Finding]:
+    """When beat's canary last came through each queue, and which node consumed it."""
+    from ops.tasks import CANARY_KEY
+
+    with _redis(app) as client:
+        seen = {k.decode(): v.decode() for k, v in client.hgetall(CANARY_KEY).items()}
+    findings = []
+    for queue in queues:
+        if queue not in seen:
+            findings.append(
+                Finding(
+                    Status.WARN,
+                    f"canary {queue}",
+                    "beat's canary has not come through yet",
+                    f"Expected within {interval:g}s of beat and the worker starting.",
+                )
+            )
+            continue
+        timestamp, node = seen[queue].split(" ", 1)
+        age = time.time() - float(timestamp)
+        status = Status.OK if age <= 3 * interval else Status.WARN
+        findings.append(
+            Finding(
+                status,
+                f"canary {queue}",
+                f"last consumed {age:.0f}s ago by {node}",
+                "Beat or the queue's worker has stalled." if status is Status.WARN else "",
+            )
+        )
+    return findings
+
+
+def check_round_trips(
+    app: Celery[Any], queues: Iterable[str], *, timeout: float = 10.0
+) -> list[Finding]:
+    """Send the probe task to each queue and wait for whichever worker consumes it to answer."""
+    from ops.tasks import probe
+
+    pending = {queue: probe.apply_async(queue=queue) for queue in queues}
+    findings = []
+    deadline = time.monotonic() + timeout
+    for queue, result in pending.items():
+        try:
+            answer = result.get(timeout=max(0.1, deadline - time.monotonic()))
+        except CeleryTimeoutError:
+            result.forget()
+            findings.append(
+                Finding(
+                    Status.FAIL,
+                    f"round trip {queue}",
+                    f"no worker ran a probe sent to {queue!r} within {timeout:g}s",
+                    "Check that the worker consuming it is running and not saturated.",
+                )
+            )
+            continue
+        findings.append(
+            Finding(Status.OK, f"round trip {queue}", f"answered by {answer['hostname']}")
+        )
+    return findings
+
+
+def run(
+    app: Celery[Any],
+    workers: tuple[WorkerService, ...],
+    *,
+    timeout: float = 3.0,
+    canary_interval: float = 60.0,
+) -> list[Finding]:
+    broker = check_broker(app)
+    if broker.status is Status.FAIL:
+        return [broker]
+    worker_findings = check_workers(app, workers, timeout=timeout)
+    queues = sorted({q for w in workers for q in w.queues})
+    return [
+        broker,
+        *worker_findings,
+        *check_queue_depths(app, queues),
+        check_beat(app),
+        *check_canaries(app, queues, interval=canary_interval),
+        *check_round_trips(app, queues, timeout=max(timeout, 5.0)),
+    ]

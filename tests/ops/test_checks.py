@@ -1,0 +1,149 @@
+"""Each kind of drift between routes, beat, pools and limits fails the system checks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from config.celery import app
+from config.topology import WORKERS
+from ops import checks
+
+IO_WORKER, CPU_WORKER = WORKERS
+
+
+def ids(messages) -> list[str]:
+    return [m.id for m in messages]
+
+
+@contextmanager
+def routes(table: dict[str, dict[str, str]]) -> Iterator[None]:
+    saved = app.conf.task_routes
+    app.conf.task_routes = table
+    app.amqp.flush_routes()
+    app.amqp.__dict__.pop("router", None)
+    try:
+        yield
+    finally:
+        app.conf.task_routes = saved
+        app.amqp.flush_routes()
+        app.amqp.__dict__.pop("router", None)
+
+
+def test_the_shipped_configuration_is_clean():
+    app_ = checks._celery_app()
+    problems = [
+        *checks.check_routes(app_, WORKERS),
+        *checks.check_beat(app_, app_.conf.beat_schedule, WORKERS),
+        *checks.check_pools(app_, WORKERS),
+    ]
+    assert problems == []
+
+
+def test_a_task_routed_to_an_undeclared_queue_is_an_error_naming_it():
+    with routes({"ops.*": {"queue": "ai_tasks"}, "*": {"queue": "io"}}):
+        problems = checks.check_routes(checks._celery_app(), WORKERS)
+
+    assert "ops.E002" in ids(problems)
+    assert any("'ai_tasks'" in p.msg for p in problems)
+
+
+def test_manage_py_check_fails_naming_the_queue_nobody_consumes():
+    with (
+        routes({"ops.*": {"queue": "ai_tasks"}, "*": {"queue": "io"}}),
+        pytest.raises(SystemCheckError, match="ai_tasks"),
+    ):
+        call_command("check")
+
+
+def test_a_declared_queue_without_a_worker_is_an_error():
+    problems = checks.check_routes(checks._celery_app(), (IO_WORKER,))
+
+    assert "ops.E001" in ids(problems)
+    assert any("'cpu'" in p.msg for p in problems if p.id == "ops.E001")
+
+
+def test_tasks_routed_to_a_queue_without_a_worker_are_errors():
+    problems = checks.check_routes(checks._celery_app(), (CPU_WORKER,))
+
+    assert "ops.E003" in ids(problems)
+    assert any("ops.tasks.probe" in p.msg and "'io'" in p.msg for p in problems)
+
+
+def test_beat_sending_to_a_queue_no_worker_consumes_is_an_error():
+    # The incident: beat routed to `ai_tasks`, the worker listened only to `celery`.
+    schedule = {"nightly": {"task": "ops.tasks.probe", "schedule": 60, "options": {"expires": 60}}}
+
+    problems = checks.check_beat(checks._celery_app(), schedule, (CPU_WORKER,))
+
+    assert ids(problems) == ["ops.E006"]
+    assert "'io'" in problems[0].msg
+
+
+def test_beat_naming_an_unknown_task_or_an_undeclared_queue_is_an_error():
+    schedule = {
+        "ghost": {"task": "nope.tasks.ghost", "schedule": 60, "options": {"queue": "ai_tasks"}},
+    }
+
+    problems = checks.check_beat(checks._celery_app(), schedule, WORKERS)
+
+    assert set(ids(problems)) == {"ops.E004", "ops.E005"}
+
+
+def test_a_beat_entry_without_expires_is_a_warning():
+    schedule = {"tick": {"task": "ops.tasks.probe", "schedule": 60}}
+
+    assert ids(checks.check_beat(checks._celery_app(), schedule, WORKERS)) == ["ops.W001"]
+
+
+def test_solo_pool_is_an_error():
+    solo = replace(CPU_WORKER, pool="solo")
+
+    assert "ops.E011" in ids(checks.check_pools(app, (IO_WORKER, solo)))
+
+
+def test_gevent_on_a_cpu_queue_is_an_error():
+    greedy = replace(IO_WORKER, queues=("io", "cpu"))
+
+    problems = checks.check_pools(app, (greedy,))
+
+    assert ids(problems) == ["ops.E012"]
+    assert "cpu" in problems[0].msg
+
+
+def test_a_pool_set_in_the_configuration_is_an_error():
+    app.conf.worker_pool = "solo"
+    try:
+        problems = checks.check_pools(app, WORKERS)
+    finally:
+        app.conf.changes.pop("worker_pool")  # type: ignore[union-attr]
+
+    assert ids(problems) == ["ops.E010"]
+
+
+def test_visibility_timeout_must_cover_the_countdown_cap_and_the_longest_run():
+    app_ = checks._celery_app()
+    longest = checks.longest_time_limit(app_, list(app_.tasks))
+
+    tight = checks.check_visibility_timeout(
+        app_, max_countdown=900, visibility_timeout=900 + longest
+    )
+    roomy = checks.check_visibility_timeout(
+        app_, max_countdown=900, visibility_timeout=901 + longest
+    )
+
+    assert ids(tight) == ["ops.E020"]
+    assert roomy == []
+
+
+def test_retry_backoff_beyond_the_countdown_cap_is_an_error():
+    app_ = checks._celery_app()
+
+    problems = checks.check_visibility_timeout(app_, max_countdown=10, visibility_timeout=10**6)
+
+    assert "ops.E021" in ids(problems)

@@ -1,0 +1,192 @@
+"""The worker services, started with their docker-compose.yml commands, as real processes.
+
+What is asserted comes from the running workers themselves (remote-control replies, task events,
+what their tasks wrote), never from reading configuration back.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from celery.utils.sysinfo import cpu_budget  # type: ignore[attr-defined]
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from config.celery import app
+from config.topology import WORKERS
+from ops.doctor import POOL_IMPLEMENTATIONS
+from ops.liveness import BEAT_ALIVE_KEY
+from ops.tasks import CANARY_KEY, probe
+from tests.stack import node_name
+
+pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
+
+# One task from each app module; the routing table alone decides where each goes.
+ROUTED_TASKS = [
+    ("whatsapp.tasks.send_message", [0], "worker-io"),
+    ("football_data.tasks.settle_tickets", [], "worker-cpu"),
+]
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+@pytest.fixture
+def workers(stack):
+    for worker in WORKERS:
+        stack.ensure(worker.service)
+    return stack
+
+
+@pytest.fixture
+def beat(workers, session_dir):
+    """Beat with a one-second canary, stopped after the test so it sends nothing into others."""
+    workers.ensure(
+        "beat",
+        OPS_CANARY_INTERVAL_SECONDS="1",
+        CELERY_BEAT_SCHEDULE_FILE=str(session_dir / "beat-schedule"),
+    )
+    yield workers
+    workers.stop("beat")
+
+
+def test_each_worker_runs_the_pool_queues_and_concurrency_of_its_topology(workers):
+    inspect = app.control.inspect(timeout=3, destination=[node_name(w.service) for w in WORKERS])
+    stats, active = inspect.stats(), inspect.active_queues()
+    assert stats is not None
+    assert active is not None
+
+    io_node, cpu_node = node_name("worker-io"), node_name("worker-cpu")
+    assert POOL_IMPLEMENTATIONS[stats[io_node]["pool"]["implementation"]] == "gevent"
+    assert POOL_IMPLEMENTATIONS[stats[cpu_node]["pool"]["implementation"]] == "prefork"
+    assert [q["name"] for q in active[io_node]] == ["io"]
+    assert [q["name"] for q in active[cpu_node]] == ["cpu"]
+    assert stats[io_node]["pool"]["max-concurrency"] == 100
+    # -c auto: the CPUs this process may use
+    assert stats[cpu_node]["pool"]["max-concurrency"] == cpu_budget().count
+
+
+def test_concurrency_from_the_environment_is_honoured(stack):
+    # The incident: a solo pool ran one task at a time whatever --concurrency said.
+    stack.ensure("worker-io", WORKER_IO_CONCURRENCY="20")
+    try:
+        stats = app.control.inspect(timeout=3, destination=[node_name("worker-io")]).stats()
+        assert stats is not None
+        assert stats[node_name("worker-io")]["pool"]["max-concurrency"] == 20
+    finally:
+        stack.ensure("worker-io")
+
+
+@pytest.mark.parametrize(("task_name", "args", "service"), ROUTED_TASKS)
+def test_tasks_are_received_by_the_worker_of_their_module(
+    workers, clean_queues, task_name, args, service
+):
+    received: dict[str, str] = {}
+    ready = threading.Event()
+
+    def capture() -> None:
+        with app.connection_for_read() as connection:
+            receiver = app.events.Receiver(
+                connection,
+                handlers={"task-received": lambda e: received.setdefault(e["uuid"], e["hostname"])},
+            )
+            ready.set()
+            for _ in receiver.itercapture(limit=None, timeout=15, wakeup=True):
+                if sent.id in received:
+                    return
+
+    app.control.enable_events(destination=[node_name(w.service) for w in WORKERS])
+    try:
+        sent = app.AsyncResult("not-sent-yet")
+        listener = threading.Thread(target=capture, daemon=True)
+        listener.start()
+        ready.wait(5)
+        time.sleep(0.3)
+        sent = app.send_task(task_name, args=args)
+        wait_until(lambda: sent.id in received, timeout=15)
+    finally:
+        app.control.disable_events(destination=[node_name(w.service) for w in WORKERS])
+
+    assert received[sent.id] == node_name(service)
+
+
+def test_probe_sent_to_each_queue_is_answered_by_its_worker(workers):
+    for worker in WORKERS:
+        (queue,) = worker.queues
+        answer = probe.apply_async(queue=queue).get(timeout=20)
+        assert answer["hostname"] == node_name(worker.service)
+
+
+@pytest.fixture
+def fresh_canaries(private_redis):
+    private_redis.client().delete(CANARY_KEY, BEAT_ALIVE_KEY)
+
+
+def test_beat_schedule_reaches_a_consuming_worker_for_every_queue(
+    fresh_canaries, beat, private_redis
+):
+    client = private_redis.client()
+
+    seen = wait_until(
+        lambda: (v := client.hgetall(CANARY_KEY)) and len(v) == len(WORKERS) and v, timeout=30
+    )
+
+    for worker in WORKERS:
+        (queue,) = worker.queues
+        assert seen[queue.encode()].decode().split(" ", 1)[1] == node_name(worker.service)
+    assert client.get(BEAT_ALIVE_KEY) is not None
+
+
+def test_doctor_passes_on_the_stack_and_names_a_stopped_worker(
+    fresh_canaries, beat, private_redis, capsys
+):
+    client = private_redis.client()
+    wait_until(lambda: client.hlen(CANARY_KEY) == len(WORKERS), timeout=30)
+
+    call_command("doctor", "--timeout=2")
+    assert "All live checks passed." in capsys.readouterr().out
+
+    beat.stop("worker-cpu")
+    with pytest.raises(CommandError, match="worker-cpu"):
+        call_command("doctor", "--timeout=2")
+    output = capsys.readouterr().out
+    assert "no node cpu@* answered" in output
+    assert "docker compose up -d worker-cpu" in output
+
+
+def test_stopping_a_worker_requeues_the_countdown_tasks_it_held(stack, clean_queues, private_redis):
+    client = private_redis.client()
+    stack.ensure("worker-io")
+    held = probe.apply_async(queue="io", countdown=60)
+    wait_until(lambda: client.hlen("unacked") == 1, timeout=10)
+    assert client.llen("io") == 0
+
+    stack.stop("worker-io")
+
+    # Soft shutdown (REMAP_SIGTERM=SIGQUIT + acks_late) put it back at once, not after the
+    # visibility timeout.
+    assert client.hlen("unacked") == 0
+    assert client.llen("io") == 1
+    assert held.id in client.lindex("io", 0).decode()
+
+
+def test_workers_touch_their_liveness_file_and_remove_it_on_exit(stack, tmp_path):
+    alive = tmp_path / "worker.alive"
+    stack.ensure("worker-cpu", CELERY_LIVENESS_FILE=str(alive))
+    assert wait_until(alive.exists, timeout=10)
+    first = alive.stat().st_mtime
+
+    stack.stop("worker-cpu")
+
+    assert first > 0
+    assert not Path(alive).exists()
