@@ -77,6 +77,20 @@ def _as_dict(value: Any) -> dict[str, str]:
     return dict(item.split("=", 1) if "=" in item else (item, "") for item in value)
 
 
+def _documents(files: Sequence[Path]) -> list[dict[str, Any]]:
+    return [yaml.safe_load(path.read_text()) or {} for path in files if path.exists()]
+
+
+def services_labelled(label: str, files: Sequence[Path] = COMPOSE_FILES) -> list[str]:
+    """Names of the services carrying ``label: "true"`` in any of the files."""
+    names = []
+    for document in _documents(files):
+        for name, spec in (document.get("services") or {}).items():
+            if _as_dict(spec.get("labels")).get(label) == "true" and name not in names:
+                names.append(name)
+    return names
+
+
 def load_services(
     environ: Mapping[str, str],
     names: Sequence[str] | None = None,
@@ -89,10 +103,7 @@ def load_services(
     (``http://web:8000``) become loopback addresses.
     """
     merged: dict[str, dict[str, Any]] = {}
-    for path in files:
-        if not path.exists():
-            continue
-        document = yaml.safe_load(path.read_text()) or {}
+    for document in _documents(files):
         for name, spec in (document.get("services") or {}).items():
             target = merged.setdefault(name, {"command": None, "environment": {}, "labels": {}})
             if spec.get("command") is not None:

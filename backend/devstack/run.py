@@ -19,7 +19,7 @@ from types import FrameType
 import redis
 from dotenv import dotenv_values
 
-from devstack.compose import REPO_DIR, load_services
+from devstack.compose import REPO_DIR, load_services, services_labelled
 from devstack.processes import ServiceProcess, service_environment
 from devstack.redis_server import PrivateRedis
 
@@ -29,11 +29,10 @@ LOCAL_RUN_LABEL = "local-run"
 
 def local_environment() -> dict[str, str]:
     """The real environment over .env, as config.settings reads them."""
-    file_values = {
-        k: v
-        for k, v in dotenv_values(REPO_DIR / ".env", interpolate=False).items()
-        if v is not None
-    }
+    file_values: dict[str, str] = {}
+    if not os.environ.get("DOTENV_DISABLED"):
+        values = dotenv_values(REPO_DIR / ".env", interpolate=False)
+        file_values = {k: v for k, v in values.items() if v is not None}
     env = {**file_values, **os.environ}
     env.setdefault("DJANGO_DEBUG", "1")
     return env
@@ -69,11 +68,8 @@ def main() -> int:
         env.pop("CELERY_BROKER_URL", None)
         print(f"devstack: started a private redis-server on 127.0.0.1:{private.port}")
 
-    services = load_services(env)
-    names = [
-        *APP_SERVICES,
-        *(n for n, s in services.items() if s.labels.get(LOCAL_RUN_LABEL) == "true"),
-    ]
+    names = [*APP_SERVICES, *services_labelled(LOCAL_RUN_LABEL)]
+    services = load_services(env, ["migrate", *names])
     migrate = services["migrate"]
     print("devstack: " + " ".join(migrate.command))
     subprocess.run(

@@ -249,7 +249,7 @@ def run(
     if broker.status is Status.FAIL:
         return [broker]
     worker_findings = check_workers(app, workers, timeout=timeout)
-    queues = sorted({q for w in workers for q in w.queues})
+    queues = sorted({str(q) for w in workers for q in w.queues})
     return [
         broker,
         *worker_findings,

@@ -242,7 +242,9 @@ class FootballDataStandin:
         return f"http://127.0.0.1:{self.port}/v4"
 
     def start(self) -> FootballDataStandin:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 

@@ -1,0 +1,578 @@
+"""A local stand-in for the WhatsApp Cloud API (Meta Graph API) messages endpoint.
+
+Run it as a process::
+
+    WHATSAPP_APP_SECRET=... python -m devstack.standins.whatsapp --port=8081 \\
+        --webhook-url=http://127.0.0.1:8000/whatsapp/webhook/
+
+or in-process from tests::
+
+    with WhatsAppStandIn(app_secret="s") as standin:
+        standin.add_fault(body_contains="part 03", code=131000)   # fail that message once
+        ...  # point WHATSAPP_API_BASE_URL at standin.url
+        standin.delivered()                                      # what it accepted, in order
+
+It accepts ``POST /{version}/{phone_number_id}/messages`` with bearer auth, validates the body,
+answers like Meta (``wamid.*`` ids, Graph error envelopes), adds latency and faults on demand,
+records every request with its receive time, and can post signed status webhooks (sent,
+delivered, read) back to the app. Standard library plus requests only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import os
+import queue
+import random
+import re
+import secrets
+import threading
+import time
+from dataclasses import asdict, dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import requests
+
+logger = logging.getLogger("devstack.standins.whatsapp")
+
+MESSAGES_PATH = re.compile(r"^/(?P<version>v\d+\.\d+)/(?P<phone_number_id>[^/]+)/messages/?$")
+MAX_TEXT_LENGTH = 4096
+
+# Graph error codes the stand-in can produce: HTTP status and message, as Meta sends them.
+ERRORS: dict[int, tuple[int, str]] = {
+    1: (500, "An unknown error occurred"),
+    2: (503, "Service temporarily unavailable"),
+    4: (400, "Application request limit reached"),
+    100: (400, "Invalid parameter"),
+    190: (401, "Invalid OAuth access token - Cannot parse access token"),
+    130429: (400, "Rate limit hit"),
+    131000: (500, "Something went wrong"),
+    131026: (400, "Message undeliverable"),
+    131047: (400, "Re-engagement message"),
+    131056: (400, "(Business Account, Consumer Account) pair rate limit hit"),
+}
+TIMEOUT = "timeout"  # fault kind: hold the request, then drop the connection without an answer
+HTTP_500 = "http500"  # fault kind: a bare 500 without a Graph error body
+
+
+@dataclass
+class Received:
+    """One request as the stand-in saw it."""
+
+    at: float  # time.time() when the request arrived
+    path: str
+    payload: Any
+    status: int = 0
+    wamid: str | None = None
+    fault: str | None = None
+
+    @property
+    def body(self) -> str:
+        if isinstance(self.payload, dict):
+            return str((self.payload.get("text") or {}).get("body", ""))
+        return ""
+
+    @property
+    def to(self) -> str:
+        return str(self.payload.get("to", "")) if isinstance(self.payload, dict) else ""
+
+
+@dataclass
+class Fault:
+    """A targeted fault: matches the ``nth`` request (1-based) and/or bodies containing a string.
+
+    ``code`` is a Graph error code from ``ERRORS``; ``kind`` is ``error``, ``timeout`` or
+    ``http500``. It fires ``times`` times, then is spent.
+    """
+
+    code: int | None = None
+    kind: str = "error"
+    nth: int | None = None
+    body_contains: str | None = None
+    times: int = 1
+
+    def matches(self, number: int, body: str) -> bool:
+        if self.times <= 0:
+            return False
+        if self.nth is not None and self.nth != number:
+            return False
+        return self.body_contains is None or self.body_contains in body
+
+
+def sign(body: bytes, app_secret: str) -> str:
+    """The ``X-Hub-Signature-256`` header value Meta sends with a webhook."""
+    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def new_wamid() -> str:
+    raw = b"\x00\x00" + secrets.token_bytes(28)
+    return "wamid." + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _envelope(value: dict[str, Any], phone_number_id: str) -> dict[str, Any]:
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550000000", "phone_number_id": phone_number_id},
+        **value,
+    }
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "100000000000000", "changes": [{"value": value, "field": "messages"}]}],
+    }
+
+
+def inbound_text_payload(
+    *,
+    wa_id: str,
+    text: str,
+    name: str = "Stand-in User",
+    wamid: str | None = None,
+    phone_number_id: str = "100000000000001",
+) -> dict[str, Any]:
+    """A webhook for a text a user sent, shaped like Meta's."""
+    return _envelope(
+        {
+            "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
+            "messages": [
+                {
+                    "from": wa_id,
+                    "id": wamid or new_wamid(),
+                    "timestamp": str(int(time.time())),
+                    "text": {"body": text},
+                    "type": "text",
+                }
+            ],
+        },
+        phone_number_id,
+    )
+
+
+def status_payload(
+    *,
+    wamid: str,
+    status: str,
+    recipient_id: str,
+    callback_data: str = "",
+    errors: list[dict[str, Any]] | None = None,
+    timestamp: int | None = None,
+    phone_number_id: str = "100000000000001",
+) -> dict[str, Any]:
+    """A status webhook (sent, delivered, read, failed) for one of the app's messages."""
+    entry: dict[str, Any] = {
+        "id": wamid,
+        "status": status,
+        "timestamp": str(timestamp if timestamp is not None else int(time.time())),
+        "recipient_id": recipient_id,
+    }
+    if callback_data:
+        entry["biz_opaque_callback_data"] = callback_data
+    if errors:
+        entry["errors"] = errors
+    return _envelope({"statuses": [entry]}, phone_number_id)
+
+
+def post_signed(url: str, payload: dict[str, Any], app_secret: str, timeout: float = 10) -> int:
+    """POST a webhook payload signed like Meta signs it; returns the HTTP status."""
+    body = json.dumps(payload).encode()
+    response = requests.post(
+        url,
+        data=body,
+        headers={"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, app_secret)},
+        timeout=timeout,
+    )
+    return response.status_code
+
+
+class WhatsAppStandIn:
+    """The fake Graph API server; thread-safe, startable on a free port."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        access_token: str | None = None,
+        phone_number_id: str | None = None,
+        app_secret: str | None = None,
+        webhook_url: str | None = None,
+        latency: float = 0.0,
+        fault_mix: dict[int | str, float] | None = None,
+        auto_status: bool = False,
+        status_delay: float = 0.5,
+        timeout_hold: float = 30.0,
+        seed: int | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.access_token = access_token
+        self.phone_number_id = phone_number_id
+        self.app_secret = app_secret
+        self.webhook_url = webhook_url
+        self.latency = latency
+        self.fault_mix: dict[int | str, float] = dict(fault_mix or {})
+        self.auto_status = auto_status
+        self.status_delay = status_delay
+        self.timeout_hold = timeout_hold
+        self._random = random.Random(seed)  # noqa: S311 (fault injection, not security)
+        self._lock = threading.Lock()
+        self._received: list[Received] = []
+        self._faults: list[Fault] = []
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._webhooks: queue.Queue[tuple[float, dict[str, Any]] | None] = queue.Queue()
+        self._webhook_thread: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> WhatsAppStandIn:
+        handler = type("Handler", (_Handler,), {"standin": self})
+        self._server = ThreadingHTTPServer((self.host, self.port), handler)
+        self._server.daemon_threads = True
+        self._server.block_on_close = False
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="whatsapp-standin", daemon=True
+        )
+        self._thread.start()
+        self._webhook_thread = threading.Thread(
+            target=self._post_webhooks, name="whatsapp-standin-webhooks", daemon=True
+        )
+        self._webhook_thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._webhooks.put(None)
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> WhatsAppStandIn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- control and inspection ---------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget what was received and every fault; latency and mix back to none."""
+        with self._lock:
+            self._received.clear()
+            self._faults.clear()
+            self.fault_mix.clear()
+            self.latency = 0.0
+
+    def add_fault(
+        self,
+        *,
+        code: int | None = None,
+        kind: str = "error",
+        nth: int | None = None,
+        body_contains: str | None = None,
+        times: int = 1,
+    ) -> None:
+        """Fail the ``nth`` request, or messages whose body contains a string, ``times`` times."""
+        if kind == "error" and code not in ERRORS:
+            raise ValueError(f"unknown error code {code}; known: {sorted(ERRORS)}")
+        with self._lock:
+            self._faults.append(
+                Fault(code=code, kind=kind, nth=nth, body_contains=body_contains, times=times)
+            )
+
+    def set_fault_mix(self, mix: dict[int | str, float]) -> None:
+        """Random faults: ``{131056: 0.05, "timeout": 0.01, "http500": 0.02}`` (probabilities)."""
+        with self._lock:
+            self.fault_mix = dict(mix)
+
+    def received(self) -> list[Received]:
+        with self._lock:
+            return list(self._received)
+
+    def delivered(self) -> list[Received]:
+        """Requests answered with success (a wamid), in the order they arrived."""
+        return [r for r in self.received() if r.wamid]
+
+    def wait_for(self, count: int, timeout: float) -> list[Received]:
+        """Wait until ``count`` messages were accepted; raise TimeoutError with what came."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            delivered = self.delivered()
+            if len(delivered) >= count:
+                return delivered
+            time.sleep(0.05)
+        raise TimeoutError(
+            f"the stand-in accepted {len(self.delivered())} of {count} messages in {timeout:g}s"
+        )
+
+    # --- webhooks back to the app -------------------------------------------------------------
+
+    def post_webhook(self, payload: dict[str, Any]) -> int:
+        if not self.webhook_url or not self.app_secret:
+            raise RuntimeError("the stand-in needs webhook_url and app_secret to post webhooks")
+        return post_signed(self.webhook_url, payload, self.app_secret)
+
+    def post_inbound_text(self, *, wa_id: str, text: str, name: str = "Stand-in User") -> int:
+        return self.post_webhook(inbound_text_payload(wa_id=wa_id, text=text, name=name))
+
+    def post_status(
+        self, *, wamid: str, status: str, recipient_id: str, callback_data: str = ""
+    ) -> int:
+        return self.post_webhook(
+            status_payload(
+                wamid=wamid, status=status, recipient_id=recipient_id, callback_data=callback_data
+            )
+        )
+
+    def _post_webhooks(self) -> None:
+        while True:
+            item = self._webhooks.get()
+            if item is None:
+                return
+            due, payload = item
+            time.sleep(max(0.0, due - time.monotonic()))
+            try:
+                self.post_webhook(payload)
+            except (requests.RequestException, RuntimeError) as exc:
+                logger.warning("status webhook not delivered: %s", exc)
+
+    def _schedule_statuses(self, received: Received) -> None:
+        if not (self.auto_status and self.webhook_url and self.app_secret and received.wamid):
+            return
+        callback = str(received.payload.get("biz_opaque_callback_data", ""))
+        start = time.monotonic()
+        for step, status in enumerate(("sent", "delivered", "read"), start=1):
+            payload = status_payload(
+                wamid=received.wamid,
+                status=status,
+                recipient_id=received.to,
+                callback_data=callback,
+            )
+            self._webhooks.put((start + step * self.status_delay, payload))
+
+    # --- request handling -----------------------------------------------------------------------
+
+    def _pick_fault(self, number: int, body: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(number, body):
+                    fault.times -= 1
+                    return fault
+            for key, probability in self.fault_mix.items():
+                if self._random.random() < probability:
+                    if isinstance(key, int):
+                        return Fault(code=key)
+                    return Fault(kind=key)
+        return None
+
+    def handle_send(
+        self, path: str, authorization: str, raw: bytes
+    ) -> tuple[int, dict[str, Any] | None]:
+        """The response (status, JSON body; None for a dropped connection) to one send."""
+        try:
+            payload: Any = json.loads(raw or b"null")
+        except ValueError:
+            payload = None
+        record = Received(at=time.time(), path=path, payload=payload)
+        with self._lock:
+            self._received.append(record)
+            number = len(self._received)
+        status, body = self._respond(record, number, authorization)
+        record.status = status
+        if body is not None and status == 200:
+            record.wamid = body["messages"][0]["id"]
+            self._schedule_statuses(record)
+        return status, body
+
+    def _respond(
+        self, record: Received, number: int, authorization: str
+    ) -> tuple[int, dict[str, Any] | None]:
+        if self.latency:
+            time.sleep(self.latency)
+        match = MESSAGES_PATH.match(record.path)
+        if match is None:
+            return _graph_error(100, "Unknown path components", http_status=404)
+        token = authorization.removeprefix("Bearer ").strip()
+        if not authorization.startswith("Bearer ") or not token:
+            return _graph_error(190)
+        if self.access_token is not None and not hmac.compare_digest(token, self.access_token):
+            return _graph_error(190)
+        if self.phone_number_id is not None and match["phone_number_id"] != self.phone_number_id:
+            return _graph_error(
+                100,
+                f"Unsupported post request. Object with ID '{match['phone_number_id']}' "
+                "does not exist",
+            )
+        problem = _validate(record.payload)
+        if problem:
+            return _graph_error(100, f"(#100) {problem}")
+        fault = self._pick_fault(number, record.body)
+        if fault is not None:
+            record.fault = fault.kind if fault.code is None else str(fault.code)
+            if fault.kind == TIMEOUT:
+                time.sleep(self.timeout_hold)
+                return 0, None
+            if fault.kind == HTTP_500:
+                return 500, None
+            assert fault.code is not None
+            return _graph_error(fault.code)
+        to = record.to
+        return 200, {
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": to, "wa_id": to}],
+            "messages": [{"id": new_wamid()}],
+        }
+
+
+def _validate(payload: Any) -> str:
+    if not isinstance(payload, dict):
+        return "The request body is not a JSON object"
+    if payload.get("messaging_product") != "whatsapp":
+        return "The parameter messaging_product is required"
+    to = payload.get("to")
+    if not isinstance(to, str) or not to.strip("+").isdigit():
+        return "The parameter to is required and must be a phone number"
+    kind = payload.get("type", "text")
+    if kind == "text":
+        text = payload.get("text")
+        body = text.get("body") if isinstance(text, dict) else None
+        if not isinstance(body, str) or not body.strip():
+            return "The parameter text['body'] is required"
+        if len(body) > MAX_TEXT_LENGTH:
+            return f"Param text['body'] must be at most {MAX_TEXT_LENGTH} characters long"
+        return ""
+    if kind in ("template", "interactive", "image", "document", "reaction", "location"):
+        return "" if isinstance(payload.get(kind), dict) else f"The parameter {kind} is required"
+    return f"Param type {kind!r} is not supported"
+
+
+def _graph_error(
+    code: int, message: str | None = None, *, http_status: int | None = None
+) -> tuple[int, dict[str, Any]]:
+    default_status, default_message = ERRORS.get(code, (400, "Error"))
+    text = message or f"(#{code}) {default_message}"
+    return http_status or default_status, {
+        "error": {
+            "message": text,
+            "type": "OAuthException",
+            "code": code,
+            "error_data": {"messaging_product": "whatsapp", "details": default_message},
+            "fbtrace_id": secrets.token_urlsafe(16),
+        }
+    }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    standin: WhatsAppStandIn
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("%s " + format, self.address_string(), *args)
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _send_json(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self) -> None:
+        raw = self._read_body()
+        if self.path == "/_standin/reset":
+            self.standin.reset()
+            self._send_json(200, {"ok": True})
+            return
+        status, body = self.standin.handle_send(
+            self.path, self.headers.get("Authorization", ""), raw
+        )
+        if status == 0:
+            self.close_connection = True  # the "timeout" fault: no answer at all
+            return
+        if body is None:
+            data = b"Internal Server Error"
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        self._send_json(status, body)
+        logger.info("%s %s -> %s %s", self.command, self.path, status, body.get("messages", ""))
+
+    def do_GET(self) -> None:
+        if self.path == "/_standin/received":
+            self._send_json(200, [asdict(r) for r in self.standin.received()])
+            return
+        self._send_json(*_graph_error(100, "Unsupported get request", http_status=400))
+
+
+def _fault_rate(text: str) -> tuple[int | str, float]:
+    key, _, probability = text.partition("=")
+    return (int(key) if key.isdigit() else key), float(probability)
+
+
+def _default_host() -> str:
+    # Inside a container other services must reach it; on a laptop keep it on loopback.
+    return "0.0.0.0" if Path("/.dockerenv").exists() else "127.0.0.1"  # noqa: S104
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
+    parser.add_argument("--host", default=os.environ.get("WHATSAPP_STANDIN_HOST", _default_host()))
+    parser.add_argument("--port", type=int, default=8081)
+    parser.add_argument("--webhook-url", help="the app's webhook, for status webhooks")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
+    parser.add_argument(
+        "--fault-rate",
+        action="append",
+        type=_fault_rate,
+        default=[],
+        metavar="CODE=P",
+        help="random fault probability, e.g. 131056=0.05, timeout=0.01, http500=0.02",
+    )
+    parser.add_argument("--no-auto-status", action="store_true", help="post no status webhooks")
+    parser.add_argument("--status-delay", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    app_secret = os.environ.get("WHATSAPP_APP_SECRET")
+    if args.webhook_url and not app_secret:
+        logger.warning("WHATSAPP_APP_SECRET is not set: no status webhooks will be posted")
+    standin = WhatsAppStandIn(
+        host=args.host,
+        port=args.port,
+        app_secret=app_secret,
+        webhook_url=args.webhook_url,
+        latency=args.latency,
+        fault_mix=dict(args.fault_rate),
+        auto_status=not args.no_auto_status,
+        status_delay=args.status_delay,
+    ).start()
+    logger.info("WhatsApp stand-in listening on %s (webhooks to %s)", standin.url, args.webhook_url)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        standin.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
