@@ -20,7 +20,7 @@ from config.topology import WORKERS
 from ops.doctor import POOL_IMPLEMENTATIONS
 from ops.liveness import BEAT_ALIVE_KEY
 from ops.tasks import CANARY_KEY, probe
-from tests.stack import node_name
+from tests.stack import node_name, wait_until
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
@@ -29,16 +29,6 @@ ROUTED_TASKS = [
     ("whatsapp.tasks.send_message", [0], "worker-io"),
     ("football_data.tasks.settle_tickets", [], "worker-cpu"),
 ]
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 @pytest.fixture

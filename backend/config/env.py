@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import builtins
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 from urllib.parse import quote
 
 from django.core.exceptions import ImproperlyConfigured
+
+_N = TypeVar("_N", int, float)
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -68,27 +71,28 @@ class Env:
     def int(
         self, name: builtins.str, default: builtins.int, *, minimum: builtins.int | None = None
     ) -> builtins.int:
-        value = self._raw(name)
-        if value is None or value.strip() == "":
-            return default
-        try:
-            number = int(value)
-        except ValueError:
-            raise EnvError(f"{name} must be an integer, got {value!r}.") from None
-        if minimum is not None and number < minimum:
-            raise EnvError(f"{name} must be at least {minimum}, got {number}.")
-        return number
+        return self._number(name, default, minimum, int, "an integer")
 
     def float(
         self, name: builtins.str, default: builtins.float, *, minimum: builtins.float | None = None
     ) -> builtins.float:
+        return self._number(name, default, minimum, float, "a number")
+
+    def _number(
+        self,
+        name: builtins.str,
+        default: _N,
+        minimum: _N | None,
+        parse: Callable[[builtins.str], _N],
+        kind: builtins.str,
+    ) -> _N:
         value = self._raw(name)
         if value is None or value.strip() == "":
             return default
         try:
-            number = float(value)
+            number = parse(value)
         except ValueError:
-            raise EnvError(f"{name} must be a number, got {value!r}.") from None
+            raise EnvError(f"{name} must be {kind}, got {value!r}.") from None
         if minimum is not None and number < minimum:
             raise EnvError(f"{name} must be at least {minimum}, got {number}.")
         return number

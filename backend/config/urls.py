@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from ops import views as ops_views
 
@@ -7,4 +7,5 @@ urlpatterns = [
     path("healthz", ops_views.healthz, name="healthz"),
     path("readyz", ops_views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    path("whatsapp/", include("whatsapp.urls")),
 ]
