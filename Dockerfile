@@ -20,7 +20,8 @@ RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /app --shell /usr/sbin/nologin app
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
-COPY --chown=app:app backend/ backend/
+# Code stays owned by root: the app user can read it, not change it.
+COPY backend/ backend/
 WORKDIR /app/backend
 # Static files are collected at build time; the key is a throwaway used by this step only.
 RUN DJANGO_SECRET_KEY=collectstatic-only DJANGO_STATIC_ROOT=/app/staticfiles \
