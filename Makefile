@@ -66,6 +66,14 @@ shell: $(STAMP) ## Django shell
 migrate: $(STAMP) ## Apply database migrations
 	$(MANAGE) migrate
 
+bench: $(STAMP) ## Benchmarks: settlement (worker-cpu c=1 vs c=2), WhatsApp sends (worker-io vs its ceiling)
+	$(BIN)/python bench/settlement.py $(if $(BENCH_DATABASE_URL),--database-url $(BENCH_DATABASE_URL))
+	$(BIN)/python bench/io_throughput.py $(if $(BENCH_DATABASE_URL),--database-url $(BENCH_DATABASE_URL))
+
+demo: $(STAMP) ## Push an inbound `help` and a long reply through the running stack (make run / up)
+	$(MANAGE) football_data_demo --tickets 50
+	$(MANAGE) whatsapp_demo --base-url=$${DEMO_BASE_URL:-http://127.0.0.1:8000}
+
 lock: ## Re-resolve requirements/*.lock from pyproject.toml (needs uv)
 	uv pip compile pyproject.toml --generate-hashes --universal --python-version 3.11 -o requirements/base.lock
 	uv pip compile pyproject.toml --extra dev --generate-hashes --universal --python-version 3.11 -o requirements/dev.lock

@@ -30,5 +30,7 @@ os.environ.update(
     # Test runs never read a developer's .env: the values above are the whole configuration.
     DOTENV_DISABLED="1",
     DJANGO_STATIC_ROOT=str(SESSION_DIR / "static"),
+    # Each run its own test database, so two runs in one checkout never share a file.
+    SQLITE_TEST_PATH=str(SESSION_DIR / "test-db.sqlite3"),
 )
 (SESSION_DIR / "static").mkdir()

@@ -27,7 +27,7 @@ READY_TIMEOUT = 60.0
 T = TypeVar("T")
 
 
-def wait_until(predicate: Callable[[], T], timeout: float, interval: float = 0.2) -> T:
+def wait_until(predicate: Callable[[], T | None], timeout: float, interval: float = 0.2) -> T:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -127,9 +127,11 @@ def test_beat_schedule_reaches_a_consuming_worker_for_every_queue(
 ):
     client = private_redis.client()
 
-    seen = wait_until(
-        lambda: (v := client.hgetall(CANARY_KEY)) and len(v) == len(WORKERS) and v, timeout=30
-    )
+    def every_queue_seen() -> dict[bytes, bytes] | None:
+        seen: dict[bytes, bytes] = client.hgetall(CANARY_KEY)
+        return seen if len(seen) == len(WORKERS) else None
+
+    seen = wait_until(every_queue_seen, timeout=30)
 
     for worker in WORKERS:
         (queue,) = worker.queues

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 
-from celery import Celery, Task
+from celery import Celery
+from celery.contrib.django.task import DjangoTask
 from kombu import Exchange
 from kombu import Queue as KombuQueue
 
@@ -28,8 +29,9 @@ DEFAULT_SOFT_TIME_LIMIT = 240
 DEFAULT_TIME_LIMIT = 300
 
 
-class BaseTask(Task):
-    """Default retry policy: exponential backoff with full jitter, bounded.
+class BaseTask(DjangoTask):
+    """Django-aware tasks (``delay_on_commit``) with a default retry policy: exponential backoff
+    with full jitter, bounded.
 
     Tasks list the exception types worth retrying in ``autoretry_for`` themselves; retrying on
     ``Exception`` would repeat programming errors and permanent API rejections.

@@ -6,3 +6,7 @@ class FootballDataConfig(AppConfig):
 
     name = "football_data"
     verbose_name = "Football data"
+
+    def ready(self) -> None:
+        # Registers the `fixtures` WhatsApp command with the whatsapp app's registry.
+        from football_data import whatsapp_commands  # noqa: F401

@@ -6,3 +6,7 @@ class WhatsAppConfig(AppConfig):
 
     name = "whatsapp"
     verbose_name = "WhatsApp"
+
+    def ready(self) -> None:
+        # Registers the built-in commands (help); other apps add theirs from their own ready().
+        from whatsapp import commands  # noqa: F401

@@ -4,4 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-BEAT_SCHEDULE: dict[str, dict[str, Any]] = {}
+SWEEP_INTERVAL_SECONDS = 60.0
+
+BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "whatsapp-sweep": {
+        "task": "whatsapp.tasks.sweep",
+        "schedule": SWEEP_INTERVAL_SECONDS,
+        # A sweep that could not run within its interval is replaced by the next one.
+        "options": {"expires": SWEEP_INTERVAL_SECONDS - 5},
+    },
+}

@@ -28,10 +28,12 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from devstack.standins import StandInServer
 
 SAMPLES_DIR = Path(__file__).resolve().parents[3] / "tests" / "football_data" / "samples"
 
@@ -229,8 +231,7 @@ class FootballDataStandin:
         self.scripted: deque[Reply] = deque()
         self._served: deque[float] = deque()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = StandInServer((host, port), self._handler_class())
         self._thread: threading.Thread | None = None
 
     @property

@@ -34,11 +34,13 @@ import secrets
 import threading
 import time
 from dataclasses import asdict, dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import requests
+
+from devstack.standins import StandInServer
 
 logger = logging.getLogger("devstack.standins.whatsapp")
 
@@ -224,7 +226,7 @@ class WhatsAppStandIn:
         self._lock = threading.Lock()
         self._received: list[Received] = []
         self._faults: list[Fault] = []
-        self._server: ThreadingHTTPServer | None = None
+        self._server: StandInServer | None = None
         self._thread: threading.Thread | None = None
         self._webhooks: queue.Queue[tuple[float, dict[str, Any]] | None] = queue.Queue()
         self._webhook_thread: threading.Thread | None = None
@@ -237,9 +239,7 @@ class WhatsAppStandIn:
 
     def start(self) -> WhatsAppStandIn:
         handler = type("Handler", (_Handler,), {"standin": self})
-        self._server = ThreadingHTTPServer((self.host, self.port), handler)
-        self._server.daemon_threads = True
-        self._server.block_on_close = False
+        self._server = StandInServer((self.host, self.port), handler)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="whatsapp-standin", daemon=True

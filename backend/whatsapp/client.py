@@ -1,0 +1,231 @@
+"""WhatsApp Cloud API (Meta Graph API) client: one requests.Session per process, typed errors.
+
+Errors are classified by Meta's ``error.code``, not by the HTTP status (Meta's docs and SDKs
+disagree on 400 vs 429 for the same error). The classes tell the caller what to do:
+
+- ``WhatsAppTransientError``: try again later with backoff and jitter (timeouts, 5xx, throttling);
+- ``WhatsAppPairRateLimitError``: too many messages to this one user (131056); Meta advises
+  retrying after 4^X seconds;
+- ``WhatsAppPermanentError``: this message will never go through (mark it failed, no retry);
+- ``WhatsAppAuthError``: the access token is invalid or expired (0, 190): nothing will go
+  through until an operator fixes it, so fail loudly.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from django.conf import settings
+from requests.adapters import HTTPAdapter
+
+# (connect, read) seconds. A connect timeout means nothing was sent; a read timeout is ambiguous
+# (Meta may have accepted the message), and is retried like Meta advises: see docs/whatsapp.md.
+DEFAULT_TIMEOUT = (5.0, 20.0)
+
+TRANSIENT_CODES = frozenset({1, 2, 4, 80007, 130429, 131000, 131016, 131057})
+PAIR_RATE_LIMIT_CODE = 131056
+AUTH_CODES = frozenset({0, 190})
+
+
+class WhatsAppError(Exception):
+    """Any failure talking to the Cloud API; ``code`` is Meta's error.code when there was one."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        http_status: int | None = None,
+        details: str = "",
+        fbtrace_id: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.http_status = http_status
+        self.details = details
+        self.fbtrace_id = fbtrace_id
+
+    def __str__(self) -> str:
+        code = f"({self.code}) " if self.code is not None else ""
+        details = f": {self.details}" if self.details else ""
+        return f"{code}{self.message}{details}"
+
+
+class WhatsAppTransientError(WhatsAppError):
+    """Worth retrying with backoff."""
+
+
+class WhatsAppPairRateLimitError(WhatsAppTransientError):
+    """131056: too many messages from this business number to this user; retry after 4^X s."""
+
+
+class WhatsAppPermanentError(WhatsAppError):
+    """The message cannot be delivered as it is; retrying will not help."""
+
+
+class WhatsAppAuthError(WhatsAppError):
+    """The access token is invalid or expired; every send fails until it is replaced."""
+
+
+def error_from_response(error: dict[str, Any], *, http_status: int | None) -> WhatsAppError:
+    """The typed exception for a Graph API ``{"error": {...}}`` envelope."""
+    raw_code = error.get("code")
+    code = raw_code if isinstance(raw_code, int) else None
+    error_data = error.get("error_data")
+    details = error_data.get("details", "") if isinstance(error_data, dict) else ""
+    kwargs: dict[str, Any] = {
+        "code": code,
+        "http_status": http_status,
+        "details": str(details),
+        "fbtrace_id": str(error.get("fbtrace_id", "")),
+    }
+    message = str(error.get("message", "unknown error"))
+    if code == PAIR_RATE_LIMIT_CODE:
+        return WhatsAppPairRateLimitError(message, **kwargs)
+    if code in AUTH_CODES:
+        return WhatsAppAuthError(message, **kwargs)
+    if code in TRANSIENT_CODES:
+        return WhatsAppTransientError(message, **kwargs)
+    if http_status is not None and (http_status >= 500 or http_status == 429):
+        # A code not listed above on a server error or throttling status: the server was in
+        # trouble, not the request.
+        return WhatsAppTransientError(message, **kwargs)
+    return WhatsAppPermanentError(message, **kwargs)
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    wamid: str
+    wa_id: str
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    base_url: str
+    version: str
+    access_token: str
+    phone_number_id: str
+    pool_size: int
+
+    @classmethod
+    def from_settings(cls) -> ClientConfig:
+        if not settings.WHATSAPP_ACCESS_TOKEN or not settings.WHATSAPP_PHONE_NUMBER_ID:
+            raise WhatsAppAuthError(
+                "WHATSAPP_ACCESS_TOKEN and WHATSAPP_PHONE_NUMBER_ID must be set to send messages."
+            )
+        return cls(
+            base_url=settings.WHATSAPP_API_BASE_URL.rstrip("/"),
+            version=settings.WHATSAPP_API_VERSION,
+            access_token=settings.WHATSAPP_ACCESS_TOKEN,
+            phone_number_id=settings.WHATSAPP_PHONE_NUMBER_ID,
+            pool_size=settings.WHATSAPP_HTTP_POOL_SIZE,
+        )
+
+
+class WhatsAppClient:
+    """The Cloud API's messages endpoint, around one pooled ``requests.Session``."""
+
+    def __init__(
+        self, config: ClientConfig, *, timeout: tuple[float, float] = DEFAULT_TIMEOUT
+    ) -> None:
+        self.config = config
+        self.timeout = timeout
+        self.session = requests.Session()
+        # The default pool keeps 10 connections; a gevent worker at -c 100 would log
+        # "Connection pool is full, discarding connection" and reconnect all the time.
+        # Retries are the task's job (with the row's state), never urllib3's.
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=config.pool_size, max_retries=0)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self.session.headers.update(
+            {
+                "Authorization": f"Bearer {config.access_token}",
+                "User-Agent": "django-celery-template-whatsapp/1",
+            }
+        )
+
+    @property
+    def messages_url(self) -> str:
+        c = self.config
+        return f"{c.base_url}/{c.version}/{c.phone_number_id}/messages"
+
+    def text_send(self, *, to: str, body: str, callback_data: str = "") -> SentMessage:
+        """Send one text message; returns Meta's message id (accepted, not yet delivered)."""
+        payload: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": to,
+            "type": "text",
+            "text": {"preview_url": False, "body": body},
+        }
+        if callback_data:
+            # Echoed back in status webhooks: lets a send whose response was lost be matched.
+            payload["biz_opaque_callback_data"] = callback_data
+        data = self._post(self.messages_url, payload)
+        try:
+            wamid = str(data["messages"][0]["id"])
+        except (KeyError, IndexError, TypeError):
+            raise WhatsAppTransientError(
+                f"success response without a message id: {str(data)[:200]}"
+            ) from None
+        contacts = data.get("contacts") or [{}]
+        return SentMessage(wamid=wamid, wa_id=str(contacts[0].get("wa_id", to)).strip())
+
+    def _post(self, url: str, payload: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = self.session.post(url, json=payload, timeout=self.timeout)
+        except (
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+        ) as exc:
+            raise WhatsAppTransientError(f"{type(exc).__name__}: {exc}") from exc
+        except requests.RequestException as exc:
+            # A bad URL or similar: configuration, not the network; retrying will not help.
+            raise WhatsAppError(f"{type(exc).__name__}: {exc}") from exc
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and isinstance(data.get("error"), dict):
+            raise error_from_response(data["error"], http_status=response.status_code)
+        if response.status_code >= 500 or response.status_code == 429:
+            raise WhatsAppTransientError(
+                f"HTTP {response.status_code}: {response.text[:200]}",
+                http_status=response.status_code,
+            )
+        if response.status_code >= 400 or not isinstance(data, dict):
+            raise WhatsAppPermanentError(
+                f"HTTP {response.status_code}: {response.text[:200]}",
+                http_status=response.status_code,
+            )
+        return data
+
+    def close(self) -> None:
+        self.session.close()
+
+
+_client: WhatsAppClient | None = None
+_client_lock = threading.Lock()
+
+
+def get_client() -> WhatsAppClient:
+    """The process's client, created on first use and shared by every task (and greenlet).
+
+    It is rebuilt only when the settings it was built from change (tests override them).
+    """
+    global _client
+    config = ClientConfig.from_settings()
+    client = _client
+    if client is not None and client.config == config:
+        return client
+    with _client_lock:
+        if _client is None or _client.config != config:
+            if _client is not None:
+                _client.close()
+            _client = WhatsAppClient(config)
+        return _client

@@ -1,0 +1,95 @@
+"""The command router for inbound texts: a registry filled with the ``@command`` decorator.
+
+A handler is ``def handler(*, contact: Contact, text: str) -> str | None``:
+
+- ``text`` is the whole inbound text, stripped (``command_arguments(text)`` gives what follows the
+  command word);
+- a returned ``str`` is sent back to the contact with ``text_send_staggered``;
+- ``None`` means the handler takes care of the reply itself (typically by enqueuing a task that
+  later calls ``whatsapp.services.text_send_staggered``).
+
+Handlers run inside the webhook-processing transaction on the gevent (io) worker: keep them
+short and I/O-light, and enqueue anything CPU-heavy to the cpu queue. Other apps register
+their commands from ``AppConfig.ready()`` by importing a module that uses ``@command``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from django.core.exceptions import ImproperlyConfigured
+
+from whatsapp.models import Contact
+
+
+class Handler(Protocol):
+    def __call__(self, *, contact: Contact, text: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    description: str
+    handler: Handler
+
+
+_registry: dict[str, Command] = {}
+
+
+def command(name: str, *, description: str) -> Callable[[Handler], Handler]:
+    """Register ``handler`` for inbound texts whose first word is ``name`` (any case)."""
+    key = name.strip().lower()
+    if not key or " " in key:
+        raise ImproperlyConfigured(f"WhatsApp command name {name!r} must be one word.")
+
+    def register(handler: Handler) -> Handler:
+        existing = _registry.get(key)
+        if existing is not None and _qualified(existing.handler) != _qualified(handler):
+            raise ImproperlyConfigured(
+                f"WhatsApp command {key!r} is registered twice: by "
+                f"{_qualified(existing.handler)} and {_qualified(handler)}."
+            )
+        _registry[key] = Command(name=key, description=description, handler=handler)
+        return handler
+
+    return register
+
+
+def _qualified(handler: Handler) -> str:
+    return f"{getattr(handler, '__module__', '?')}.{getattr(handler, '__qualname__', '?')}"
+
+
+def registered_commands() -> list[Command]:
+    return sorted(_registry.values(), key=lambda c: c.name)
+
+
+def command_word(text: str) -> str:
+    words = text.strip().split(maxsplit=1)
+    return words[0].lower().lstrip("/!") if words else ""
+
+
+def command_arguments(text: str) -> str:
+    """What follows the command word: ``"fixtures PL"`` gives ``"PL"``."""
+    words = text.strip().split(maxsplit=1)
+    return words[1] if len(words) > 1 else ""
+
+
+def command_reply(*, contact: Contact, text: str) -> str | None:
+    """Run the command the text names; unknown commands get the help text."""
+    found = _registry.get(command_word(text))
+    if found is None:
+        return help_text()
+    return found.handler(contact=contact, text=text.strip())
+
+
+def help_text() -> str:
+    lines = ["Commands:"]
+    lines += [f"• {c.name}: {c.description}" for c in registered_commands()]
+    return "\n".join(lines)
+
+
+@command("help", description="List the commands")
+def help_command(*, contact: Contact, text: str) -> str | None:
+    return help_text()

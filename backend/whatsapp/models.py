@@ -1,0 +1,139 @@
+"""WhatsApp rows. They, not the broker, say what was sent: tasks are only wake-up calls."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Contact(models.Model):
+    """A WhatsApp user, keyed by wa_id (E.164 digits without '+')."""
+
+    wa_id = models.CharField(max_length=32, unique=True)
+    profile_name = models.CharField(max_length=255, blank=True)
+    last_inbound_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.profile_name} ({self.wa_id})" if self.profile_name else self.wa_id
+
+
+class OutboundStatus(models.TextChoices):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+
+
+# Statuses after which a message no longer holds back the next one to the same contact.
+FINAL_STATUSES = (
+    OutboundStatus.SENT,
+    OutboundStatus.DELIVERED,
+    OutboundStatus.READ,
+    OutboundStatus.FAILED,
+)
+PENDING_STATUSES = (OutboundStatus.QUEUED, OutboundStatus.SENDING)
+ACCEPTED_STATUSES = (OutboundStatus.SENT, OutboundStatus.DELIVERED, OutboundStatus.READ)
+
+
+class OutboundMessage(models.Model):
+    """One text message to one contact; a multi-part reply is a batch of these."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="outbound")
+    body = models.TextField()
+    batch = models.UUIDField(db_index=True)
+    position = models.PositiveIntegerField(default=0)
+    batch_size = models.PositiveIntegerField(default=1)
+    status = models.CharField(
+        max_length=16, choices=OutboundStatus.choices, default=OutboundStatus.QUEUED
+    )
+    wamid = models.CharField(max_length=128, null=True, blank=True, unique=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error_code = models.IntegerField(null=True, blank=True)
+    last_error_text = models.TextField(blank=True)
+    # When the part is due (creation + position x spacing) ...
+    scheduled_at = models.DateTimeField()
+    # ... and when the next wake-up is due (later after a retry or while waiting for the part
+    # before it). The sweeper re-enqueues queued rows whose wake-up is overdue.
+    next_attempt_at = models.DateTimeField()
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "position"], name="whatsapp_batch_position"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="whatsapp_out_status_due"),
+            models.Index(fields=["contact", "status"], name="whatsapp_out_contact_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} to {self.contact_id} part {self.position + 1}/{self.batch_size}"
+
+
+class WebhookEvent(models.Model):
+    """A webhook POST exactly as received (signature checked), kept for audit and replay."""
+
+    body = models.TextField()
+    body_sha256 = models.CharField(max_length=64, unique=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    processing_error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["processed_at", "received_at"], name="whatsapp_event_todo")]
+
+    def __str__(self) -> str:
+        return f"event #{self.pk} at {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+
+class InboundMessage(models.Model):
+    """A message a contact sent us; wamid dedupes Meta's redeliveries."""
+
+    wamid = models.CharField(max_length=128, unique=True)
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="inbound")
+    type = models.CharField(max_length=32)
+    text = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    payload = models.JSONField()
+    event = models.ForeignKey(WebhookEvent, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.type} from {self.contact_id}: {self.text[:40]}"
+
+
+class StatusEvent(models.Model):
+    """One status webhook for one of our messages; (wamid, status) dedupes redeliveries."""
+
+    wamid = models.CharField(max_length=128)
+    status = models.CharField(max_length=16)
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    recipient_id = models.CharField(max_length=32, blank=True)
+    errors = models.JSONField(default=list, blank=True)
+    payload = models.JSONField()
+    message = models.ForeignKey(
+        OutboundMessage,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="status_events",
+    )
+    event = models.ForeignKey(WebhookEvent, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["wamid", "status"], name="whatsapp_status_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.wamid} {self.status}"

@@ -1,0 +1,67 @@
+"""Reads: what the services and the sweeper look at before they write."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from django.db.models import Max, QuerySet
+
+from whatsapp.models import (
+    ACCEPTED_STATUSES,
+    PENDING_STATUSES,
+    OutboundMessage,
+    OutboundStatus,
+    WebhookEvent,
+)
+
+
+def message_blocked_by_earlier(*, message: OutboundMessage) -> bool:
+    """Is an earlier message to the same contact still queued or being sent?
+
+    Rows get increasing ids in the order they are created (a batch in one bulk insert), so "earlier"
+    is "smaller id": parts of one batch, and batches to one contact, go out in creation order.
+    """
+    return OutboundMessage.objects.filter(
+        contact_id=message.contact_id, pk__lt=message.pk, status__in=PENDING_STATUSES
+    ).exists()
+
+
+def contact_last_request_at(*, contact_id: int) -> dt.datetime | None:
+    """When the last message accepted for this contact went out (its claim, just before the
+    request: the response time would add the API's latency to every gap)."""
+    result: dt.datetime | None = OutboundMessage.objects.filter(
+        contact_id=contact_id, status__in=ACCEPTED_STATUSES
+    ).aggregate(last=Max("claimed_at"))["last"]
+    return result
+
+
+def batch_message_list(*, batch: uuid.UUID) -> QuerySet[OutboundMessage]:
+    return OutboundMessage.objects.filter(batch=batch).order_by("position")
+
+
+def messages_overdue_queued(*, before: dt.datetime, limit: int) -> list[int]:
+    return list(
+        OutboundMessage.objects.filter(status=OutboundStatus.QUEUED, next_attempt_at__lt=before)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def messages_stuck_sending(*, claimed_before: dt.datetime, limit: int) -> list[OutboundMessage]:
+    return list(
+        OutboundMessage.objects.filter(
+            status=OutboundStatus.SENDING, claimed_at__lt=claimed_before
+        ).order_by("pk")[:limit]
+    )
+
+
+def events_unprocessed(*, received_before: dt.datetime, limit: int) -> list[int]:
+    """Events never processed and never failed: their processing task was lost."""
+    return list(
+        WebhookEvent.objects.filter(
+            processed_at__isnull=True, processing_error="", received_at__lt=received_before
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )

@@ -1,0 +1,80 @@
+"""WhatsApp tasks (queue ``io``, gevent worker): take an id, call one service.
+
+acks_late is off for these tasks, deliberately, although it is on globally:
+
+- The row is the source of truth and every send goes through a claim
+  (``UPDATE ... WHERE status='queued'``). If a worker dies mid-send, a redelivered message would
+  find the row in ``sending`` and do nothing, so late acknowledgement would not recover anything
+  on this path; the sweeper does (it re-enqueues rows whose wake-up is overdue and resolves rows
+  stuck in ``sending``).
+- lessons.md measured gevent + acks_late + Redis at 7.5-36 tasks/s against 246/s without it
+  (the green-pool synloop waits up to a second for prefetch credit). Staggered replies are
+  hundreds of small HTTP calls; they need the throughput.
+
+Countdown messages are held unacknowledged until they run whatever acks_late says, and a worker
+killed with SIGKILL leaves them in Redis until the visibility timeout (an hour): the sweeper
+re-enqueues them long before that, and when the originals come back the claim turns them away.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+
+from whatsapp import services
+from whatsapp.client import WhatsAppAuthError
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    bind=True,
+    name="whatsapp.tasks.send_message",
+    acks_late=False,
+    # The row bounds the attempts (WHATSAPP_SEND_MAX_ATTEMPTS) and the waits (the message before
+    # it always becomes final: its own attempts are bounded, and the sweeper recovers lost ones),
+    # so Celery's own retry counter is not the limit here.
+    max_retries=None,
+    soft_time_limit=services.SEND_TIME_LIMIT_SECONDS - 5,
+    time_limit=services.SEND_TIME_LIMIT_SECONDS,
+)
+def send_message(self: Any, message_id: int) -> str:
+    """Wake-up for one OutboundMessage: send it if it is due and next in line, else sleep again."""
+    try:
+        outcome = services.message_send(message_id=message_id)
+    except WhatsAppAuthError:
+        logger.exception(
+            "WhatsApp rejected the access token: message %s failed. Replace "
+            "WHATSAPP_ACCESS_TOKEN; failed messages can be re-sent from the admin.",
+            message_id,
+        )
+        raise
+    if outcome.result == "later" and outcome.retry_in is not None:
+        countdown = max(services.send_countdown(outcome.retry_in), 0.05)
+        raise self.retry(countdown=countdown, max_retries=None)
+    return outcome.result
+
+
+@shared_task(
+    name="whatsapp.tasks.process_webhook_event",
+    acks_late=False,  # same reasoning as send_message: the stored event and the sweeper recover
+    soft_time_limit=50,
+    time_limit=60,
+)
+def process_webhook_event(event_id: int) -> bool:
+    return services.webhook_event_process(event_id=event_id)
+
+
+@shared_task(
+    name="whatsapp.tasks.sweep",
+    acks_late=False,
+    soft_time_limit=50,
+    time_limit=60,
+)
+def sweep() -> dict[str, int]:
+    """Periodic (beat): recover messages and webhook events whose task was lost."""
+    messages = services.message_sweep()
+    events = services.webhook_event_sweep()
+    return {"messages": len(messages), "events": len(events)}

@@ -1,0 +1,68 @@
+"""What every benchmark needs: a private Redis, a throwaway database, Django set up, and worker
+services started with their docker-compose.yml commands."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "backend"), str(REPO)]
+
+from devstack.compose import COMPOSE_FILES, load_services  # noqa: E402
+from devstack.processes import ServiceProcess, service_environment  # noqa: E402
+from devstack.redis_server import PrivateRedis  # noqa: E402
+
+
+def bench_setup(workdir: Path, *, database_url: str | None, **env: str) -> PrivateRedis:
+    """Start a private Redis, point the environment at it and a throwaway database, migrate."""
+    redis_server = PrivateRedis(workdir / "redis").start()
+    for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "REDIS_PASSWORD", "POSTGRES_HOST"):
+        os.environ.pop(name, None)
+    os.environ.update(
+        DOTENV_DISABLED="1",
+        DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY="bench-only-secret",  # noqa: S106  (throwaway process)
+        REDIS_HOST="127.0.0.1",
+        REDIS_PORT=str(redis_server.port),
+        REDIS_DB="0",
+        LOG_LEVEL="WARNING",
+        CELERY_SOFT_SHUTDOWN_TIMEOUT="1",
+        **env,
+    )
+    if database_url:
+        os.environ["DATABASE_URL"] = database_url
+    else:
+        os.environ.pop("DATABASE_URL", None)
+        os.environ["SQLITE_PATH"] = str(workdir / "bench.sqlite3")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return redis_server
+
+
+def worker_start(service_name: str, log: IO[str], **env: str) -> ServiceProcess:
+    """Start a worker service with its compose command and wait until its node answers."""
+    from config.celery import app
+    from config.topology import WORKERS
+
+    environ = {**os.environ, **env}
+    service = load_services(environ, [service_name], files=COMPOSE_FILES[:1])[service_name]
+    worker = ServiceProcess(service, {**service_environment(service, environ), **env}, log).start()
+    topology = next(w for w in WORKERS if w.service == service_name)
+    node = topology.node_name(socket.gethostname())
+    deadline = time.monotonic() + 60
+    while not app.control.ping(destination=[node], timeout=0.5):
+        if time.monotonic() > deadline or not worker.alive():
+            worker.stop(5)
+            raise SystemExit(f"{service_name} did not start; see {log.name}")
+    return worker

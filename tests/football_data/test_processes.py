@@ -1,0 +1,185 @@
+"""football_data on real processes: the prefork worker-cpu (and beat) started with their
+docker-compose.yml commands, the private Redis, the test database, and the stand-in API."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+
+from config.celery import app
+from devstack.standins.football_data import FootballDataStandin
+from devstack.standins.whatsapp import WhatsAppStandIn, inbound_text_payload, sign
+from football_data.demo import demo_matches_seed, demo_tickets_seed
+from football_data.models import Match, Payout, Ticket
+from football_data.schedules import BEAT_SCHEDULE
+from football_data.selectors import fixture_list_upcoming, fixtures_text
+from football_data.tasks import settle_tickets
+from whatsapp.text import text_split
+
+pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[FootballDataStandin]:
+    # One stand-in for the module, so the worker keeps one environment and is not restarted.
+    # Its limit is above the few syncs these tests make (the limiter is tested on its own).
+    with FootballDataStandin(requests_per_minute=60) as standin:
+        yield standin
+
+
+@pytest.fixture(scope="module")
+def whatsapp_api() -> Iterator[WhatsAppStandIn]:
+    with WhatsAppStandIn(
+        access_token=WA_TOKEN, phone_number_id=WA_PHONE_NUMBER_ID, app_secret=WA_SECRET
+    ) as standin:
+        yield standin
+
+
+WA_TOKEN, WA_PHONE_NUMBER_ID, WA_SECRET = "wa-token", "100000000000001", "wa-secret"
+FIXTURES_DAYS = 120  # long enough for a reply of several parts
+
+
+@pytest.fixture
+def worker_env(api, whatsapp_api) -> dict[str, str]:
+    """One environment for every process in this module, so workers are not restarted."""
+    api.requests.clear()
+    api.scripted.clear()
+    whatsapp_api.reset()
+    return {
+        "FOOTBALL_DATA_API_URL": api.url,
+        "FOOTBALL_DATA_API_TOKEN": "t",
+        "FOOTBALL_DATA_FIXTURES_DAYS": str(FIXTURES_DAYS),
+        "WORKER_CPU_CONCURRENCY": "2",
+        "WHATSAPP_API_BASE_URL": whatsapp_api.url,
+        "WHATSAPP_ACCESS_TOKEN": WA_TOKEN,
+        "WHATSAPP_PHONE_NUMBER_ID": WA_PHONE_NUMBER_ID,
+        "WHATSAPP_APP_SECRET": WA_SECRET,
+        "WHATSAPP_PART_SPACING_SECONDS": "0.5",
+    }
+
+
+@pytest.fixture
+def cpu_only(stack, clean_queues, worker_env):
+    """worker-cpu running, worker-io not: whatever runs, ran on the cpu queue."""
+    stack.stop("worker-io")
+    stack.ensure("worker-cpu", **worker_env)
+    return stack
+
+
+def _paths(api: FootballDataStandin) -> list[str]:
+    return [r.path for r in api.requests if r.status == 200]
+
+
+def test_each_beat_entry_runs_on_worker_cpu(cpu_only, api):
+    # Given decided matches and open tickets on them
+    demo_matches_seed(days_back=3, days_ahead=0)
+    demo_tickets_seed(tickets=50)
+    finished = set(Match.objects.filter(status="FINISHED").values_list("pk", flat=True))
+    # When each beat entry is sent exactly as beat sends it (its task, args and options)
+    for entry in BEAT_SCHEDULE.values():
+        app.send_task(
+            entry["task"],
+            args=entry.get("args", ()),
+            kwargs=entry.get("kwargs", {}),
+            **entry.get("options", {}),
+        )
+    # Then the prefork worker ran them all: four syncs reached the API, and tickets settled
+    wait_until(lambda: len(_paths(api)) >= 4, timeout=30)
+    assert set(_paths(api)) == {"/v4/competitions/PL/matches"}
+    assert finished
+    wait_until(lambda: Ticket.objects.exclude(status="open").exists(), timeout=30)
+
+
+def test_beat_drives_sync_fixtures_on_the_prefork_worker(cpu_only, api, worker_env, session_dir):
+    # Given beat with a 5-second fixtures interval
+    cpu_only.ensure(
+        "beat",
+        **worker_env,
+        FOOTBALL_DATA_FIXTURES_SYNC_SECONDS="5",
+        CELERY_BEAT_SCHEDULE_FILE=str(session_dir / "football-data-beat-schedule"),
+    )
+    try:
+        # When it has run for a while / Then it synced at start and again on schedule
+        wait_until(lambda: _paths(api).count("/v4/competitions/PL/matches") >= 2, timeout=40)
+    finally:
+        cpu_only.stop("beat")
+    assert Match.objects.filter(status="TIMED").exists()
+    assert "cpu@" in cpu_only.log("worker-cpu")
+
+
+def test_settlement_fans_out_and_pays_once(cpu_only):
+    # Given 1,200 tickets, most of them on decided matches
+    demo_matches_seed(days_back=10, days_ahead=2)
+    demo_tickets_seed(tickets=1200, max_legs=2)
+    settleable = Ticket.objects.exclude(
+        selections__match__status__in=["TIMED", "SCHEDULED", "IN_PLAY"]
+    ).count()
+    assert settleable > 500
+    # When settlement is triggered three times at once (beat, a results sync, an operator)
+    for _ in range(3):
+        settle_tickets.delay()
+    # Then every decided ticket settles, and each winning or void ticket is paid exactly once
+    wait_until(lambda: not Ticket.objects.filter(status="open").count() > 1200 - settleable,
+               timeout=60)  # fmt: skip
+    time.sleep(1)  # let the duplicate chunks finish too
+    paid = Ticket.objects.filter(status__in=["won", "void"])
+    assert Payout.objects.count() == paid.count()
+    assert sum(p.amount for p in Payout.objects.all()) == sum(
+        (t.payout or Decimal(0) for t in paid), Decimal(0)
+    )
+
+
+def test_fixtures_command_end_to_end(stack, clean_queues, worker_env, whatsapp_api, settings,
+                                     session_dir):  # fmt: skip
+    # Given both workers, and beat, whose start-up sync (the interval is an hour) fills the
+    # database with fixtures
+    stack.ensure("worker-cpu", **worker_env)
+    stack.ensure("worker-io", **worker_env)
+    stack.ensure(
+        "beat",
+        **worker_env,
+        FOOTBALL_DATA_FIXTURES_SYNC_SECONDS="3600",
+        CELERY_BEAT_SCHEDULE_FILE=str(session_dir / "football-data-beat-schedule"),
+    )
+    try:
+        wait_until(lambda: Match.objects.filter(status="TIMED").exists(), timeout=40)
+    finally:
+        stack.stop("beat")
+    # When a contact sends "fixtures" (a signed webhook, as Meta posts it)
+    settings.WHATSAPP_APP_SECRET = WA_SECRET
+    body = json.dumps(inbound_text_payload(wa_id="447700900123", text="fixtures")).encode()
+    response = Client().post(
+        "/whatsapp/webhook/",
+        body,
+        content_type="application/json",
+        HTTP_X_HUB_SIGNATURE_256=sign(body, WA_SECRET),
+    )
+    assert response.status_code == 200
+    # Then the reply reaches the WhatsApp stand-in as staggered parts, in order
+    expected = text_split(fixtures_text(matches=list(fixture_list_upcoming(days=FIXTURES_DAYS))))
+    assert len(expected) > 1
+    try:
+        delivered = whatsapp_api.wait_for(len(expected), timeout=30)
+    except TimeoutError as exc:
+        logs = stack.log("worker-io")[-5000:] + stack.log("worker-cpu")[-3000:]
+        raise AssertionError(f"{exc}; the workers' logs end with:\n{logs}") from None
+    assert [r.to for r in delivered] == ["447700900123"] * len(expected)
+    assert [r.body for r in delivered] == expected
+    gaps = [b.at - a.at for a, b in itertools.pairwise(delivered)]
+    assert all(gap >= 0.3 for gap in gaps), gaps

@@ -1,0 +1,215 @@
+"""Services against the test database: sample payloads, syncs through the stand-in, settlement."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from football_data import services
+from football_data.models import (
+    Competition,
+    Match,
+    MatchOdds,
+    Payout,
+    Selection,
+    Team,
+    Ticket,
+    TicketStatus,
+)
+from football_data.services import SelectionInput
+from tests.football_data.conftest import load_sample
+
+pytestmark = pytest.mark.django_db
+
+D = Decimal
+
+
+def test_scheduled_sample_parses_into_timed_matches():
+    # Given the recorded PL scheduled-matches response
+    payload = load_sample("fd_v4_competition_PL_matches_scheduled.json")
+    # When it is upserted
+    written = services.matches_upsert(payload=payload)
+    # Then every match is stored, timed, without a score, under the Premier League
+    assert written == Match.objects.count() == 109
+    assert set(Match.objects.values_list("status", flat=True)) == {"TIMED"}
+    assert not Match.objects.filter(full_time_home__isnull=False).exists()
+    assert Competition.objects.get().code == "PL"
+    assert Team.objects.count() == 20
+    everton = Match.objects.get(provider_id=538050)
+    assert everton.utc_date == datetime(2026, 2, 23, 20, 0, tzinfo=UTC)
+    assert (str(everton.home_team), str(everton.away_team)) == ("Everton", "Man United")
+
+
+def test_mixed_sample_parses_statuses_scores_and_postponed():
+    payload = load_sample("fd_v4_team_65_matches_mixed_status.json")
+    services.matches_upsert(payload=payload)
+    counts = {
+        s: Match.objects.filter(status=s).count()
+        for s in ("FINISHED", "SCHEDULED", "TIMED", "POSTPONED")
+    }
+    assert counts == {"FINISHED": 24, "SCHEDULED": 11, "TIMED": 10, "POSTPONED": 1}
+    opener = Match.objects.get(provider_id=435943)  # Burnley 0-3 Man City
+    assert (opener.full_time_home, opener.full_time_away) == (0, 3)
+    assert (opener.half_time_home, opener.half_time_away) == (0, 2)
+    postponed = Match.objects.get(status="POSTPONED")
+    assert postponed.provider_id == 436118
+    assert postponed.full_time_home is None
+    # Two competitions, from each match's own competition block (no top-level one here).
+    assert set(Competition.objects.values_list("code", flat=True)) == {"PL", "CL"}
+
+
+def test_upsert_by_provider_id_updates_in_place():
+    payload = load_sample("fd_v4_team_65_matches_mixed_status.json")
+    services.matches_upsert(payload=payload)
+    row = next(m for m in payload["matches"] if m["id"] == 436118)
+    row["status"] = "FINISHED"
+    row["score"]["fullTime"] = {"home": 1, "away": 0}
+    services.matches_upsert(payload={"matches": [row]})
+    assert Match.objects.count() == 46
+    match = Match.objects.get(provider_id=436118)
+    assert (match.status, match.full_time_home, match.full_time_away) == ("FINISHED", 1, 0)
+
+
+def test_shootout_scores_are_stored_apart(football_api):
+    # Given the stand-in's cup ties (some decided on penalties)
+    services.results_sync(days=60, competitions=["FAC"])
+    shootout = Match.objects.filter(duration="PENALTY_SHOOTOUT").first()
+    assert shootout is not None
+    regular, extra, penalties = (
+        shootout.regular_time_home,
+        shootout.extra_time_home,
+        shootout.penalties_home,
+    )
+    assert regular is not None
+    assert extra is not None
+    assert penalties is not None
+    assert regular == shootout.regular_time_away
+    assert shootout.full_time_home == regular + extra + penalties
+
+
+def test_fixtures_sync_through_the_standin(football_api):
+    # Given the stand-in as the API / When fixtures are synced
+    written = services.fixtures_sync(days=7)
+    # Then upcoming matches are stored and the stand-in saw one authenticated request per code
+    assert written > 0
+    assert Match.objects.filter(utc_date__gte=timezone.now(), status="TIMED").exists()
+    assert [r.path for r in football_api.requests] == ["/v4/competitions/PL/matches"]
+    assert football_api.requests[0].headers["x-auth-token"] == "test-token"
+
+
+def _match(status="FINISHED", home=2, away=1, **extra) -> Match:
+    n = Match.objects.count() + 1
+    competition, _ = Competition.objects.get_or_create(provider_id=1, defaults={"name": "Test"})
+    team_a, _ = Team.objects.get_or_create(provider_id=1, defaults={"name": "A"})
+    team_b, _ = Team.objects.get_or_create(provider_id=2, defaults={"name": "B"})
+    return Match.objects.create(
+        provider_id=n,
+        competition=competition,
+        home_team=team_a,
+        away_team=team_b,
+        utc_date=timezone.now() - timedelta(days=1),
+        status=status,
+        full_time_home=home if status == "FINISHED" else None,
+        full_time_away=away if status == "FINISHED" else None,
+        **extra,
+    )
+
+
+def _ticket(*legs, stake="10.00") -> Ticket:
+    return services.ticket_place(
+        stake=D(stake),
+        selections=[SelectionInput(match_id=m.pk, pick=p, odds=D(o)) for m, p, o in legs],
+    )
+
+
+def test_settle_pays_winners_voids_postponed_and_waits_for_open_legs():
+    won = _ticket((_match(), "1", "2.50"))
+    lost = _ticket((_match(), "2", "2.50"))
+    void = _ticket((_match("POSTPONED"), "1", "2.50"))
+    waiting = _ticket((_match(), "1", "2.00"), (_match("TIMED"), "1", "2.00"))
+    ids = [won.pk, lost.pk, void.pk, waiting.pk]
+
+    summary = services.tickets_settle(ticket_ids=ids)
+
+    assert (summary.settled, summary.waiting, summary.paid) == (3, 1, D("35.00"))
+    statuses = dict(Ticket.objects.filter(pk__in=ids).values_list("pk", "status"))
+    assert statuses == {won.pk: "won", lost.pk: "lost", void.pk: "void", waiting.pk: "open"}
+    assert Ticket.objects.get(pk=won.pk).payout == D("25.00")
+    assert set(Selection.objects.filter(ticket=void).values_list("result", flat=True)) == {"void"}
+    assert Payout.objects.count() == 2  # the lost ticket owes nothing
+
+
+def test_settling_twice_changes_nothing_and_never_pays_twice():
+    ticket = _ticket((_match(), "1", "3.00"))
+    services.tickets_settle(ticket_ids=[ticket.pk])
+    before = Ticket.objects.values().get(pk=ticket.pk)
+
+    again = services.tickets_settle(ticket_ids=[ticket.pk])
+
+    assert (again.settled, again.paid) == (0, 0)
+    assert Ticket.objects.values().get(pk=ticket.pk) == before
+    assert Payout.objects.filter(ticket=ticket).count() == 1
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    legs=st.lists(
+        st.tuples(
+            st.sampled_from(["FINISHED", "POSTPONED", "CANCELLED", "TIMED"]),
+            st.integers(0, 4),
+            st.integers(0, 4),
+            st.sampled_from(["1", "X", "2"]),
+            st.decimals(min_value=D("1.01"), max_value=D("20"), places=2),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_settlement_is_idempotent_property(legs):
+    with transaction.atomic():
+        ticket = _ticket(*((_match(s, h, a), p, o) for s, h, a, p, o in legs))
+        first = services.tickets_settle(ticket_ids=[ticket.pk])
+        state = Ticket.objects.values("status", "payout", "settled_at").get(pk=ticket.pk)
+        second = services.tickets_settle(ticket_ids=[ticket.pk])
+        assert second.settled == 0
+        assert second.paid == 0
+        assert Ticket.objects.values("status", "payout", "settled_at").get(pk=ticket.pk) == state
+        assert Payout.objects.filter(ticket=ticket).count() == (1 if first.paid else 0)
+        transaction.set_rollback(True)
+
+
+def test_odds_import_matches_by_kickoff_and_team_names():
+    # Given our copy of the match the odds sample prices first
+    event = load_sample("odds_v4_soccer_epl_h2h.json")[0]
+    competition = Competition.objects.create(provider_id=2021, name="Premier League", code="PL")
+    home = Team.objects.create(provider_id=338, name="Leicester City FC", short_name="Leicester")
+    away = Team.objects.create(provider_id=73, name="Tottenham Hotspur FC", short_name="Tottenham")
+    match = Match.objects.create(
+        provider_id=1,
+        competition=competition,
+        home_team=home,
+        away_team=away,
+        utc_date=datetime(2024, 8, 19, 19, 0, tzinfo=UTC),
+        status="TIMED",
+    )
+    # When the whole sample is imported
+    written = services.odds_import(events=load_sample("odds_v4_soccer_epl_h2h.json"))
+    # Then only that match is priced, with Decimal prices in 1/X/2 order
+    assert written == 1
+    odds = MatchOdds.objects.get(match=match)
+    assert (odds.home, odds.draw, odds.away) == (D("5.0"), D("4.2"), D("1.6"))
+    assert odds.bookmaker == event["bookmakers"][0]["key"]
+
+
+def test_ticket_status_values_match_settlement_outcomes():
+    from football_data.settlement import Outcome
+
+    assert {o.value for o in Outcome} == {s.value for s in TicketStatus}

@@ -1,0 +1,163 @@
+import pytest
+
+from devstack.standins.whatsapp import WhatsAppStandIn
+from tests.whatsapp.conftest import ACCESS_TOKEN, PHONE_NUMBER_ID, load_sample
+from whatsapp.client import (
+    ClientConfig,
+    WhatsAppAuthError,
+    WhatsAppClient,
+    WhatsAppError,
+    WhatsAppPairRateLimitError,
+    WhatsAppPermanentError,
+    WhatsAppTransientError,
+    error_from_response,
+    get_client,
+)
+
+
+def _config(url: str, **overrides) -> ClientConfig:
+    values = {
+        "base_url": url,
+        "version": "v26.0",
+        "access_token": ACCESS_TOKEN,
+        "phone_number_id": PHONE_NUMBER_ID,
+        "pool_size": 7,
+    }
+    return ClientConfig(**{**values, **overrides})
+
+
+@pytest.mark.parametrize(
+    ("code", "http_status", "expected"),
+    [
+        (1, 500, WhatsAppTransientError),
+        (2, 503, WhatsAppTransientError),
+        (4, 400, WhatsAppTransientError),
+        (80007, 400, WhatsAppTransientError),
+        (130429, 400, WhatsAppTransientError),
+        (130429, 429, WhatsAppTransientError),
+        (131000, 500, WhatsAppTransientError),
+        (131016, 503, WhatsAppTransientError),
+        (131057, 400, WhatsAppTransientError),
+        (131056, 400, WhatsAppPairRateLimitError),
+        (131026, 400, WhatsAppPermanentError),
+        (131047, 400, WhatsAppPermanentError),
+        (131049, 400, WhatsAppPermanentError),
+        (131050, 400, WhatsAppPermanentError),
+        (130403, 400, WhatsAppPermanentError),
+        (368, 400, WhatsAppPermanentError),
+        (131031, 400, WhatsAppPermanentError),
+        (0, 401, WhatsAppAuthError),
+        (190, 401, WhatsAppAuthError),
+        (999999, 503, WhatsAppTransientError),  # unknown code on a server error
+        (999999, 400, WhatsAppPermanentError),  # unknown code on a client error
+    ],
+)
+def test_errors_are_classified_by_meta_code_not_http_status(code, http_status, expected):
+    error = error_from_response({"message": "x", "code": code}, http_status=http_status)
+    assert type(error) is expected
+    assert error.code == code
+
+
+def test_pair_rate_limit_is_a_transient_error():
+    assert issubclass(WhatsAppPairRateLimitError, WhatsAppTransientError)
+
+
+def test_real_error_samples_are_classified():
+    # given Meta's sample envelopes
+    not_found = load_sample("wa_error_response_sample_postman.json")["error"]
+    bad_token = load_sample("wa_error_response_190_invalid_token.json")["error"]
+    # when / then
+    error = error_from_response(not_found, http_status=400)
+    assert isinstance(error, WhatsAppPermanentError)
+    assert error.code == 131006
+    assert error.details == "unknown contact"
+    assert error.fbtrace_id == "Az8or2yhqkZfEZ-_4Qn_Bam"
+    assert isinstance(error_from_response(bad_token, http_status=401), WhatsAppAuthError)
+
+
+def test_text_send_posts_the_documented_request_and_returns_the_wamid(standin):
+    # given
+    client = WhatsAppClient(_config(standin.url))
+    # when
+    sent = client.text_send(to="15551234567", body="hello", callback_data="outbound:1")
+    # then
+    [request] = standin.received()
+    assert request.path == f"/v26.0/{PHONE_NUMBER_ID}/messages"
+    expected = load_sample("wa_send_text_request_postman.json")
+    assert set(expected) - {"preview_url"} <= set(request.payload)
+    assert request.payload["text"] == {"preview_url": False, "body": "hello"}
+    assert request.payload["biz_opaque_callback_data"] == "outbound:1"
+    assert sent.wamid == request.wamid
+    assert sent.wamid.startswith("wamid.")
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        ({"code": 131000}, WhatsAppTransientError),
+        ({"code": 130429}, WhatsAppTransientError),
+        ({"code": 131056}, WhatsAppPairRateLimitError),
+        ({"code": 131026}, WhatsAppPermanentError),
+        ({"kind": "http500"}, WhatsAppTransientError),
+    ],
+)
+def test_stand_in_faults_reach_the_caller_as_typed_errors(standin, fault, expected):
+    client = WhatsAppClient(_config(standin.url))
+    standin.add_fault(nth=1, **fault)
+    with pytest.raises(expected):
+        client.text_send(to="15551234567", body="hi")
+    # the fault fired once; the next request goes through
+    assert client.text_send(to="15551234567", body="hi").wamid
+
+
+def test_wrong_token_is_an_auth_error(standin):
+    client = WhatsAppClient(_config(standin.url, access_token="wrong"))
+    with pytest.raises(WhatsAppAuthError) as caught:
+        client.text_send(to="15551234567", body="hi")
+    assert caught.value.code == 190
+
+
+def test_a_read_timeout_is_transient():
+    # given a stand-in that holds the request longer than the client waits
+    with WhatsAppStandIn(timeout_hold=2.0) as slow:
+        slow.add_fault(kind="timeout", nth=1)
+        client = WhatsAppClient(_config(slow.url), timeout=(1.0, 0.3))
+        # when / then
+        with pytest.raises(WhatsAppTransientError, match="Timeout"):
+            client.text_send(to="15551234567", body="hi")
+
+
+def test_nothing_listening_is_transient(standin):
+    with WhatsAppStandIn() as gone:
+        url = gone.url
+    client = WhatsAppClient(_config(url), timeout=(0.5, 0.5))
+    with pytest.raises(WhatsAppTransientError):
+        client.text_send(to="15551234567", body="hi")
+
+
+def test_one_client_per_process_with_a_pool_sized_from_settings(whatsapp_settings):
+    # given
+    whatsapp_settings.WHATSAPP_HTTP_POOL_SIZE = 42
+    # when
+    first, second = get_client(), get_client()
+    # then
+    assert first is second
+    adapter = first.session.get_adapter(first.messages_url)
+    assert getattr(adapter, "_pool_maxsize", None) == 42
+    assert first.session.headers["Authorization"] == f"Bearer {ACCESS_TOKEN}"
+    # and a settings change (tests override them) builds a new one
+    whatsapp_settings.WHATSAPP_HTTP_POOL_SIZE = 43
+    assert get_client() is not first
+
+
+def test_missing_credentials_fail_loudly(settings):
+    settings.WHATSAPP_ACCESS_TOKEN = None
+    with pytest.raises(WhatsAppAuthError, match="WHATSAPP_ACCESS_TOKEN"):
+        get_client()
+
+
+def test_a_malformed_base_url_is_an_error_that_is_not_retried():
+    client = WhatsAppClient(_config("htp//nowhere"))
+    with pytest.raises(WhatsAppError) as caught:
+        client.text_send(to="15551234567", body="hi")
+    assert not isinstance(caught.value, WhatsAppTransientError)

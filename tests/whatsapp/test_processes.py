@@ -1,0 +1,221 @@
+"""Staggered replies through a real gevent worker-io, real Redis and the test database; only
+Meta is replaced (by the in-process stand-in on 127.0.0.1)."""
+
+import json
+
+import pytest
+from django.core.management import call_command
+
+from devstack.standins.whatsapp import inbound_text_payload
+from tests.stack import wait_until
+from tests.whatsapp.conftest import (
+    ACCESS_TOKEN,
+    APP_SECRET,
+    PHONE_NUMBER_ID,
+    WEBHOOK_URL,
+    post_webhook,
+)
+from whatsapp.models import FINAL_STATUSES, OutboundMessage, OutboundStatus, StatusEvent
+from whatsapp.services import text_send_staggered
+from whatsapp.tasks import sweep
+
+pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
+
+SPACING = 0.3
+TO = "15551234567"
+
+
+@pytest.fixture
+def worker(stack, clean_queues, standin, settings):
+    """worker-io against the stand-in; this process (the producer) configured the same way."""
+    env = {
+        "WHATSAPP_API_BASE_URL": standin.url,
+        "WHATSAPP_ACCESS_TOKEN": ACCESS_TOKEN,
+        "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
+        "WHATSAPP_APP_SECRET": APP_SECRET,
+        "WHATSAPP_PART_SPACING_SECONDS": str(SPACING),
+        "WHATSAPP_SWEEP_AFTER_SECONDS": "1",
+    }
+    settings.WHATSAPP_API_BASE_URL = standin.url
+    settings.WHATSAPP_ACCESS_TOKEN = ACCESS_TOKEN
+    settings.WHATSAPP_PHONE_NUMBER_ID = PHONE_NUMBER_ID
+    settings.WHATSAPP_APP_SECRET = APP_SECRET
+    settings.WHATSAPP_PART_SPACING_SECONDS = SPACING
+    stack.ensure("worker-io", **env)
+    return env
+
+
+def _reply_text(parts: int) -> str:
+    """A text that splits into exactly ``parts`` parts, each starting with its number."""
+    return "\n".join(f"part {n:02d} " + "lorem ipsum " * 330 for n in range(1, parts + 1))
+
+
+def _bodies(received) -> list[str]:
+    return [r.body[:7] for r in received]
+
+
+def _wait_final(ids: list[int], timeout: float) -> list[OutboundMessage]:
+    def final() -> list[OutboundMessage]:
+        rows = list(OutboundMessage.objects.filter(pk__in=ids).order_by("position"))
+        return rows if all(r.status in FINAL_STATUSES for r in rows) else []
+
+    return wait_until(final, timeout, interval=0.1)
+
+
+def test_a_22_part_reply_arrives_complete_in_order_and_never_early(worker, standin):
+    # given
+    expected = [f"part {n:02d}" for n in range(1, 23)]
+    # when
+    ids = text_send_staggered(to=TO, text=_reply_text(22))
+    # then all 22 reach the API, in order, each once
+    received = standin.wait_for(22, timeout=60)
+    assert _bodies(received) == expected
+    assert len(standin.received()) == 22
+    # and none before its countdown (position x spacing after the rows were created)
+    rows = _wait_final(ids, timeout=10)
+    for row, request in zip(rows, received, strict=True):
+        assert request.at >= row.scheduled_at.timestamp() - 0.001, row.position
+        assert (row.status, row.wamid, row.attempts) == (OutboundStatus.SENT, request.wamid, 1)
+
+
+def test_order_holds_when_a_middle_part_is_retried(worker, standin):
+    # given the API fails part 11 once with a transient error
+    standin.add_fault(code=131000, body_contains="part 11")
+    # when
+    ids = text_send_staggered(to=TO, text=_reply_text(22))
+    # then every part arrives once, in order, part 11 on its second attempt
+    received = standin.wait_for(22, timeout=60)
+    assert _bodies(received) == [f"part {n:02d}" for n in range(1, 23)]
+    assert [r.fault for r in standin.received()].count("131000") == 1
+    rows = _wait_final(ids, timeout=10)
+    retried = rows[10]
+    assert (retried.attempts, retried.last_error_code) == (2, 131000)
+    assert all(r.status == OutboundStatus.SENT for r in rows)
+
+
+def test_order_and_exactly_once_hold_under_a_random_fault_mix(worker, standin):
+    # given an API that fails about one request in five with transient errors
+    standin.set_fault_mix({131000: 0.1, 130429: 0.05, "http500": 0.05})
+    # when
+    ids = text_send_staggered(to=TO, text=_reply_text(10))
+    rows = _wait_final(ids, timeout=90)
+    # then every part was accepted exactly once, in order, whatever failed on the way
+    assert _bodies(standin.delivered()) == [f"part {n:02d}" for n in range(1, 11)]
+    assert all(r.status == OutboundStatus.SENT for r in rows)
+    assert sum(r.attempts for r in rows) == len(standin.received())
+
+
+def test_pair_rate_limit_retry_waits_before_trying_again(worker, standin):
+    # given the user's pair rate limit is hit on part 3
+    standin.add_fault(code=131056, body_contains="part 03")
+    # when
+    ids = text_send_staggered(to=TO, text=_reply_text(5))
+    # then part 3 is tried again no sooner than 4^0 = 1 s later, and order holds
+    received = standin.wait_for(5, timeout=60)
+    assert _bodies(received) == [f"part {n:02d}" for n in range(1, 6)]
+    attempts = [r for r in standin.received() if r.body.startswith("part 03")]
+    assert len(attempts) == 2
+    assert attempts[1].at - attempts[0].at >= 1.0
+    assert _wait_final(ids, timeout=10)[2].last_error_code == 131056
+
+
+def test_a_permanent_error_fails_the_part_and_never_blocks_what_follows(worker, standin):
+    # given part 3 of 6 is undeliverable
+    standin.add_fault(code=131026, body_contains="part 03")
+    # when
+    ids = text_send_staggered(to=TO, text=_reply_text(6))
+    rows = _wait_final(ids, timeout=30)
+    # then part 3 failed with the code, the rest of that reply was skipped
+    assert [r.status for r in rows] == ["sent", "sent", "failed", "failed", "failed", "failed"]
+    assert rows[2].last_error_code == 131026
+    assert _bodies(standin.delivered()) == ["part 01", "part 02"]
+    # and the next reply to the same contact goes out
+    [later] = text_send_staggered(to=TO, text="after the failure")
+    assert _wait_final([later], timeout=20)[0].status == OutboundStatus.SENT
+
+
+def test_sigkill_mid_batch_then_a_new_worker_delivers_every_part_exactly_once(
+    worker, stack, standin
+):
+    # given a 22-part reply on its way
+    ids = text_send_staggered(to=TO, text=_reply_text(22))
+    wait_until(
+        lambda: OutboundMessage.objects.filter(pk=ids[7], status=OutboundStatus.SENT).exists(),
+        timeout=30,
+        interval=0.01,
+    )
+    # when the worker is killed between two sends, holding the rest as countdown tasks
+    stack.kill("worker-io")
+    killed_at = len(standin.delivered())
+    # and a new worker starts, with the sweeper running (beat would, every minute)
+    stack.ensure("worker-io", **worker)
+
+    def swept_until_all_arrived() -> bool:
+        if len(standin.delivered()) >= 22:
+            return True
+        sweep.delay()
+        return False
+
+    wait_until(swept_until_all_arrived, timeout=60, interval=1.0)
+    # then the sweeper recovered the wake-ups the killed worker held
+    assert "sweeper re-enqueued" in stack.log("worker-io")
+    # and every part arrived exactly once, in order
+    assert 8 <= killed_at < 22
+    assert _bodies(standin.delivered()) == [f"part {n:02d}" for n in range(1, 23)]
+    assert len(standin.received()) == 22
+    assert all(r.status == OutboundStatus.SENT for r in _wait_final(ids, timeout=10))
+
+
+def test_an_inbound_help_webhook_is_answered_through_the_worker(worker, standin, client):
+    # given a signed inbound "help" posted to the webhook view
+    payload = inbound_text_payload(wa_id=TO, text="help", name="Ada")
+    response = post_webhook(client, json.dumps(payload).encode())
+    # then the worker processes it and the help text reaches the API
+    assert response.status_code == 200
+    [reply] = standin.wait_for(1, timeout=30)
+    assert reply.to == TO
+    assert reply.body.startswith("Commands:")
+
+
+def test_the_demo_command_runs_end_to_end(worker, standin, live_server, capsys):
+    # when the demo pushes a signed "help" to the running web app and queues a long reply
+    call_command("whatsapp_demo", base_url=live_server.url, paragraphs=40, timeout=60)
+    # then it reports success, and the stand-in got the help reply and every part, in order
+    out = capsys.readouterr().out
+    assert "done: every part sent, in order" in out
+    bodies = [r.body for r in standin.delivered()]
+    assert bodies[0].startswith("Commands:")
+    paragraphs = [int(b.split()[1].rstrip(".")) for b in bodies[1:]]
+    assert paragraphs == sorted(paragraphs)
+    assert len(bodies) > 2
+
+
+@pytest.fixture
+def status_webhooks(standin, live_server):
+    """The stand-in posts signed sent/delivered/read webhooks to the app served by live_server."""
+    standin.webhook_url = live_server.url + WEBHOOK_URL
+    standin.app_secret = APP_SECRET
+    standin.auto_status = True
+    standin.status_delay = 0.1
+    yield standin
+    standin.auto_status = False
+    standin.webhook_url = None
+
+
+def test_status_webhooks_from_the_api_carry_the_message_to_read(worker, status_webhooks):
+    # when a message is sent and the API reports its progress
+    [message_id] = text_send_staggered(to=TO, text="hello")
+    wait_until(
+        lambda: OutboundMessage.objects.filter(pk=message_id, status=OutboundStatus.READ).exists(),
+        timeout=30,
+        interval=0.1,
+    )
+    # then the row went all the way, with each status recorded once
+    message = OutboundMessage.objects.get(pk=message_id)
+    assert message.delivered_at is not None
+    assert message.read_at is not None
+    assert sorted(StatusEvent.objects.filter(message=message).values_list("status", flat=True)) == [
+        "delivered",
+        "read",
+        "sent",
+    ]

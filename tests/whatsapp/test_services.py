@@ -1,0 +1,352 @@
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from devstack.standins.whatsapp import status_payload
+from whatsapp import services
+from whatsapp.client import WhatsAppAuthError
+from whatsapp.models import OutboundMessage, OutboundStatus, StatusEvent
+from whatsapp.services import (
+    message_send,
+    message_status_apply,
+    message_sweep,
+    send_countdown,
+    status_event_record,
+    text_send_staggered,
+)
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("whatsapp_settings")]
+
+TO = "15551234567"
+
+
+def _queue(parts: int, django_capture_on_commit_callbacks) -> list[OutboundMessage]:
+    text = "\n".join(f"part {n:02d} " + "x" * 4000 for n in range(1, parts + 1))
+    with django_capture_on_commit_callbacks(execute=False):
+        ids = text_send_staggered(to=TO, text=text)
+    return list(OutboundMessage.objects.filter(pk__in=ids).order_by("position"))
+
+
+def _later(outcome) -> float:
+    assert outcome.result == "later"
+    assert outcome.retry_in is not None
+    return float(outcome.retry_in)
+
+
+def _refresh(message: OutboundMessage) -> OutboundMessage:
+    message.refresh_from_db()
+    return message
+
+
+# --- staggered queueing --------------------------------------------------------------------------
+
+
+def test_staggered_send_creates_every_part_and_enqueues_them_after_commit(
+    whatsapp_settings, django_capture_on_commit_callbacks
+):
+    # given a spacing of 2 s and a text of 22 parts
+    whatsapp_settings.WHATSAPP_PART_SPACING_SECONDS = 2.0
+    text = "\n".join(f"part {n:02d} " + "x" * 4000 for n in range(1, 23))
+    # when
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        ids = text_send_staggered(to=TO, text=text)
+    # then one row per part, one batch, positions in order, due position x spacing apart
+    rows = list(OutboundMessage.objects.filter(pk__in=ids).order_by("position"))
+    assert [r.pk for r in rows] == ids
+    assert [r.position for r in rows] == list(range(22))
+    assert {r.batch for r in rows} == {rows[0].batch}
+    assert all(r.batch_size == 22 and r.status == OutboundStatus.QUEUED for r in rows)
+    assert [r.body[:7] for r in rows] == [f"part {n:02d}" for n in range(1, 23)]
+    offsets = [(r.scheduled_at - rows[0].scheduled_at).total_seconds() for r in rows]
+    assert offsets == [2.0 * n for n in range(22)]
+    # and nothing is enqueued before the rows are committed
+    assert len(callbacks) == 22
+
+
+def test_countdowns_never_exceed_the_cap(settings):
+    settings.CELERY_MAX_COUNTDOWN = 900
+    assert send_countdown(21 * 60.0) == 900
+    assert send_countdown(-1) == 0
+    assert send_countdown(4.5) == 4.5
+
+
+def test_empty_text_is_refused():
+    with pytest.raises(ValueError, match="empty"):
+        text_send_staggered(to=TO, text="  \n ")
+
+
+# --- the claim ------------------------------------------------------------------------------------
+
+
+def test_message_send_sends_once_and_records_the_wamid(standin, django_capture_on_commit_callbacks):
+    # given
+    [message] = _queue(1, django_capture_on_commit_callbacks)
+    # when the task is delivered twice
+    first = message_send(message_id=message.pk)
+    second = message_send(message_id=message.pk)
+    # then one request reached the API
+    assert (first.result, second.result) == ("sent", "skipped")
+    [request] = standin.received()
+    message = _refresh(message)
+    assert message.status == OutboundStatus.SENT
+    assert message.wamid == request.wamid
+    assert message.attempts == 1
+    assert message.sent_at is not None
+    assert request.payload["to"] == TO
+    assert request.payload["biz_opaque_callback_data"] == f"outbound:{message.pk}"
+
+
+def test_a_missing_row_is_skipped():
+    assert message_send(message_id=987654321).result == "skipped"
+
+
+def test_a_part_waits_for_the_part_before_it(standin, django_capture_on_commit_callbacks):
+    # given three due parts
+    first, second, third = _queue(3, django_capture_on_commit_callbacks)
+    # when the third wakes up first
+    outcome = message_send(message_id=third.pk)
+    # then it sends nothing and looks again shortly
+    assert outcome.result == "later"
+    assert 0 < _later(outcome) <= 5
+    assert standin.received() == []
+    assert _refresh(third).next_attempt_at > timezone.now()
+    # and once the earlier parts are final, it goes
+    assert message_send(message_id=first.pk).result == "sent"
+    assert message_send(message_id=second.pk).result == "sent"
+    OutboundMessage.objects.filter(pk=third.pk).update(next_attempt_at=timezone.now())
+    assert message_send(message_id=third.pk).result == "sent"
+    assert [r.body[:7] for r in standin.delivered()] == ["part 01", "part 02", "part 03"]
+
+
+def test_a_part_is_not_sent_before_it_is_due(
+    whatsapp_settings, standin, django_capture_on_commit_callbacks
+):
+    whatsapp_settings.WHATSAPP_PART_SPACING_SECONDS = 10.0
+    first, second = _queue(2, django_capture_on_commit_callbacks)
+    assert message_send(message_id=first.pk).result == "sent"
+    outcome = message_send(message_id=second.pk)
+    assert outcome.result == "later"
+    assert 9 < _later(outcome) <= 10
+    assert len(standin.received()) == 1
+
+
+def test_the_contact_spacing_holds_after_a_delay(
+    whatsapp_settings, standin, django_capture_on_commit_callbacks
+):
+    # given the first part went out just now and the second is already overdue
+    whatsapp_settings.WHATSAPP_PART_SPACING_SECONDS = 3.0
+    first, second = _queue(2, django_capture_on_commit_callbacks)
+    message_send(message_id=first.pk)
+    OutboundMessage.objects.filter(pk=second.pk).update(
+        next_attempt_at=timezone.now() - dt.timedelta(seconds=60)
+    )
+    # when
+    outcome = message_send(message_id=second.pk)
+    # then it still keeps the spacing after the part before it
+    assert outcome.result == "later"
+    assert 2 < _later(outcome) <= 3
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+def test_a_transient_error_puts_the_message_back_with_backoff(
+    standin, django_capture_on_commit_callbacks
+):
+    [message] = _queue(1, django_capture_on_commit_callbacks)
+    standin.add_fault(code=131000, nth=1)
+    outcome = message_send(message_id=message.pk)
+    assert outcome.result == "later"
+    assert 1.0 <= _later(outcome) <= 2.0  # first backoff: 2 s with "equal jitter"
+    message = _refresh(message)
+    assert message.status == OutboundStatus.QUEUED
+    assert (message.attempts, message.last_error_code) == (1, 131000)
+    # an early wake-up goes back to sleep; a due one sends
+    assert message_send(message_id=message.pk).result == "later"
+    OutboundMessage.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
+    assert message_send(message_id=message.pk).result == "sent"
+    assert _refresh(message).attempts == 2
+
+
+def test_pair_rate_limit_waits_four_to_the_power_of_x(standin, django_capture_on_commit_callbacks):
+    [message] = _queue(1, django_capture_on_commit_callbacks)
+    standin.add_fault(code=131056, body_contains="part 01", times=2)
+    first = message_send(message_id=message.pk)
+    OutboundMessage.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
+    second = message_send(message_id=message.pk)
+    assert 1.0 <= _later(first) <= 1.2
+    assert 4.0 <= _later(second) <= 4.8
+    assert _refresh(message).last_error_code == 131056
+
+
+def test_a_permanent_error_fails_the_message_and_skips_the_rest_of_the_reply(
+    standin, django_capture_on_commit_callbacks
+):
+    # given a reply of four parts whose second is undeliverable
+    parts = _queue(4, django_capture_on_commit_callbacks)
+    standin.add_fault(code=131026, body_contains="part 02")
+    # when
+    results = [message_send(message_id=p.pk).result for p in parts]
+    # then
+    assert results == ["sent", "failed", "skipped", "skipped"]
+    parts = [_refresh(p) for p in parts]
+    assert [p.status for p in parts] == ["sent", "failed", "failed", "failed"]
+    assert parts[1].last_error_code == 131026
+    assert parts[1].attempts == 1
+    assert "part 2 of this reply failed" in parts[2].last_error_text
+    # and the next reply to the same contact is not blocked
+    [later] = _queue(1, django_capture_on_commit_callbacks)
+    assert message_send(message_id=later.pk).result == "sent"
+
+
+def test_retries_are_bounded(whatsapp_settings, standin, django_capture_on_commit_callbacks):
+    whatsapp_settings.WHATSAPP_SEND_MAX_ATTEMPTS = 2
+    first, second = _queue(2, django_capture_on_commit_callbacks)
+    standin.add_fault(code=130429, body_contains="part 01", times=5)
+    assert message_send(message_id=first.pk).result == "later"
+    OutboundMessage.objects.filter(pk=first.pk).update(next_attempt_at=timezone.now())
+    assert message_send(message_id=first.pk).result == "failed"
+    first, second = _refresh(first), _refresh(second)
+    assert first.status == second.status == OutboundStatus.FAILED
+    assert "gave up after 2 attempts" in first.last_error_text
+
+
+def test_a_rejected_token_fails_loudly(
+    whatsapp_settings, standin, django_capture_on_commit_callbacks
+):
+    whatsapp_settings.WHATSAPP_ACCESS_TOKEN = "expired"
+    [message] = _queue(1, django_capture_on_commit_callbacks)
+    with pytest.raises(WhatsAppAuthError):
+        message_send(message_id=message.pk)
+    message = _refresh(message)
+    assert (message.status, message.last_error_code) == (OutboundStatus.FAILED, 190)
+
+
+# --- statuses -------------------------------------------------------------------------------------
+
+
+def _sent(django_capture_on_commit_callbacks) -> OutboundMessage:
+    [message] = _queue(1, django_capture_on_commit_callbacks)
+    message_send(message_id=message.pk)
+    return _refresh(message)
+
+
+def _status(message, status, **kwargs):
+    payload = status_payload(wamid=message.wamid, status=status, recipient_id=TO, **kwargs)
+    return status_event_record(
+        status=payload["entry"][0]["changes"][0]["value"]["statuses"][0], event=None
+    )
+
+
+def test_statuses_out_of_order_end_at_the_furthest(standin, django_capture_on_commit_callbacks):
+    message = _sent(django_capture_on_commit_callbacks)
+    # read arrives before delivered, and a late "sent" after both
+    assert _status(message, "read", timestamp=1_700_000_010)
+    assert _status(message, "delivered", timestamp=1_700_000_005)
+    assert _status(message, "sent", timestamp=1_700_000_001)
+    message = _refresh(message)
+    assert message.status == OutboundStatus.READ
+    assert message.read_at == dt.datetime.fromtimestamp(1_700_000_010, tz=dt.UTC)
+    assert message.delivered_at == dt.datetime.fromtimestamp(1_700_000_005, tz=dt.UTC)
+
+
+def test_a_status_delivered_twice_is_stored_once(standin, django_capture_on_commit_callbacks):
+    message = _sent(django_capture_on_commit_callbacks)
+    assert _status(message, "delivered") is True
+    assert _status(message, "delivered") is False
+    assert StatusEvent.objects.filter(wamid=message.wamid).count() == 1
+
+
+def test_failed_does_not_undo_delivered(standin, django_capture_on_commit_callbacks):
+    message = _sent(django_capture_on_commit_callbacks)
+    _status(message, "delivered")
+    _status(message, "failed", errors=[{"code": 131026, "title": "Message undeliverable"}])
+    assert _refresh(message).status == OutboundStatus.DELIVERED
+
+
+def test_a_status_that_arrives_before_the_wamid_is_recorded_is_applied_later(
+    standin, django_capture_on_commit_callbacks
+):
+    # given a message and a "delivered" webhook for the wamid the API will give it
+    [message] = _queue(1, django_capture_on_commit_callbacks)
+    payload = status_payload(wamid="wamid.early", status="delivered", recipient_id=TO)
+    status_event_record(
+        status=payload["entry"][0]["changes"][0]["value"]["statuses"][0], event=None
+    )
+    # when the send records that wamid
+    OutboundMessage.objects.filter(pk=message.pk).update(wamid=None)
+    services._status_events_replay(wamid="wamid.early")
+    OutboundMessage.objects.filter(pk=message.pk).update(
+        wamid="wamid.early", status=OutboundStatus.SENT
+    )
+    services._status_events_replay(wamid="wamid.early")
+    # then
+    message = _refresh(message)
+    assert message.status == OutboundStatus.DELIVERED
+    assert StatusEvent.objects.get().message == message
+
+
+def test_a_status_with_our_callback_data_adopts_a_send_whose_response_was_lost(
+    django_capture_on_commit_callbacks,
+):
+    # given a message left in `sending` by a worker that died during the call
+    [message] = _queue(1, django_capture_on_commit_callbacks)
+    OutboundMessage.objects.filter(pk=message.pk).update(
+        status=OutboundStatus.SENDING, claimed_at=timezone.now(), attempts=1
+    )
+    # when Meta's "sent" webhook echoes our callback data
+    adopted = message_status_apply(
+        wamid="wamid.adopted",
+        status="sent",
+        at=None,
+        errors=[],
+        callback_data=f"outbound:{message.pk}",
+    )
+    # then the row is sent with that wamid, and the sweeper has nothing to resend
+    assert adopted is not None
+    assert (adopted.status, adopted.wamid) == (OutboundStatus.SENT, "wamid.adopted")
+    with django_capture_on_commit_callbacks(execute=False):
+        assert message_sweep(stuck_after=0) == []
+
+
+# --- the sweeper ----------------------------------------------------------------------------------
+
+
+def test_sweeper_re_enqueues_lost_wake_ups_and_resends_interrupted_sends(
+    whatsapp_settings, django_capture_on_commit_callbacks
+):
+    whatsapp_settings.WHATSAPP_SEND_MAX_ATTEMPTS = 3
+    overdue, interrupted, exhausted, fresh = _queue(4, django_capture_on_commit_callbacks)
+    long_ago = timezone.now() - dt.timedelta(minutes=10)
+    OutboundMessage.objects.filter(pk=overdue.pk).update(next_attempt_at=long_ago)
+    OutboundMessage.objects.filter(pk=interrupted.pk).update(
+        status=OutboundStatus.SENDING, claimed_at=long_ago, attempts=1
+    )
+    OutboundMessage.objects.filter(pk=exhausted.pk).update(
+        status=OutboundStatus.SENDING, claimed_at=long_ago, attempts=3
+    )
+    OutboundMessage.objects.filter(pk=fresh.pk).update(next_attempt_at=timezone.now())
+    # when
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        swept = message_sweep(stuck_after=60)
+    # then
+    assert swept == [overdue.pk, interrupted.pk]
+    assert len(callbacks) == 2
+    assert _refresh(interrupted).status == OutboundStatus.QUEUED
+    assert "interrupted" in _refresh(interrupted).last_error_text
+    assert _refresh(exhausted).status == OutboundStatus.FAILED
+    assert _refresh(fresh).status == OutboundStatus.FAILED  # skipped after the failed part
+    # and a second sweep right away leaves the re-enqueued ones alone
+    with django_capture_on_commit_callbacks(execute=False):
+        assert message_sweep(stuck_after=60) == []
+
+
+def test_sweeper_leaves_a_send_in_flight_alone(django_capture_on_commit_callbacks):
+    [message] = _queue(1, django_capture_on_commit_callbacks)
+    OutboundMessage.objects.filter(pk=message.pk).update(
+        status=OutboundStatus.SENDING, claimed_at=timezone.now() - dt.timedelta(seconds=5)
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        assert message_sweep(stuck_after=1) == []
+    assert _refresh(message).status == OutboundStatus.SENDING
