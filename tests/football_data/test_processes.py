@@ -20,19 +20,10 @@ from football_data.models import Match, Payout, Ticket
 from football_data.schedules import BEAT_SCHEDULE
 from football_data.selectors import fixture_list_upcoming, fixtures_text
 from football_data.tasks import settle_tickets
+from tests.stack import wait_until
 from whatsapp.text import text_split
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 @pytest.fixture(scope="module")
