@@ -36,7 +36,13 @@ else:
             "DJANGO_SECRET_KEY is required when DJANGO_DEBUG is off. "
             "Run `make env` to write a .env with a generated key."
         ) from None
-ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+# Loopback is always allowed: the container healthcheck and local probes call 127.0.0.1.
+ALLOWED_HOSTS = [
+    *env.list("DJANGO_ALLOWED_HOSTS", []),
+    "localhost",
+    "127.0.0.1",
+    "[::1]",
+]
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -171,8 +177,8 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", CELERY_BROKER_URL)
 
 # The longest countdown any producer may ask for (staggered sends, retry backoff). The Redis
-# transport re-delivers a message held longer than the visibility timeout, so config.celery
-# derives the visibility timeout from this cap and the longest task time limit.
+# transport re-delivers a message held longer than the visibility timeout, so the visibility
+# timeout below must exceed this cap plus the longest task time limit (ops.checks: ops.E020).
 CELERY_MAX_COUNTDOWN = env.int("CELERY_MAX_COUNTDOWN", 900, minimum=1)
 CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)
 # Soft shutdown: on SIGTERM a worker keeps running tasks this long, then requeues what is left.
@@ -180,6 +186,8 @@ CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=6
 CELERY_SOFT_SHUTDOWN_TIMEOUT = env.float("CELERY_SOFT_SHUTDOWN_TIMEOUT", 10.0, minimum=0)
 # A worker touches this file while its event loop is healthy; the container healthcheck reads it.
 CELERY_LIVENESS_FILE = env.optional("CELERY_LIVENESS_FILE")
+# Seconds between touches; the healthchecks (find -mmin -1) tolerate several missed ones.
+CELERY_LIVENESS_INTERVAL = env.float("CELERY_LIVENESS_INTERVAL", 10.0, minimum=0.1)
 # Beat sends a canary task to every queue this often; the doctor shows when each came through.
 OPS_CANARY_INTERVAL_SECONDS = env.float("OPS_CANARY_INTERVAL_SECONDS", 60.0, minimum=1)
 
@@ -206,8 +214,10 @@ FOOTBALL_DATA_API_URL = env.str("FOOTBALL_DATA_API_URL", "https://api.football-d
 FOOTBALL_DATA_API_TOKEN = env.optional("FOOTBALL_DATA_API_TOKEN")
 FOOTBALL_DATA_REQUESTS_PER_MINUTE = env.int("FOOTBALL_DATA_REQUESTS_PER_MINUTE", 10, minimum=1)
 FOOTBALL_DATA_COMPETITIONS = env.list("FOOTBALL_DATA_COMPETITIONS", ["PL"])
-# How long a task may wait for a free slot in the shared limiter before it retries later instead.
-FOOTBALL_DATA_RATE_LIMIT_MAX_WAIT = env.float("FOOTBALL_DATA_RATE_LIMIT_MAX_WAIT", 15.0, minimum=0)
+# How long a task may sleep for a free slot in the shared limiter before it retries later instead.
+# 0: never sleep; the sync tasks run on the prefork cpu worker, where a sleeping process is a core
+# not settling tickets, so they retry with a countdown instead.
+FOOTBALL_DATA_RATE_LIMIT_MAX_WAIT = env.float("FOOTBALL_DATA_RATE_LIMIT_MAX_WAIT", 0.0, minimum=0)
 # Seconds between fixture syncs (beat); the dev override may lower it so demos fill up quickly.
 FOOTBALL_DATA_FIXTURES_SYNC_SECONDS = env.int(
     "FOOTBALL_DATA_FIXTURES_SYNC_SECONDS", 1800, minimum=5
@@ -215,6 +225,11 @@ FOOTBALL_DATA_FIXTURES_SYNC_SECONDS = env.int(
 FOOTBALL_DATA_FIXTURES_DAYS = env.int("FOOTBALL_DATA_FIXTURES_DAYS", 7, minimum=1)
 # Tickets per settlement task: bounded so each chunk stays well inside its time limit.
 FOOTBALL_DATA_SETTLE_CHUNK_SIZE = env.int("FOOTBALL_DATA_SETTLE_CHUNK_SIZE", 500, minimum=1)
+# Hours after its original kick-off a POSTPONED match voids its selections. Before that the
+# ticket waits: football-data usually reschedules a postponed match under the same id.
+FOOTBALL_DATA_POSTPONED_VOID_AFTER_HOURS = env.int(
+    "FOOTBALL_DATA_POSTPONED_VOID_AFTER_HOURS", 48, minimum=0
+)
 
 # --- Logging -----------------------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ compares what each live worker reports with this table.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,16 +22,10 @@ class WorkerService:
     queues: tuple[str, ...]
     pool: Pool
     concurrency_env: str
-    default_concurrency: int | None  # None: one process per CPU
+    default_concurrency: int | str  # "auto": one process per CPU the container may use
 
     def node_name(self, hostname: str) -> str:
         return f"{self.node}@{hostname}"
-
-    def concurrency(self) -> int:
-        value = os.environ.get(self.concurrency_env)
-        if value:
-            return int(value)
-        return self.default_concurrency or os.cpu_count() or 1
 
 
 WORKERS: tuple[WorkerService, ...] = (
@@ -50,7 +43,7 @@ WORKERS: tuple[WorkerService, ...] = (
         queues=(Queue.CPU,),
         pool="prefork",
         concurrency_env="WORKER_CPU_CONCURRENCY",
-        default_concurrency=None,
+        default_concurrency="auto",
     ),
 )
 

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
@@ -79,9 +80,11 @@ class ServiceProcess:
 
     def stop(self, timeout: float = 45.0) -> int | None:
         """SIGTERM (a soft shutdown for workers), then SIGKILL after ``timeout``."""
+        return stop_all([self], timeout)[0]
+
+    def _reap(self, timeout: float) -> int | None:
         if self.popen is None:
             return None
-        self.signal(signal.SIGTERM)
         code = self.wait(timeout)
         if code is None:
             self.signal(signal.SIGKILL)
@@ -89,3 +92,12 @@ class ServiceProcess:
         if self._pump is not None:
             self._pump.join(5)
         return code
+
+
+def stop_all(processes: list[ServiceProcess], timeout: float = 45.0) -> list[int | None]:
+    """One SIGTERM each, all at once (a second one would cut a worker's soft shutdown short),
+    then SIGKILL whatever is still running after ``timeout``."""
+    for process in processes:
+        process.signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    return [process._reap(max(0.0, deadline - time.monotonic())) for process in processes]

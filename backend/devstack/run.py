@@ -14,13 +14,14 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from types import FrameType
 
 import redis
 from dotenv import dotenv_values
 
 from devstack.compose import REPO_DIR, load_services, services_labelled
-from devstack.processes import ServiceProcess, service_environment
+from devstack.processes import ServiceProcess, service_environment, stop_all
 from devstack.redis_server import PrivateRedis
 
 APP_SERVICES = ("web", "worker-io", "worker-cpu", "beat")
@@ -62,7 +63,9 @@ def main() -> int:
             f"{env.get('REDIS_HOST', '127.0.0.1')}:{env.get('REDIS_PORT', '6379')}"
         )
     else:
-        private = PrivateRedis(REPO_DIR / "var" / "redis").start()
+        # Kept under var/ with AOF, like the Compose volume: queued work survives a restart.
+        var_dir = Path(env.get("DEVSTACK_VAR_DIR") or REPO_DIR / "var")
+        private = PrivateRedis(var_dir / "redis").start()
         env.update(REDIS_HOST="127.0.0.1", REDIS_PORT=str(private.port))
         env.pop("REDIS_PASSWORD", None)
         env.pop("CELERY_BROKER_URL", None)
@@ -101,10 +104,7 @@ def main() -> int:
             time.sleep(0.5)
     finally:
         print("devstack: stopping (workers get their soft shutdown)...")
-        for process in processes:
-            process.signal(signal.SIGTERM)
-        for process in processes:
-            process.stop()
+        stop_all(processes)
         if private is not None:
             private.stop()
     return 0

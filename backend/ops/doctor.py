@@ -8,7 +8,7 @@ the worker reports them), queue depths, beat's heartbeat, and a round trip throu
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -215,7 +215,8 @@ def check_round_trips(
     """Send the probe task to each queue and wait for whichever worker consumes it to answer."""
     from ops.tasks import probe
 
-    pending = {queue: probe.apply_async(queue=queue) for queue in queues}
+    # expires: a probe nobody consumed in time is dropped, not left to pile up in the queue.
+    pending = {queue: probe.apply_async(queue=queue, expires=timeout) for queue in queues}
     findings = []
     deadline = time.monotonic() + timeout
     for queue, result in pending.items():
@@ -238,6 +239,13 @@ def check_round_trips(
     return findings
 
 
+def _reading_redis(subject: str, read: Callable[[], list[Finding]]) -> list[Finding]:
+    try:
+        return read()
+    except redis.RedisError as exc:
+        return [Finding(Status.FAIL, subject, f"could not read Redis: {exc}")]
+
+
 def run(
     app: Celery[Any],
     workers: tuple[WorkerService, ...],
@@ -253,8 +261,8 @@ def run(
     return [
         broker,
         *worker_findings,
-        *check_queue_depths(app, queues),
+        *_reading_redis("queues", lambda: check_queue_depths(app, queues)),
         check_beat(app),
-        *check_canaries(app, queues, interval=canary_interval),
+        *_reading_redis("canaries", lambda: check_canaries(app, queues, interval=canary_interval)),
         *check_round_trips(app, queues, timeout=max(timeout, 5.0)),
     ]

@@ -20,7 +20,6 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
-LIVENESS_INTERVAL = 10.0  # seconds between touches; healthchecks allow several missed ones
 BEAT_ALIVE_KEY = "ops:beat:alive"
 BEAT_ALIVE_TTL = 120
 
@@ -30,7 +29,7 @@ def touch(path: str) -> None:
 
 
 class LivenessFile(bootsteps.StartStopStep):
-    """Worker bootstep touching the liveness file every ``LIVENESS_INTERVAL`` seconds."""
+    """Worker bootstep touching the liveness file every ``CELERY_LIVENESS_INTERVAL`` seconds."""
 
     requires = ("celery.worker.components:Timer",)
 
@@ -43,7 +42,8 @@ class LivenessFile(bootsteps.StartStopStep):
         if not self.path:
             return
         touch(self.path)
-        self.tref = worker.timer.call_repeatedly(LIVENESS_INTERVAL, touch, (self.path,))
+        interval = settings.CELERY_LIVENESS_INTERVAL
+        self.tref = worker.timer.call_repeatedly(interval, touch, (self.path,))
 
     def stop(self, worker: Any) -> None:
         if self.tref is not None:
@@ -58,13 +58,13 @@ class LivenessFile(bootsteps.StartStopStep):
 
 
 class HeartbeatScheduler(PersistentScheduler):
-    """Beat's scheduler, reporting on every wake-up (at most every ``LIVENESS_INTERVAL``)."""
+    """Beat's scheduler, reporting on every wake-up (at most every ``CELERY_LIVENESS_INTERVAL``)."""
 
     _last_report = 0.0
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         now = time.monotonic()
-        if now - self._last_report >= LIVENESS_INTERVAL:
+        if now - self._last_report >= settings.CELERY_LIVENESS_INTERVAL:
             self._last_report = now
             self._report_alive()
         interval: float = super().tick(*args, **kwargs)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
-from django.db.models import Max, QuerySet
+from django.db.models import Max
 
 from whatsapp.models import (
     ACCEPTED_STATUSES,
@@ -34,10 +33,6 @@ def contact_last_request_at(*, contact_id: int) -> dt.datetime | None:
         contact_id=contact_id, status__in=ACCEPTED_STATUSES
     ).aggregate(last=Max("claimed_at"))["last"]
     return result
-
-
-def batch_message_list(*, batch: uuid.UUID) -> QuerySet[OutboundMessage]:
-    return OutboundMessage.objects.filter(batch=batch).order_by("position")
 
 
 def messages_overdue_queued(*, before: dt.datetime, limit: int) -> list[int]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -539,15 +539,23 @@ def webhook_event_process(*, event_id: int) -> bool:
             WebhookEvent.objects.filter(pk=event.pk).update(
                 processed_at=timezone.now(), processing_error=""
             )
-    except IntegrityError:
-        # A concurrent run of the same event got there first (its rows are committed).
-        logger.info("webhook event %s processed concurrently", event_id)
-        return False
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        WebhookEvent.objects.filter(pk=event.pk).update(processing_error=f"{exc!r}"[:2000])
-        logger.exception("webhook event %s could not be processed", event_id)
-        return False
+    except IntegrityError as exc:
+        if WebhookEvent.objects.filter(pk=event.pk, processed_at__isnull=False).exists():
+            # A concurrent run of the same event got there first (its rows are committed).
+            logger.info("webhook event %s processed concurrently", event_id)
+            return False
+        return _webhook_event_failed(event_id=event.pk, exc=exc)
+    except (DatabaseError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        # Bad data (e.g. a value longer than its column on PostgreSQL): record it, so the sweeper
+        # does not retry it forever; an operator can fix and replay it from the admin.
+        return _webhook_event_failed(event_id=event.pk, exc=exc)
     return True
+
+
+def _webhook_event_failed(*, event_id: int, exc: Exception) -> bool:
+    WebhookEvent.objects.filter(pk=event_id).update(processing_error=f"{exc!r}"[:2000])
+    logger.exception("webhook event %s could not be processed", event_id)
+    return False
 
 
 def _change_apply(*, value: dict[str, Any], event: WebhookEvent) -> None:

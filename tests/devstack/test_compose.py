@@ -53,11 +53,11 @@ def test_concurrency_comes_from_the_topology_variable():
     assert option(cpu.command, "-c") == "7"
 
 
-def test_defaults_when_unset():
-    services = load_services({}, ["worker-io", "worker-cpu"], files=COMPOSE_FILES[:1])
+@pytest.mark.parametrize("worker", WORKERS, ids=lambda w: w.service)
+def test_default_concurrency_is_the_topology_default(worker):
+    command = load_services({}, [worker.service], files=COMPOSE_FILES[:1])[worker.service].command
 
-    assert option(services["worker-io"].command, "-c") == "100"
-    assert option(services["worker-cpu"].command, "-c") == "auto"
+    assert option(command, "-c") == str(worker.default_concurrency)
 
 
 def test_container_addresses_become_loopback_for_local_runs():

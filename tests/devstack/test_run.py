@@ -62,6 +62,7 @@ def test_make_run_starts_everything_the_doctor_sees_it_and_ctrl_c_stops_it(tmp_p
         "CELERY_SOFT_SHUTDOWN_TIMEOUT": "1",
         "WHATSAPP_APP_SECRET": "run-test-secret",
         "DJANGO_DEBUG": "1",
+        "DEVSTACK_VAR_DIR": str(tmp_path / "var"),
     }
     log = tmp_path / "run.log"
     with log.open("w") as output:
@@ -94,7 +95,8 @@ def test_make_run_starts_everything_the_doctor_sees_it_and_ctrl_c_stops_it(tmp_p
             assert any(service in cmd for cmd in processes.values()), (service, processes)
         (cpu_worker,) = [pid for pid, cmd in processes.items() if "cpu@%h" in cmd]
         os.kill(cpu_worker, signal.SIGTERM)
-        time.sleep(3)
+        # The runner reaps its child when it exits; until then it is in /proc.
+        wait_for(lambda: None if Path(f"/proc/{cpu_worker}").exists() else True, 30)
 
         result = doctor(doctor_env)
         assert result.returncode != 0

@@ -1,10 +1,11 @@
 import datetime as dt
+import json
 
 import pytest
 from django.utils import timezone
 
 from devstack.standins.whatsapp import status_payload
-from whatsapp import services
+from whatsapp import selectors, services
 from whatsapp.client import WhatsAppAuthError
 from whatsapp.models import OutboundMessage, OutboundStatus, StatusEvent
 from whatsapp.services import (
@@ -350,3 +351,22 @@ def test_sweeper_leaves_a_send_in_flight_alone(django_capture_on_commit_callback
     with django_capture_on_commit_callbacks(execute=False):
         assert message_sweep(stuck_after=1) == []
     assert _refresh(message).status == OutboundStatus.SENDING
+
+
+# --- webhook events that cannot be applied -------------------------------------------------------
+
+
+def test_an_event_that_cannot_be_applied_is_recorded_and_never_swept_again():
+    # Given a stored event whose status is longer than its column (PostgreSQL rejects it with a
+    # DataError; SQLite stores it)
+    payload = status_payload(wamid="wamid.X", status="delivered" * 5, recipient_id="1" * 100)
+    event, _ = services.webhook_event_store(body=json.dumps(payload).encode())
+
+    # When it is processed
+    services.webhook_event_process(event_id=event.pk)
+
+    # Then it is either applied or carries its error; either way the sweeper leaves it alone
+    event.refresh_from_db()
+    assert event.processed_at is not None or "Error" in event.processing_error
+    later = timezone.now() + dt.timedelta(days=1)
+    assert event.pk not in selectors.events_unprocessed(received_before=later, limit=100)
