@@ -4,7 +4,7 @@ SHELL := bash
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 COMPOSE ?= docker compose
@@ -55,7 +55,7 @@ lint: $(STAMP) ## ruff, mypy, hadolint, compose schema validation
 
 run: $(STAMP) ## The whole system without Docker: web, worker-io, worker-cpu, beat (Ctrl-C stops)
 	@[ -f .env ] || $(MAKE) --no-print-directory env
-	cd backend && ../$(BIN)/python -m devstack
+	cd backend && $(abspath $(BIN))/python -m devstack
 
 doctor: $(STAMP) ## Check configuration and the running system, with hints
 	$(MANAGE) doctor
