@@ -76,6 +76,9 @@ class Stack:
         if current is not None:
             self.stop(name)
         log = (self.log_dir / f"{name}.log").open("a")
+        previous = self._logs.pop(name, None)
+        if previous is not None:
+            previous.close()
         self._logs[name] = log
         process = ServiceProcess(service, wanted, log).start()
         self.processes[name] = process

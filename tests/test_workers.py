@@ -93,8 +93,9 @@ def test_tasks_are_received_by_the_worker_of_their_module(
             # Workers with events on send heartbeats every 2 s, so this loop wakes up regularly.
             with contextlib.suppress(TimeoutError):
                 for _ in receiver.itercapture(limit=None, timeout=30, wakeup=False):
-                    if done.is_set():
-                        return
+                    # Let the consumer loop end by itself: leaving the generator early makes
+                    # kombu close the channel from the garbage collector, racing this thread.
+                    receiver.should_stop = done.is_set()
 
     app.control.enable_events(destination=nodes)
     listener = threading.Thread(target=capture, daemon=True)
@@ -110,6 +111,7 @@ def test_tasks_are_received_by_the_worker_of_their_module(
                 break
     finally:
         done.set()
+        listener.join(10)
         app.control.disable_events(destination=nodes)
 
     observed = {received[i] for i in sent if i in received}

@@ -91,6 +91,8 @@ class ServiceProcess:
             code = self.wait(10)
         if self._pump is not None:
             self._pump.join(5)
+        if self.popen.stdout is not None:
+            self.popen.stdout.close()
         return code
 
 

@@ -1,4 +1,7 @@
+from __future__ import annotations
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from football_data.models import (
     Competition,
@@ -8,6 +11,7 @@ from football_data.models import (
     Selection,
     Team,
     Ticket,
+    TicketStatus,
 )
 
 
@@ -48,10 +52,28 @@ class MatchAdmin(admin.ModelAdmin):
     inlines = (MatchOddsInline,)
 
 
+def _settled(ticket: Ticket | None) -> bool:
+    return ticket is not None and ticket.status != TicketStatus.OPEN
+
+
 class SelectionInline(admin.TabularInline):
+    """Editable while the ticket is open; once settled, its legs are the record of what was
+    paid, so they can be viewed but not added, changed or deleted."""
+
     model = Selection
     extra = 0
     raw_id_fields = ("match",)
+    # Settlement owns the result, open or not.
+    readonly_fields = ("result",)
+
+    def has_add_permission(self, request: HttpRequest, obj: Ticket | None = None) -> bool:
+        return not _settled(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Ticket | None = None) -> bool:
+        return not _settled(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Ticket | None = None) -> bool:
+        return not _settled(obj) and super().has_delete_permission(request, obj)
 
 
 @admin.register(Ticket)
@@ -63,8 +85,31 @@ class TicketAdmin(admin.ModelAdmin):
     # Settlement owns these; editing them by hand would bypass the payout guard.
     readonly_fields = ("status", "payout", "settled_at")
 
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Ticket | None = None
+    ) -> tuple[str, ...]:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        # The payout was computed from this stake.
+        return (*fields, "stake") if _settled(obj) else fields
+
+    def has_delete_permission(self, request: HttpRequest, obj: Ticket | None = None) -> bool:
+        # A settled ticket is a record of money owed or not owed; it stays.
+        return not _settled(obj) and super().has_delete_permission(request, obj)
+
 
 @admin.register(Payout)
 class PayoutAdmin(admin.ModelAdmin):
+    """Read-only: payouts are written by settlement alone (one per ticket, in the same
+    transaction as the ticket's status)."""
+
     list_display = ("ticket", "amount", "created_at")
     raw_id_fields = ("ticket",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Payout | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Payout | None = None) -> bool:
+        return False

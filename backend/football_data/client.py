@@ -59,7 +59,7 @@ class FootballDataClient:
         base_url: str,
         token: str | None,
         limiter: SlidingWindowLimiter | None,
-        max_wait: float = 15.0,
+        max_wait: float = 0.0,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
     ) -> None:
         self.base_url = base_url.rstrip("/")

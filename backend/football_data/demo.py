@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from devstack.standins.football_data import COMPETITIONS, matches_between
 from football_data.models import Match, Pick, Selection, Ticket
+from football_data.selectors import match_q_decided
 from football_data.services import matches_upsert
-from football_data.settlement import FINAL_STATUSES
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def demo_tickets_seed(
     rng = random.Random(seed)  # noqa: S311  (demo data)
     matches = Match.objects.all()
     if decided_only:
-        matches = matches.filter(status__in=FINAL_STATUSES)
+        matches = matches.filter(match_q_decided())
     match_ids = list(matches.values_list("pk", flat=True))
     if not match_ids:
         return 0

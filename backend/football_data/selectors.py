@@ -6,17 +6,31 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from itertools import groupby
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.conf import settings
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from football_data.models import Match, Selection, Ticket, TicketStatus
-from football_data.settlement import FINAL_STATUSES
+from football_data.models import Match, MatchStatus, Selection, Ticket, TicketStatus
+from football_data.settlement import DECIDED_STATUSES
 
 
-def ticket_ids_settleable(*, limit: int | None = None) -> list[int]:
+def postponed_void_after() -> timedelta:
+    return timedelta(hours=settings.FOOTBALL_DATA_POSTPONED_VOID_AFTER_HOURS)
+
+
+def match_q_decided(*, now: datetime | None = None, prefix: str = "") -> Q:
+    """Matches whose status decides their selections (the SQL twin of ``settlement``):
+    finished, cancelled or awarded, or postponed longer than the grace period ago."""
+    cutoff = (now or timezone.now()) - postponed_void_after()
+    return Q(**{f"{prefix}status__in": DECIDED_STATUSES}) | Q(
+        **{f"{prefix}status": MatchStatus.POSTPONED, f"{prefix}utc_date__lte": cutoff}
+    )
+
+
+def ticket_ids_settleable(*, limit: int | None = None, now: datetime | None = None) -> list[int]:
     """Open tickets none of whose matches is still to be decided."""
     undecided = Selection.objects.filter(ticket=OuterRef("pk")).exclude(
-        match__status__in=FINAL_STATUSES
+        match_q_decided(now=now, prefix="match__")
     )
     ids = (
         Ticket.objects.filter(status=TicketStatus.OPEN)

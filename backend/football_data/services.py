@@ -14,8 +14,12 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from football_data import settlement
-from football_data.client import FootballDataClient, football_data_client
+from football_data import selectors, settlement
+from football_data.client import (
+    FootballDataClient,
+    FootballDataRateLimited,
+    football_data_client,
+)
 from football_data.models import (
     Competition,
     Match,
@@ -158,6 +162,18 @@ def matches_upsert(*, payload: Mapping[str, Any]) -> int:
     return len(matches)
 
 
+class SyncRateLimited(FootballDataRateLimited):
+    """A sync stopped part-way by the rate limit. The competitions before ``remaining`` are
+    stored (each in its own transaction); a retry needs to fetch only ``remaining``."""
+
+    def __init__(
+        self, cause: FootballDataRateLimited, *, remaining: Sequence[str], written: int
+    ) -> None:
+        super().__init__(str(cause), retry_after=cause.retry_after)
+        self.remaining = list(remaining)
+        self.written = written
+
+
 def _sync_window(
     *,
     client: FootballDataClient | None,
@@ -165,10 +181,15 @@ def _sync_window(
     date_to: date,
     competitions: Sequence[str],
 ) -> int:
+    """One request and one upsert transaction per competition. Interrupted part-way, what was
+    written stays written, and running it again only upserts the same rows by provider id."""
     client = client or football_data_client()
     written = 0
-    for code in competitions:
-        payload = client.competition_matches(code, date_from=date_from, date_to=date_to)
+    for index, code in enumerate(competitions):
+        try:
+            payload = client.competition_matches(code, date_from=date_from, date_to=date_to)
+        except FootballDataRateLimited as exc:
+            raise SyncRateLimited(exc, remaining=competitions[index:], written=written) from exc
         written += matches_upsert(payload=payload)
     return written
 
@@ -234,6 +255,8 @@ def _score(match: Match) -> settlement.Score:
         regular_time=(match.regular_time_home, match.regular_time_away),
         extra_time=(match.extra_time_home, match.extra_time_away),
         penalties=(match.penalties_home, match.penalties_away),
+        duration=match.duration,
+        kickoff=match.utc_date,
     )
 
 
@@ -261,6 +284,7 @@ def tickets_settle(*, ticket_ids: Sequence[int]) -> SettleSummary:
         for selection in Selection.objects.filter(ticket__in=tickets).select_related("match"):
             legs[selection.ticket_id].append(selection)
         now = timezone.now()
+        grace = selectors.postponed_void_after()
         settled_tickets: list[Ticket] = []
         settled_legs: list[Selection] = []
         payouts: list[Payout] = []
@@ -271,6 +295,8 @@ def tickets_settle(*, ticket_ids: Sequence[int]) -> SettleSummary:
                     settlement.Leg(pick=s.pick, odds=s.odds, score=_score(s.match))
                     for s in legs[ticket.pk]
                 ],
+                now=now,
+                postponed_void_after=grace,
             )
             if result.status is settlement.Outcome.OPEN:
                 continue

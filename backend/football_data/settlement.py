@@ -1,10 +1,17 @@
-"""Settlement rules as pure functions: no ORM, no I/O, so they are table- and property-tested.
+"""Settlement rules as pure functions: no ORM, no I/O, no clock, so they are table- and
+property-tested. The caller passes ``now`` and the postponement grace period.
 
 Rules
 - A 1X2 selection settles on the 90-minute score: ``regularTime`` when the provider sends it,
   else the full-time score minus extra-time and shoot-out goals (``fullTime`` includes them).
-- POSTPONED, CANCELLED and AWARDED matches void the selection (it counts as odds 1): the result
-  was not decided on the pitch in the match that was priced.
+  When the match went beyond 90 minutes (``duration`` EXTRA_TIME or PENALTY_SHOOTOUT) and those
+  parts are missing, the 90-minute score is unknown and the selection stays open: ``fullTime``
+  alone would count extra-time (and shoot-out) goals.
+- CANCELLED and AWARDED matches void the selection at once (it counts as odds 1): the result was
+  not decided on the pitch in the match that was priced.
+- A POSTPONED match is usually rescheduled under the same id (it comes back SCHEDULED or TIMED
+  with a new ``utcDate``), so the selection stays open until a grace period after the original
+  kick-off has passed, and only then is void.
 - Any other status that is not FINISHED leaves the selection open.
 - A ticket waits while any selection is open. Once all are decided: any lost selection loses the
   ticket (payout 0); all void returns the stake; otherwise it wins stake x product of the odds of
@@ -16,13 +23,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
 
 CENT = Decimal("0.01")
 
-FINAL_STATUSES = frozenset({"FINISHED", "POSTPONED", "CANCELLED", "AWARDED"})
-VOID_STATUSES = frozenset({"POSTPONED", "CANCELLED", "AWARDED"})
+POSTPONED = "POSTPONED"
+# Void as soon as the provider reports them.
+VOID_STATUSES = frozenset({"CANCELLED", "AWARDED"})
+# Decided as soon as the provider reports them (a FINISHED match may still lack a usable score).
+DECIDED_STATUSES = frozenset({"FINISHED"}) | VOID_STATUSES
+DEFAULT_POSTPONED_VOID_AFTER = timedelta(hours=48)
+
+REGULAR = "REGULAR"
+EXTRA_TIME = "EXTRA_TIME"
+PENALTY_SHOOTOUT = "PENALTY_SHOOTOUT"
 
 
 class Outcome(StrEnum):
@@ -41,6 +57,8 @@ class Score:
     regular_time: tuple[int | None, int | None] = (None, None)
     extra_time: tuple[int | None, int | None] = (None, None)
     penalties: tuple[int | None, int | None] = (None, None)
+    duration: str = REGULAR  # football-data's score.duration
+    kickoff: datetime | None = None  # utcDate; for a postponed match, the original kick-off
 
 
 @dataclass(frozen=True)
@@ -63,41 +81,86 @@ def _known(pair: tuple[int | None, int | None]) -> tuple[int, int] | None:
 
 
 def ninety_minute_score(score: Score) -> tuple[int, int] | None:
-    """The score after regular time, or None when the data does not say."""
+    """The score after regular time, or None when the data does not say.
+
+    football-data reports ``extraTime`` and ``penalties`` as the goals of that period only and
+    ``fullTime`` as their sum with the regular-time goals (1-1 after 90, 1-0 in extra time:
+    fullTime 2-1, extraTime 1-0). So without ``regularTime``: REGULAR uses ``fullTime``;
+    EXTRA_TIME needs ``extraTime`` to take off; PENALTY_SHOOTOUT needs both ``extraTime`` and
+    ``penalties`` (a missing ``extraTime`` cannot be told apart from a tie that went straight to
+    penalties). Anything less, or an unknown duration, is None: wait rather than guess.
+    """
     regular = _known(score.regular_time)
     if regular is not None:
         return regular
     full = _known(score.full_time)
     if full is None:
         return None
+    extra, penalties = _known(score.extra_time), _known(score.penalties)
+    if score.duration == EXTRA_TIME:
+        required: tuple[tuple[int, int] | None, ...] = (extra,)
+    elif score.duration == PENALTY_SHOOTOUT:
+        required = (extra, penalties)
+    elif score.duration == REGULAR:
+        required = ()
+    else:
+        return None
+    if any(part is None for part in required):
+        return None
     home, away = full
-    for extra in (_known(score.extra_time), _known(score.penalties)):
-        if extra is not None:
-            home, away = home - extra[0], away - extra[1]
+    for part in (extra, penalties):
+        if part is not None:
+            home, away = home - part[0], away - part[1]
     if home < 0 or away < 0:
         return None
     return home, away
 
 
-def leg_outcome(*, pick: str, score: Score) -> Outcome:
+def postponed_is_void(score: Score, *, now: datetime, postponed_void_after: timedelta) -> bool:
+    """A postponed match voids once ``postponed_void_after`` has passed since its kick-off.
+
+    Before that it may still be rescheduled under the same id. Without a kick-off there is no
+    deadline to count from, so it stays open.
+    """
+    return score.kickoff is not None and now >= score.kickoff + postponed_void_after
+
+
+def leg_outcome(
+    *,
+    pick: str,
+    score: Score,
+    now: datetime,
+    postponed_void_after: timedelta = DEFAULT_POSTPONED_VOID_AFTER,
+) -> Outcome:
     if score.status in VOID_STATUSES:
         return Outcome.VOID
+    if score.status == POSTPONED:
+        void = postponed_is_void(score, now=now, postponed_void_after=postponed_void_after)
+        return Outcome.VOID if void else Outcome.OPEN
     if score.status != "FINISHED":
         return Outcome.OPEN
     goals = ninety_minute_score(score)
     if goals is None:
-        # Finished but no score yet: wait for the next results sync rather than guess.
+        # Finished but no usable 90-minute score yet: wait for the next results sync.
         return Outcome.OPEN
     home, away = goals
     result = "1" if home > away else "2" if away > home else "X"
     return Outcome.WON if pick == result else Outcome.LOST
 
 
-def ticket_result(*, stake: Decimal, legs: Iterable[Leg]) -> TicketResult:
+def ticket_result(
+    *,
+    stake: Decimal,
+    legs: Iterable[Leg],
+    now: datetime,
+    postponed_void_after: timedelta = DEFAULT_POSTPONED_VOID_AFTER,
+) -> TicketResult:
     outcomes: list[Outcome] = []
     product = Decimal(1)
     for leg in legs:
-        outcome = leg_outcome(pick=leg.pick, score=leg.score)
+        outcome = leg_outcome(
+            pick=leg.pick, score=leg.score, now=now, postponed_void_after=postponed_void_after
+        )
         outcomes.append(outcome)
         if outcome is Outcome.WON:
             product *= leg.odds

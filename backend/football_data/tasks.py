@@ -1,13 +1,16 @@
 """football_data tasks: routed to the ``cpu`` queue (prefork) by ``config.queues``.
 
 Each task takes plain values, calls one service and owns its retries and time limits. Only the
-client's transient errors are retried; a 429 or a full shared limiter retries after the wait the
-provider asked for, instead of keeping a worker process asleep.
+client's transient errors are retried. A 429 or a full shared limiter never sleeps in the prefork
+process (``FOOTBALL_DATA_RATE_LIMIT_MAX_WAIT`` defaults to 0): the task retries with a countdown
+of the wait the limiter or provider asked for, and only for the competitions not yet synced.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import random
 from typing import Any
 
 from celery import shared_task
@@ -20,11 +23,26 @@ logger = logging.getLogger(__name__)
 
 # Bounds a single fan-out so one run never floods the queue; the next run picks up the rest.
 MAX_TICKETS_PER_RUN = 200_000
+# A rate-limited sync comes back 1..N seconds after the wait it was given, so the syncs refused
+# by the same full window (or the same 429) do not all ask again in the same second.
+RATE_LIMIT_JITTER_SECONDS = 5
+
+
+def rate_limited_countdown(retry_after: float) -> int:
+    """Whole seconds to wait before retrying: never sooner than ``retry_after``, jittered, and
+    at most CELERY_MAX_COUNTDOWN (kept below the broker's visibility timeout)."""
+    jitter = random.randint(1, RATE_LIMIT_JITTER_SECONDS)  # noqa: S311  (not cryptographic)
+    return min(math.ceil(retry_after) + jitter, settings.CELERY_MAX_COUNTDOWN)
 
 
 def _retry_rate_limited(task: Any, exc: FootballDataRateLimited) -> Exception:
-    countdown = min(int(exc.retry_after) + 1, settings.CELERY_MAX_COUNTDOWN)
-    return task.retry(exc=exc, countdown=countdown)
+    kwargs = dict(task.request.kwargs or {})
+    if isinstance(exc, services.SyncRateLimited):
+        # The competitions before these are stored; fetching them again would spend the very
+        # budget that ran out (with more competitions than the per-minute plan, for ever).
+        kwargs["competitions"] = exc.remaining
+    countdown = rate_limited_countdown(exc.retry_after)
+    return task.retry(exc=exc, countdown=countdown, kwargs=kwargs)
 
 
 def _enabled() -> bool:
@@ -41,11 +59,11 @@ def _enabled() -> bool:
     soft_time_limit=60,
     time_limit=90,
 )
-def sync_fixtures(self: Any, days: int | None = None) -> int:
+def sync_fixtures(self: Any, days: int | None = None, competitions: list[str] | None = None) -> int:
     if not _enabled():
         return 0
     try:
-        return services.fixtures_sync(days=days)
+        return services.fixtures_sync(days=days, competitions=competitions)
     except FootballDataRateLimited as exc:
         raise _retry_rate_limited(self, exc) from exc
 
@@ -56,11 +74,13 @@ def sync_fixtures(self: Any, days: int | None = None) -> int:
     soft_time_limit=60,
     time_limit=90,
 )
-def sync_results(self: Any, days: int = 3, settle: bool = True) -> int:
+def sync_results(
+    self: Any, days: int = 3, settle: bool = True, competitions: list[str] | None = None
+) -> int:
     if not _enabled():
         return 0
     try:
-        written = services.results_sync(days=days)
+        written = services.results_sync(days=days, competitions=competitions)
     except FootballDataRateLimited as exc:
         raise _retry_rate_limited(self, exc) from exc
     if settle and written:

@@ -1,12 +1,19 @@
-"""Admin pages render; the management commands seed and sync."""
+"""Admin pages render and keep settled tickets and payouts read-only; the management commands
+seed and sync."""
 
 from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
-from football_data.models import Match, Ticket
+from football_data import services
+from football_data.models import Competition, Match, Payout, Selection, Team, Ticket
+from football_data.services import SelectionInput
 
 pytestmark = pytest.mark.django_db
 
@@ -44,3 +51,68 @@ def test_sync_commands_against_the_standin(football_api, capsys):
     assert "fixtures: " in out
     assert "results: " in out
     assert len(football_api.requests) == 2
+
+
+def _ticket_on_finished_match(*, settle: bool) -> Ticket:
+    competition = Competition.objects.create(provider_id=1, name="Test")
+    home = Team.objects.create(provider_id=1, name="A")
+    away = Team.objects.create(provider_id=2, name="B")
+    match = Match.objects.create(
+        provider_id=1, competition=competition, home_team=home, away_team=away,
+        utc_date=timezone.now() - timedelta(days=1), status="FINISHED",
+        full_time_home=2, full_time_away=1,
+    )  # fmt: skip
+    ticket = services.ticket_place(
+        stake=Decimal(10), selections=[SelectionInput(match_id=match.pk, pick="1", odds=Decimal(2))]
+    )
+    if settle:
+        services.tickets_settle(ticket_ids=[ticket.pk])
+        ticket.refresh_from_db()
+    return ticket
+
+
+def test_a_settled_tickets_selections_cannot_be_edited_in_the_admin(admin_client):
+    # Given a ticket settled as won, paying 20.00
+    ticket = _ticket_on_finished_match(settle=True)
+    selection = ticket.selections.get()
+    url = reverse("admin:football_data_ticket_change", args=[ticket.pk])
+    # Then its page shows the selections without add, change or delete
+    page = admin_client.get(url)
+    [selections] = page.context["inline_admin_formsets"]
+    assert selections.has_view_permission
+    assert not selections.has_add_permission
+    assert not selections.has_change_permission
+    assert not selections.has_delete_permission
+    # And a forged POST changing the pick and the odds changes nothing
+    admin_client.post(url, {
+        "reference": "", "stake": "10.00",
+        "selections-TOTAL_FORMS": "1", "selections-INITIAL_FORMS": "1",
+        "selections-MIN_NUM_FORMS": "0", "selections-MAX_NUM_FORMS": "1000",
+        "selections-0-id": selection.pk, "selections-0-ticket": ticket.pk,
+        "selections-0-match": selection.match_id, "selections-0-pick": "2",
+        "selections-0-odds": "99.000", "selections-0-DELETE": "on",
+    })  # fmt: skip
+    assert Selection.objects.values("pick", "odds", "result").get(pk=selection.pk) == {
+        "pick": "1", "odds": Decimal("2.000"), "result": "won"
+    }  # fmt: skip
+    assert Ticket.objects.values_list("stake", "payout").get(pk=ticket.pk) == (10, 20)
+
+
+def test_an_open_tickets_selections_stay_editable_in_the_admin(admin_client):
+    ticket = _ticket_on_finished_match(settle=False)
+    page = admin_client.get(reverse("admin:football_data_ticket_change", args=[ticket.pk]))
+    [selections] = page.context["inline_admin_formsets"]
+    assert selections.has_change_permission
+    assert selections.has_add_permission
+
+
+def test_payouts_cannot_be_added_changed_or_deleted_in_the_admin(admin_client):
+    payout = _ticket_on_finished_match(settle=True).payout_record
+    change = reverse("admin:football_data_payout_change", args=[payout.pk])
+    assert admin_client.get(reverse("admin:football_data_payout_add")).status_code == 403
+    assert admin_client.get(change).status_code == 200  # viewable
+    forged = {"ticket": payout.ticket_id, "amount": "999.00"}
+    assert admin_client.post(change, forged).status_code == 403
+    delete = reverse("admin:football_data_payout_delete", args=[payout.pk])
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 403
+    assert Payout.objects.values_list("amount", flat=True).get(pk=payout.pk) == Decimal("20.00")

@@ -67,9 +67,12 @@ def test_no_fixtures_reply():
 
 
 def test_only_tickets_with_every_match_decided_are_settleable():
-    finished = _match(1, competition="PL", kickoff=NOW - timedelta(days=1), status="FINISHED")
-    postponed = _match(2, competition="PL", kickoff=NOW - timedelta(days=1), status="POSTPONED")
-    upcoming = _match(3, competition="PL", kickoff=NOW + timedelta(days=1))
+    day = timedelta(days=1)
+    finished = _match(1, competition="PL", kickoff=NOW - day, status="FINISHED")
+    cancelled = _match(2, competition="PL", kickoff=NOW - timedelta(hours=1), status="CANCELLED")
+    postponed_long_ago = _match(3, competition="PL", kickoff=NOW - 3 * day, status="POSTPONED")
+    postponed_recently = _match(4, competition="PL", kickoff=NOW - day, status="POSTPONED")
+    upcoming = _match(5, competition="PL", kickoff=NOW + day)
 
     def place(*matches):
         return services.ticket_place(
@@ -77,7 +80,22 @@ def test_only_tickets_with_every_match_decided_are_settleable():
             selections=[SelectionInput(match_id=m.pk, pick="1", odds=Decimal(2)) for m in matches],
         ).pk
 
-    decided = place(finished, postponed)
-    waiting = place(finished, upcoming)
-    assert selectors.ticket_ids_settleable() == [decided]
-    assert waiting not in selectors.ticket_ids_settleable()
+    decided = [place(finished, cancelled), place(finished, postponed_long_ago)]
+    waiting = [place(finished, upcoming), place(finished, postponed_recently)]
+    # With the default 48 hours' grace for postponed matches
+    assert selectors.ticket_ids_settleable(now=NOW) == decided
+    assert not set(waiting) & set(selectors.ticket_ids_settleable(now=NOW))
+
+
+def test_a_postponed_match_decides_once_its_grace_period_has_passed(settings):
+    # Given a ticket on a match postponed 24 hours ago
+    postponed = _match(1, competition="PL", kickoff=NOW - timedelta(hours=24), status="POSTPONED")
+    ticket = services.ticket_place(
+        stake=Decimal(5),
+        selections=[SelectionInput(match_id=postponed.pk, pick="1", odds=Decimal(2))],
+    ).pk
+    # Then it waits while the grace period runs, and is settleable once it is over
+    settings.FOOTBALL_DATA_POSTPONED_VOID_AFTER_HOURS = 25
+    assert selectors.ticket_ids_settleable(now=NOW) == []
+    settings.FOOTBALL_DATA_POSTPONED_VOID_AFTER_HOURS = 24
+    assert selectors.ticket_ids_settleable(now=NOW) == [ticket]

@@ -11,7 +11,8 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from football_data import services
+from football_data import selectors, services
+from football_data.client import FootballDataClient
 from football_data.models import (
     Competition,
     Match,
@@ -103,7 +104,8 @@ def test_fixtures_sync_through_the_standin(football_api):
     assert football_api.requests[0].headers["x-auth-token"] == "test-token"
 
 
-def _match(status="FINISHED", home=2, away=1, **extra) -> Match:
+def _match(status="FINISHED", home=2, away=1, *, ago=timedelta(days=3), **extra) -> Match:
+    """A match that kicked off ``ago`` (by default past the 48 hours' grace of a postponement)."""
     n = Match.objects.count() + 1
     competition, _ = Competition.objects.get_or_create(provider_id=1, defaults={"name": "Test"})
     team_a, _ = Team.objects.get_or_create(provider_id=1, defaults={"name": "A"})
@@ -113,7 +115,7 @@ def _match(status="FINISHED", home=2, away=1, **extra) -> Match:
         competition=competition,
         home_team=team_a,
         away_team=team_b,
-        utc_date=timezone.now() - timedelta(days=1),
+        utc_date=timezone.now() - ago,
         status=status,
         full_time_home=home if status == "FINISHED" else None,
         full_time_away=away if status == "FINISHED" else None,
@@ -143,6 +145,101 @@ def test_settle_pays_winners_voids_postponed_and_waits_for_open_legs():
     assert Ticket.objects.get(pk=won.pk).payout == D("25.00")
     assert set(Selection.objects.filter(ticket=void).values_list("result", flat=True)) == {"void"}
     assert Payout.objects.count() == 2  # the lost ticket owes nothing
+
+
+def test_a_postponed_match_waits_for_its_grace_period_then_voids(settings):
+    # Given a ticket on a match postponed a day after kick-off, with 48 hours' grace
+    settings.FOOTBALL_DATA_POSTPONED_VOID_AFTER_HOURS = 48
+    match = _match("POSTPONED", ago=timedelta(days=1))
+    ticket = _ticket((match, "1", "2.50"))
+    # When settlement runs within the grace period / Then the ticket waits
+    assert services.tickets_settle(ticket_ids=[ticket.pk]).waiting == 1
+    assert Ticket.objects.get(pk=ticket.pk).status == TicketStatus.OPEN
+    # When the grace period has passed (here: made shorter) / Then the leg is void, stake back
+    settings.FOOTBALL_DATA_POSTPONED_VOID_AFTER_HOURS = 12
+    assert services.tickets_settle(ticket_ids=[ticket.pk]).settled == 1
+    ticket.refresh_from_db()
+    assert (ticket.status, ticket.payout) == (TicketStatus.VOID, D("10.00"))
+
+
+def test_a_postponed_match_rescheduled_under_the_same_id_stays_open():
+    # Given a ticket on a match the sample reports postponed (its original date long past)
+    payload = load_sample("fd_v4_team_65_matches_mixed_status.json")
+    services.matches_upsert(payload=payload)
+    match = Match.objects.get(provider_id=436118, status="POSTPONED")
+    ticket = _ticket((match, "1", "2.00"))
+    # When the provider reschedules it under the same id
+    row = next(m for m in payload["matches"] if m["id"] == 436118)
+    new_date = timezone.now() + timedelta(days=10)
+    row["status"], row["utcDate"] = "TIMED", new_date.strftime("%Y-%m-%dT%H:%M:%SZ")
+    services.matches_upsert(payload={"matches": [row]})
+    # Then the ticket is not settleable and stays open, on the new date
+    match.refresh_from_db()
+    assert (match.status, match.utc_date.date()) == ("TIMED", new_date.date())
+    assert ticket.pk not in selectors.ticket_ids_settleable()
+    assert services.tickets_settle(ticket_ids=[ticket.pk]).waiting == 1
+
+
+@pytest.mark.parametrize(
+    ("score", "expected"),
+    [
+        # 1-1 after 90 minutes, 2-1 after extra time: the draw wins
+        (
+            {
+                "duration": "EXTRA_TIME",
+                "fullTime": {"home": 2, "away": 1},
+                "regularTime": {"home": 1, "away": 1},
+                "extraTime": {"home": 1, "away": 0},
+            },
+            "won",
+        ),
+        # regularTime missing: fullTime minus extraTime
+        (
+            {
+                "duration": "EXTRA_TIME",
+                "fullTime": {"home": 2, "away": 1},
+                "extraTime": {"home": 1, "away": 0},
+            },
+            "won",
+        ),
+        # extra time, fullTime only: the 90-minute score is unknown, the ticket waits
+        ({"duration": "EXTRA_TIME", "fullTime": {"home": 2, "away": 1}}, "open"),
+        ({"duration": "REGULAR", "fullTime": {"home": 2, "away": 1}}, "lost"),
+    ],
+)
+def test_the_duration_is_stored_and_decides_how_the_draw_settles(score, expected):
+    # Given a finished match as football-data reports it, and a draw on it
+    payload = load_sample("fd_v4_team_65_matches_mixed_status.json")
+    row = {**payload["matches"][0], "status": "FINISHED", "score": score}
+    services.matches_upsert(payload={"matches": [row]})
+    match = Match.objects.get(provider_id=row["id"])
+    assert match.duration == score["duration"]
+    ticket = _ticket((match, "X", "3.00"))
+    # When it is settled / Then
+    services.tickets_settle(ticket_ids=[ticket.pk])
+    assert Ticket.objects.get(pk=ticket.pk).status == expected
+
+
+def test_an_interrupted_sync_stores_what_it_fetched_and_names_the_rest(standin):
+    # Given a provider that allows one request a minute (the second gets its real 429)
+    standin.requests_per_minute = 1
+    client = FootballDataClient(base_url=standin.url, token="t", limiter=None)
+    # When a sync of three competitions runs / Then it stops at the second, keeping the first's
+    with pytest.raises(services.SyncRateLimited) as caught:
+        services.results_sync(days=30, competitions=["PL", "FAC", "XX"], client=client)
+    assert caught.value.remaining == ["FAC", "XX"]
+    assert 0 < caught.value.retry_after <= 60
+    assert caught.value.written == Match.objects.count() > 0
+    assert set(Match.objects.values_list("competition__code", flat=True)) == {"PL"}
+    # And running it again, for the rest or for everything, only upserts by provider id
+    standin.requests_per_minute = 0  # no limit
+    services.results_sync(days=30, competitions=["FAC"], client=client)
+    after_retry = list(Match.objects.order_by("provider_id").values_list("provider_id", "status"))
+    services.results_sync(days=30, competitions=["PL", "FAC"], client=client)
+    assert list(
+        Match.objects.order_by("provider_id").values_list("provider_id", "status")
+    ) == after_retry  # fmt: skip
+    assert set(Match.objects.values_list("competition__code", flat=True)) == {"PL", "FAC"}
 
 
 def test_settling_twice_changes_nothing_and_never_pays_twice():

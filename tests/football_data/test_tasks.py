@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import math
+import re
+import time
+
 import pytest
+from celery.exceptions import Retry
 
 from football_data.client import FootballDataAuthError
 from football_data.models import Match
-from football_data.tasks import settle_ticket_chunk, settle_tickets, sync_fixtures, sync_results
+from football_data.tasks import (
+    RATE_LIMIT_JITTER_SECONDS,
+    rate_limited_countdown,
+    settle_ticket_chunk,
+    settle_tickets,
+    sync_fixtures,
+    sync_results,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -18,16 +30,65 @@ def test_syncs_do_nothing_without_a_token(football_api, settings):
     assert football_api.requests == []
 
 
-def test_a_429_retries_after_the_wait_the_provider_asked_for(football_api, caplog):
-    # Given a 429 asking for one second / When the sync runs (eagerly: retries run inline)
+def _countdowns(caplog: pytest.LogCaptureFixture) -> list[int]:
+    return [int(n) for n in re.findall(r"Retry in (\d+)s", caplog.text)]
+
+
+def test_a_429_retries_after_the_wait_the_provider_asked_for(football_api, monkeypatch):
+    # Given a 429 asking for one second, and a task whose retries are recorded, not run inline
     football_api.fail_next(
         429, {"message": "You reached your request limit. Wait 1 seconds.", "errorCode": 429}
     )
-    result = sync_fixtures.apply()
-    # Then it retried once, after the wait plus a second, and then succeeded
-    assert result.state == "SUCCESS"
+    retries = []
+
+    def retry(*, exc, countdown, kwargs):
+        retries.append((countdown, kwargs))
+        raise Retry(exc=exc, when=countdown)
+
+    monkeypatch.setattr(sync_fixtures, "retry", retry)
+    # When the sync runs
+    assert sync_fixtures.apply().state == "RETRY"
+    # Then it asks to run again after the wait plus 1..5 s of jitter, for what is left
+    [(countdown, kwargs)] = retries
+    assert 1 + 1 <= countdown <= 1 + RATE_LIMIT_JITTER_SECONDS
+    assert kwargs == {"competitions": ["PL"]}
+    # And when it does (the 1 s block every process saw has lapsed by then), it succeeds
+    time.sleep(1.05)
+    assert sync_fixtures.apply(kwargs=kwargs).state == "SUCCESS"
     assert [r.status for r in football_api.requests] == [429, 200]
-    assert "Retry in 2s" in caplog.text
+
+
+def test_a_full_limiter_retries_the_rest_later_instead_of_sleeping(football_api, settings, caplog):
+    # Given a plan of one request a minute, two competitions, and the default max wait (0)
+    settings.FOOTBALL_DATA_REQUESTS_PER_MINUTE = 1
+    settings.FOOTBALL_DATA_COMPETITIONS = ["PL", "FAC"]
+    assert settings.FOOTBALL_DATA_RATE_LIMIT_MAX_WAIT == 0
+    # When the sync runs (eagerly: each retry runs at once, and finds the limiter still full)
+    started = time.monotonic()
+    result = sync_fixtures.apply()
+    # Then no process slept for the minute: every attempt gave up at once with a countdown
+    assert time.monotonic() - started < 10
+    countdowns = _countdowns(caplog)
+    assert len(countdowns) == sync_fixtures.max_retries
+    assert all(55 <= c <= 60 + RATE_LIMIT_JITTER_SECONDS for c in countdowns)
+    # And the retries asked only for what was left: PL was fetched once, FAC never got a slot
+    assert [r.path for r in football_api.requests] == ["/v4/competitions/PL/matches"]
+    assert result.state == "FAILURE"
+    assert "rate limit reached" in str(result.result)
+    assert Match.objects.filter(competition__code="PL").exists()
+
+
+@pytest.mark.parametrize("retry_after", [0.001, 1, 1.5, 48, 100_000])
+def test_rate_limited_countdown_is_never_early_jittered_and_bounded(settings, retry_after):
+    countdowns = {rate_limited_countdown(retry_after) for _ in range(200)}
+    earliest = math.ceil(retry_after) + 1
+    latest = math.ceil(retry_after) + RATE_LIMIT_JITTER_SECONDS
+    if latest <= settings.CELERY_MAX_COUNTDOWN:
+        assert min(countdowns) >= earliest
+        assert max(countdowns) <= latest
+        assert len(countdowns) > 1  # jittered
+    else:
+        assert countdowns == {settings.CELERY_MAX_COUNTDOWN}
 
 
 def test_a_server_error_is_retried(football_api):
