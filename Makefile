@@ -28,7 +28,8 @@ env: ## Write a .env with generated secrets (keeps an existing one)
 	@if [ -f .env ]; then echo ".env exists; not overwriting it."; else \
 	  $(PYTHON) scripts/make_env.py > .env && echo "Wrote .env with generated secrets."; fi
 
-up: ## docker compose up (the whole system, with the dev override)
+up: ## docker compose up (the whole system, with the dev override; writes .env first if missing)
+	@[ -f .env ] || $(MAKE) --no-print-directory env
 	$(COMPOSE) up --build
 
 down: ## docker compose down
