@@ -3,6 +3,7 @@ services started with their docker-compose.yml commands."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 import sys
@@ -16,6 +17,17 @@ sys.path[:0] = [str(REPO / "backend"), str(REPO)]
 from devstack.compose import COMPOSE_FILES, load_services  # noqa: E402
 from devstack.processes import ServiceProcess, service_environment  # noqa: E402
 from devstack.redis_server import PrivateRedis  # noqa: E402
+
+
+def bench_parser(description: str | None, *, concurrency: list[int]) -> argparse.ArgumentParser:
+    """The options every benchmark shares; each adds its own."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=concurrency)
+    parser.add_argument("--timeout", type=float, default=300, help="seconds per run at most")
+    parser.add_argument(
+        "--database-url", default=None, help="a throwaway database (default: a SQLite file)"
+    )
+    return parser
 
 
 def bench_setup(workdir: Path, *, database_url: str | None, **env: str) -> PrivateRedis:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import bench_setup, worker_start
+from common import bench_parser, bench_setup, worker_start
 
 from devstack.standins.whatsapp import WhatsAppStandIn
 
@@ -59,12 +59,10 @@ def run(concurrency: int, args: argparse.Namespace, standin: WhatsAppStandIn) ->
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    description = __doc__.splitlines()[0] if __doc__ else None
+    parser = bench_parser(description, concurrency=[20, 100])
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--latency", type=float, default=0.2, help="stand-in seconds per send")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[20, 100])
-    parser.add_argument("--timeout", type=float, default=300, help="seconds per run at most")
-    parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-io-"))

@@ -22,16 +22,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import bench_setup, worker_start
+from common import bench_parser, bench_setup, worker_start
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    description = __doc__.splitlines()[0] if __doc__ else None
+    parser = bench_parser(description, concurrency=[1, 2])
     parser.add_argument("--tickets", type=int, default=20_000)
     parser.add_argument("--chunk-size", type=int, default=500)
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--timeout", type=float, default=300, help="seconds per run at most")
-    parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-settlement-"))

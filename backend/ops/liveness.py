@@ -61,6 +61,7 @@ class HeartbeatScheduler(PersistentScheduler):
     """Beat's scheduler, reporting on every wake-up (at most every ``CELERY_LIVENESS_INTERVAL``)."""
 
     _last_report = 0.0
+    _redis: redis.Redis | None = None
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         now = time.monotonic()
@@ -73,9 +74,10 @@ class HeartbeatScheduler(PersistentScheduler):
     def _report_alive(self) -> None:
         if settings.CELERY_LIVENESS_FILE:
             touch(settings.CELERY_LIVENESS_FILE)
+        if self._redis is None:
+            # One client for beat's lifetime: its pool keeps the connection between reports.
+            self._redis = redis.Redis.from_url(self.app.conf.broker_url, socket_timeout=2)
         try:
-            client = redis.Redis.from_url(self.app.conf.broker_url, socket_timeout=2)
-            with client:
-                client.set(BEAT_ALIVE_KEY, time.time(), ex=BEAT_ALIVE_TTL)
+            self._redis.set(BEAT_ALIVE_KEY, time.time(), ex=BEAT_ALIVE_TTL)
         except redis.RedisError as exc:
             logger.warning("beat could not record its heartbeat in Redis: %s", exc)
