@@ -1,6 +1,7 @@
-# syntax=docker/dockerfile:1
 # Multi-stage: dependencies are installed from the hash-locked requirements in a builder, and
 # only the virtualenv and the code reach the small runtime image, which runs as a non-root user.
+# No `# syntax=` line: BuildKit would fetch that frontend image from a registry, and nothing here
+# needs a newer Dockerfile syntax than the builder's own.
 
 ARG PYTHON_VERSION=3.12
 
@@ -8,8 +9,14 @@ FROM python:${PYTHON_VERSION}-slim-bookworm AS builder
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
+# Only the lock: this layer, the slow one, is rebuilt when dependencies change, not the code.
 COPY requirements/base.lock /tmp/base.lock
 RUN /opt/venv/bin/pip install --require-hashes -r /tmp/base.lock
+
+# The application code without the dev-only tooling (devstack: `make run` and the API stand-ins).
+FROM python:${PYTHON_VERSION}-slim-bookworm AS code
+COPY backend/ /src/backend/
+RUN rm -rf /src/backend/devstack
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
@@ -19,10 +26,9 @@ ENV PATH=/opt/venv/bin:$PATH \
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /app --shell /usr/sbin/nologin app
 COPY --from=builder /opt/venv /opt/venv
-WORKDIR /app
-# Code stays owned by root: the app user can read it, not change it.
-COPY backend/ backend/
 WORKDIR /app/backend
+# Code stays owned by root: the app user can read it, not change it.
+COPY --from=code /src/backend/ /app/backend/
 # Static files are collected at build time; the key is a throwaway used by this step only.
 RUN DJANGO_SECRET_KEY=collectstatic-only DJANGO_STATIC_ROOT=/app/staticfiles \
     python manage.py collectstatic --noinput --verbosity 0
@@ -30,4 +36,8 @@ ENV DJANGO_STATIC_ROOT=/app/staticfiles
 USER 10001:10001
 EXPOSE 8000
 # Exec form: the process is PID 1's direct child under `init: true` and receives SIGTERM itself.
-CMD ["gunicorn", "config.wsgi", "--bind=0.0.0.0:8000", "--workers=2", "--threads=4", "--access-logfile=-"]
+CMD ["gunicorn", "--config=python:config.gunicorn", "config.wsgi"]
+
+# Development only (docker-compose.override.yml): the runtime image plus the API stand-ins.
+FROM runtime AS dev
+COPY backend/devstack/ /app/backend/devstack/

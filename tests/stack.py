@@ -8,6 +8,7 @@ environment is reused across tests; a different environment restarts it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
@@ -66,12 +67,23 @@ class Stack:
         # The deployable file only: the dev override's stand-in addresses are not for tests.
         return load_services(env, [name], files=COMPOSE_FILES[:1])[name]
 
-    def ensure(self, name: str, **overrides: str) -> ServiceProcess:
+    def ensure(self, name: str, include: str = "", **overrides: str) -> ServiceProcess:
+        """Run the service (restarting it if its environment differs); ``include`` names a
+        module of extra tasks for a worker (``celery worker --include``)."""
         env = {**self.base_env, **overrides}
         service = self.service(name, env)
+        if include:
+            service = dataclasses.replace(
+                service, command=(*service.command, f"--include={include}")
+            )
         wanted = {**service_environment(service, env), **overrides}
         current = self.processes.get(name)
-        if current is not None and current.alive() and current.env == wanted:
+        if (
+            current is not None
+            and current.alive()
+            and current.env == wanted
+            and current.service.command == service.command
+        ):
             return current
         if current is not None:
             self.stop(name)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 
 import pytest
 from celery.utils.sysinfo import cpu_budget  # type: ignore[attr-defined]
@@ -164,20 +165,25 @@ def test_doctor_passes_on_the_stack_and_names_a_stopped_worker(
     assert "docker compose up -d worker-cpu" in output
 
 
-def test_stopping_a_worker_requeues_the_countdown_tasks_it_held(stack, clean_queues, private_redis):
+@pytest.mark.parametrize("worker", WORKERS, ids=lambda w: w.service)
+def test_stopping_a_worker_requeues_the_countdown_tasks_it_held(
+    stack, clean_queues, private_redis, worker
+):
     client = private_redis.client()
-    stack.ensure("worker-io")
-    held = probe.apply_async(queue="io", countdown=60)
+    (queue,) = worker.queues
+    stack.ensure(worker.service)
+    held = probe.apply_async(queue=queue, countdown=60)
     wait_until(lambda: client.hlen("unacked") == 1, timeout=10)
-    assert client.llen("io") == 0
+    assert client.llen(queue) == 0
 
-    stack.stop("worker-io")
+    code = stack.stop(worker.service)
 
-    # The soft shutdown (REMAP_SIGTERM=SIGQUIT) put the held countdown task back at once, not
-    # after the visibility timeout.
+    # Put back at once (warm shutdown on gevent, soft shutdown on prefork), not after the
+    # visibility timeout, and the worker exited cleanly.
+    assert code == 0, stack.log(worker.service)[-3000:]
     assert client.hlen("unacked") == 0
-    assert client.llen("io") == 1
-    assert held.id in client.lindex("io", 0).decode()
+    assert client.llen(queue) == 1
+    assert held.id in client.lindex(queue, 0).decode()
 
 
 def test_workers_touch_their_liveness_file_and_remove_it_on_exit(stack, tmp_path):
@@ -191,3 +197,26 @@ def test_workers_touch_their_liveness_file_and_remove_it_on_exit(stack, tmp_path
     # ...and removes it on the way out, so a stopped worker is never reported alive.
     stack.stop("worker-cpu")
     assert not alive.exists()
+
+
+def test_worker_io_requeues_a_late_acknowledged_task_still_running_at_the_deadline(
+    stack, clean_queues, private_redis
+):
+    # given worker-io running a task that acknowledges late and would take 60 s
+    client = private_redis.client()
+    stack.ensure("worker-io", include="tests.worker_tasks", CELERY_SOFT_SHUTDOWN_TIMEOUT="2")
+    result = app.send_task("tests.worker_tasks.hold", args=[60], queue="io")
+    wait_until(lambda: client.hlen("unacked") == 1 and client.llen("io") == 0, timeout=10)
+    # when it is stopped
+    started = time.monotonic()
+    code = stack.stop("worker-io")
+    took = time.monotonic() - started
+    # then after the deadline the task was cancelled and its message put back, and it exited 0
+    log = stack.log("worker-io")
+    assert code == 0, log[-3000:]
+    assert 2 <= took < 10
+    assert "requeueing and cancelling: tests.worker_tasks.hold" in log
+    assert "CRITICAL" not in log
+    assert client.hlen("unacked") == 0
+    assert client.llen("io") == 1
+    assert result.id in client.lindex("io", 0).decode()

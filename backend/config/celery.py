@@ -83,9 +83,10 @@ app.conf.update(
     # Prefetch does not bound countdown/ETA messages: without this a worker pulls every
     # countdown message in the queue into memory.
     worker_eta_task_limit=1000,
-    # Soft shutdown: on SIGTERM (remapped to SIGQUIT by REMAP_SIGTERM in the image) running tasks
-    # get this long to finish, then the rest is requeued at once rather than after the
-    # visibility timeout. Compose's stop_grace_period is longer.
+    # Stopping. worker-cpu (prefork) uses Celery's soft shutdown: SIGTERM is remapped to SIGQUIT
+    # (REMAP_SIGTERM in docker-compose.yml), running tasks get this long to finish, then the rest
+    # is requeued at once rather than after the visibility timeout. worker-io (gevent) keeps the
+    # warm shutdown, bounded by the same timeout in ops.shutdown. stop_grace_period is longer.
     worker_soft_shutdown_timeout=settings.CELERY_SOFT_SHUTDOWN_TIMEOUT,
     worker_enable_soft_shutdown_on_idle=True,
     worker_cancel_long_running_tasks_on_connection_loss=True,
@@ -103,5 +104,6 @@ app.conf.update(
 app.autodiscover_tasks()
 
 from ops.liveness import LivenessFile  # noqa: E402  (needs the app's settings)
+from ops.shutdown import GreenDrain  # noqa: E402
 
-app.steps["worker"].add(LivenessFile)
+app.steps["worker"].update({LivenessFile, GreenDrain})

@@ -2,6 +2,7 @@
 Meta is replaced (by the in-process stand-in on 127.0.0.1)."""
 
 import json
+import time
 
 import pytest
 from django.core.management import call_command
@@ -219,3 +220,40 @@ def test_status_webhooks_from_the_api_carry_the_message_to_read(worker, status_w
         "read",
         "sent",
     ]
+
+
+def test_stopping_worker_io_lets_sends_in_flight_finish_and_puts_held_parts_back(
+    worker, stack, standin, settings, private_redis
+):
+    # given five one-part replies in flight (the API answers after 2 s) and a three-part reply
+    # whose later parts the worker holds as countdown tasks (30 s apart)
+    standin.latency = 2.0
+    settings.WHATSAPP_PART_SPACING_SECONDS = 30.0
+    singles = [text_send_staggered(to=f"1555000{n:04d}", text=f"single {n}")[0] for n in range(5)]
+    staggered = text_send_staggered(to=TO, text=_reply_text(3))
+    wait_until(lambda: len(standin.received()) == 6, timeout=20, interval=0.05)
+    client = private_redis.client()
+    wait_until(lambda: client.hlen("unacked") == 2, timeout=10)
+    # when worker-io is stopped as `docker compose stop` does (one SIGTERM)
+    started = time.monotonic()
+    code = stack.stop("worker-io")
+    took = time.monotonic() - started
+    # then it exited cleanly, once the sends in flight were answered, not cut
+    log = stack.log("worker-io")
+    assert code == 0, log[-3000:]
+    assert 1.5 <= took < 15
+    for marker in ("CRITICAL", "BlockingSwitchOutError", "Couldn't ack", "Traceback"):
+        assert marker not in log
+    first_parts = OutboundMessage.objects.filter(pk__in=[*singles, staggered[0]])
+    assert {r.status for r in first_parts} == {OutboundStatus.SENT}
+    assert len(standin.delivered()) == 6
+    # and the two held parts are back on the queue, not left for the visibility timeout
+    assert client.hlen("unacked") == 0
+    assert client.llen("io") == 2
+    # and a new worker sends them, each once, in order
+    standin.latency = 0.0
+    stack.ensure("worker-io", **worker)
+    rows = _wait_final(staggered, timeout=90)
+    assert [r.status for r in rows] == [OutboundStatus.SENT] * 3
+    assert _bodies(standin.delivered())[-3:] == ["part 01", "part 02", "part 03"]
+    assert len(standin.received()) == 8

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from devstack.standins import StandInServer
+from devstack.standins import StandInServer, stop_on_sigterm
 
 SAMPLES_DIR = Path(__file__).resolve().parents[3] / "tests" / "football_data" / "samples"
 
@@ -407,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         log=True,
     )
     print(f"football-data.org stand-in on {args.host}:{standin.port} (API base /v4)", flush=True)
+    stop_on_sigterm()
     with contextlib.suppress(KeyboardInterrupt):
         standin.serve_forever()
     return 0

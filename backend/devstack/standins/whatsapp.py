@@ -40,7 +40,7 @@ from typing import Any
 
 import requests
 
-from devstack.standins import StandInServer
+from devstack.standins import StandInServer, stop_on_sigterm
 
 logger = logging.getLogger("devstack.standins.whatsapp")
 
@@ -564,6 +564,7 @@ def main(argv: list[str] | None = None) -> int:
         status_delay=args.status_delay,
     ).start()
     logger.info("WhatsApp stand-in listening on %s (webhooks to %s)", standin.url, args.webhook_url)
+    stop_on_sigterm()
     try:
         while True:
             time.sleep(3600)

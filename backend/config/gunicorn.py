@@ -1,0 +1,17 @@
+"""gunicorn settings, read from the environment: `gunicorn --config=python:config.gunicorn`."""
+
+from __future__ import annotations
+
+from config.env import Env
+
+env = Env()
+
+bind = env.str("WEB_BIND", "0.0.0.0:8000")
+workers = env.int("WEB_WORKERS", 2, minimum=1)
+threads = env.int("WEB_THREADS", 4, minimum=1)
+# Compose's stop_grace_period for web (30 s) is longer, so requests in flight finish.
+graceful_timeout = 20
+accesslog = "-"
+# gunicorn >= 25.1 opens a control socket under $HOME by default; the image's home is not
+# writable by the app user, so it lives in /tmp (one per container).
+control_socket = env.str("GUNICORN_CONTROL_SOCKET", "/tmp/gunicorn.ctl")  # noqa: S108
