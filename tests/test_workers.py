@@ -20,6 +20,7 @@ from config.topology import WORKERS
 from ops.doctor import POOL_IMPLEMENTATIONS
 from ops.liveness import BEAT_ALIVE_KEY
 from ops.tasks import CANARY_KEY, probe
+from tests.relay import FreezableRelay
 from tests.stack import node_name, wait_until
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
@@ -186,17 +187,48 @@ def test_stopping_a_worker_requeues_the_countdown_tasks_it_held(
     assert held.id in client.lindex(queue, 0).decode()
 
 
-def test_workers_touch_their_liveness_file_and_remove_it_on_exit(stack, tmp_path):
+@pytest.mark.parametrize("worker", WORKERS, ids=lambda w: w.service)
+def test_workers_touch_their_liveness_file_and_remove_it_on_exit(stack, tmp_path, worker):
     alive = tmp_path / "worker.alive"
-    stack.ensure("worker-cpu", CELERY_LIVENESS_FILE=str(alive), CELERY_LIVENESS_INTERVAL="0.5")
+    stack.ensure(worker.service, CELERY_LIVENESS_FILE=str(alive), CELERY_LIVENESS_INTERVAL="0.5")
     first = wait_until(lambda: alive.exists() and alive.stat().st_mtime_ns, timeout=10)
 
     # It keeps touching it while the worker runs...
     wait_until(lambda: alive.stat().st_mtime_ns > first, timeout=10)
 
     # ...and removes it on the way out, so a stopped worker is never reported alive.
-    stack.stop("worker-cpu")
+    stack.stop(worker.service)
     assert not alive.exists()
+
+
+@pytest.mark.parametrize("worker", WORKERS, ids=lambda w: w.service)
+def test_a_worker_whose_broker_stops_answering_stops_touching_its_liveness_file(
+    stack, tmp_path, private_redis, worker
+):
+    # given a worker reaching Redis through a relay that can go silent with its sockets open
+    alive = tmp_path / "worker.alive"
+    with FreezableRelay(private_redis.port) as relay:
+        stack.ensure(
+            worker.service,
+            REDIS_PORT=str(relay.port),
+            CELERY_LIVENESS_FILE=str(alive),
+            CELERY_LIVENESS_INTERVAL="0.5",
+        )
+        try:
+            wait_until(lambda: alive.exists() and time.time() - alive.stat().st_mtime < 1, 10)
+            # when the broker stops answering, the process itself still running
+            relay.freeze()
+            frozen_at = time.time()
+            # then the file goes stale, which is what turns the container unhealthy
+            time.sleep(6)
+            assert alive.stat().st_mtime < frozen_at + 1
+            assert stack.processes[worker.service].alive()
+            # and once the broker answers again, so does the worker
+            relay.thaw()
+            wait_until(lambda: alive.stat().st_mtime > time.time() - 2, timeout=30)
+        finally:
+            relay.thaw()
+            stack.stop(worker.service, timeout=20)
 
 
 def test_worker_io_requeues_a_late_acknowledged_task_still_running_at_the_deadline(

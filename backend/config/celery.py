@@ -103,7 +103,8 @@ app.conf.update(
 
 app.autodiscover_tasks()
 
-from ops.liveness import LivenessFile  # noqa: E402  (needs the app's settings)
+from ops.liveness import ConsumerLiveness  # noqa: E402  (needs the app's settings)
 from ops.shutdown import GreenDrain  # noqa: E402
 
-app.steps["worker"].update({LivenessFile, GreenDrain})
+app.steps["consumer"].add(ConsumerLiveness)
+app.steps["worker"].add(GreenDrain)

@@ -1,9 +1,10 @@
-"""Cheap liveness signals for container healthchecks and the doctor.
+"""Liveness signals for container healthchecks and the doctor.
 
-Workers touch ``CELERY_LIVENESS_FILE`` from their own timer: on the gevent pool that timer runs in
-the hub, so a greenlet hogging the CPU stops the touches and the healthcheck fails, which is
-exactly when the worker should be restarted. Beat touches the same kind of file and also records
-a timestamp in Redis so the doctor can see it from another container.
+A worker touches ``CELERY_LIVENESS_FILE`` only while it is really consuming: the touch runs inside
+the consumer's own event loop, after the broker answered a ping, with at least one queue being
+consumed. A lost connection, a consumer stuck reconnecting or a wedged loop all stop the touches,
+and the healthcheck turns the container unhealthy. Beat touches the same kind of file and also
+records a timestamp in Redis so the doctor can see it from another container.
 """
 
 from __future__ import annotations
@@ -22,39 +23,75 @@ logger = logging.getLogger(__name__)
 
 BEAT_ALIVE_KEY = "ops:beat:alive"
 BEAT_ALIVE_TTL = 120
+# The broker must answer the liveness ping within this many seconds.
+PING_TIMEOUT = 2.0
 
 
 def touch(path: str) -> None:
     Path(path).touch()
 
 
-class LivenessFile(bootsteps.StartStopStep):
-    """Worker bootstep touching the liveness file every ``CELERY_LIVENESS_INTERVAL`` seconds."""
+class ConsumerLiveness(bootsteps.StartStopStep):
+    """Consumer bootstep: every ``CELERY_LIVENESS_INTERVAL`` s, asks the consumer's loop to prove
+    it is consuming, and touches the file when it does.
 
-    requires = ("celery.worker.components:Timer",)
+    Consumer steps start on every (re)connection and stop when the connection is lost, so
+    nothing is touched while the worker reconnects.
+    """
 
-    def __init__(self, worker: Any, **kwargs: Any) -> None:
-        super().__init__(worker, **kwargs)
+    requires = ("celery.worker.consumer.tasks:Tasks",)
+
+    def __init__(self, c: Any, **kwargs: Any) -> None:
+        super().__init__(c, **kwargs)
         self.path = settings.CELERY_LIVENESS_FILE
         self.tref: Any = None
+        self._client: redis.Redis | None = None
 
-    def start(self, worker: Any) -> None:
+    def start(self, c: Any) -> None:
         if not self.path:
             return
-        touch(self.path)
-        interval = settings.CELERY_LIVENESS_INTERVAL
-        self.tref = worker.timer.call_repeatedly(interval, touch, (self.path,))
+        # The timer only asks; the check itself runs in the consumer's loop (call_soon), so a
+        # loop that no longer turns never touches the file.
+        self.tref = c.timer.call_repeatedly(
+            settings.CELERY_LIVENESS_INTERVAL, c.call_soon, (self.check, c)
+        )
+        c.call_soon(self.check, c)
 
-    def stop(self, worker: Any) -> None:
+    def check(self, c: Any) -> bool:
+        consuming = c.task_consumer is not None and bool(c.task_consumer.queues)
+        if not consuming or not self._broker_answers(c):
+            return False
+        touch(self.path)
+        return True
+
+    def _broker_answers(self, c: Any) -> bool:
+        if self._client is None:
+            self._client = redis.Redis.from_url(
+                c.app.conf.broker_url,
+                socket_timeout=PING_TIMEOUT,
+                socket_connect_timeout=PING_TIMEOUT,
+            )
+        try:
+            return bool(self._client.ping())
+        except redis.RedisError as exc:
+            logger.warning("liveness: the broker did not answer a ping: %s", exc)
+            return False
+
+    def stop(self, c: Any) -> None:
         if self.tref is not None:
             self.tref.cancel()
             self.tref = None
-        if self.path:
-            Path(self.path).unlink(missing_ok=True)
 
-    def terminate(self, worker: Any) -> None:
-        # A cold or soft shutdown (SIGTERM remapped to SIGQUIT) terminates steps, not stops them.
-        self.stop(worker)
+    def terminate(self, c: Any) -> None:
+        self.shutdown(c)
+
+    def shutdown(self, c: Any) -> None:
+        self.stop(c)
+        if self.path:
+            # Removed on the way out, so a stopped worker is never reported alive.
+            Path(self.path).unlink(missing_ok=True)
+        if self._client is not None:
+            self._client.close()
 
 
 class HeartbeatScheduler(PersistentScheduler):
