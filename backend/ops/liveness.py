@@ -59,7 +59,7 @@ class ConsumerLiveness(bootsteps.StartStopStep):
 
     def check(self, c: Any) -> bool:
         consuming = c.task_consumer is not None and bool(c.task_consumer.queues)
-        if not consuming or not self._broker_answers(c):
+        if not self.path or not consuming or not self._broker_answers(c):
             return False
         touch(self.path)
         return True
