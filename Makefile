@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 COMPOSE ?= docker compose
 MANAGE := $(BIN)/python backend/manage.py
 
-.PHONY: help install env up down logs ps test test-postgres lint run doctor shell migrate demo bench lock clean
+.PHONY: help install env up down logs ps test test-postgres test-compose lint run doctor shell migrate demo bench lock clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,6 +47,9 @@ test: $(STAMP) ## Run the whole test suite (starts its own Redis and workers; SQ
 test-postgres: $(STAMP) ## The suite again on PostgreSQL (TEST_DATABASE_URL, default: local trust auth)
 	DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(BIN)/pytest
 
+test-compose: $(STAMP) ## The stack on a real Docker Engine: both compose setups, stops, scaling (about N min)
+	COMPOSE_TESTS=1 $(BIN)/pytest tests/compose --timeout=1800 -v --durations=0
+
 lint: $(STAMP) ## ruff, mypy, hadolint, compose schema validation
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -58,8 +61,9 @@ run: $(STAMP) ## The whole system without Docker: web, worker-io, worker-cpu, be
 	@[ -f .env ] || $(MAKE) --no-print-directory env
 	cd backend && $(abspath $(BIN))/python -m devstack
 
-doctor: $(STAMP) ## Check configuration and the running system, with hints
-	$(MANAGE) doctor
+doctor: $(STAMP) ## Check configuration and the running system, with hints (inside web under docker compose)
+	@if $(COMPOSE) ps --status running -q web 2>/dev/null | grep -q .; then \
+	  $(COMPOSE) exec web python manage.py doctor; else $(MANAGE) doctor; fi
 
 shell: $(STAMP) ## Django shell
 	$(MANAGE) shell

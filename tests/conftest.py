@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -21,3 +22,7 @@ def session_dir() -> Path:
 
 
 pytest_plugins = ["tests.stack"]
+
+
+# The container tests need a Docker Engine and run on their own: `make test-compose`.
+collect_ignore_glob = [] if os.environ.get("COMPOSE_TESTS") else ["compose/*"]

@@ -406,8 +406,8 @@ def main(argv: list[str] | None = None) -> int:
         requests_per_minute=args.requests_per_minute or None,
         log=True,
     )
-    print(f"football-data.org stand-in on {args.host}:{standin.port} (API base /v4)", flush=True)
     stop_on_sigterm()
+    print(f"football-data.org stand-in on {args.host}:{standin.port} (API base /v4)", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         standin.serve_forever()
     return 0

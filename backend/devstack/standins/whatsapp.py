@@ -563,8 +563,8 @@ def main(argv: list[str] | None = None) -> int:
         auto_status=not args.no_auto_status,
         status_delay=args.status_delay,
     ).start()
-    logger.info("WhatsApp stand-in listening on %s (webhooks to %s)", standin.url, args.webhook_url)
     stop_on_sigterm()
+    logger.info("WhatsApp stand-in listening on %s (webhooks to %s)", standin.url, args.webhook_url)
     try:
         while True:
             time.sleep(3600)

@@ -1,0 +1,92 @@
+"""Fixtures for the container tests (``make test-compose``): one copy of the repository with its
+own .env, the images built once, and a Compose project per setup, removed with ``down -v``."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.compose.project import REPO_DIR, ComposeProject, copy_repository, docker
+
+BASE = ["docker-compose.yml"]
+DEV = ["docker-compose.yml", "docker-compose.override.yml"]
+REPORT = REPO_DIR / "var" / "compose-report.md"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        docker("info", timeout=30)
+    except (AssertionError, FileNotFoundError) as exc:
+        raise pytest.UsageError(
+            f"make test-compose needs a running Docker Engine with Compose v2: {exc}"
+        ) from None
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    return secrets.token_hex(3)
+
+
+@pytest.fixture(scope="session")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = copy_repository(tmp_path_factory.mktemp("clone"))
+    env = subprocess.run(
+        [sys.executable, "scripts/make_env.py"], cwd=directory, check=True, capture_output=True
+    ).stdout
+    (directory / ".env").write_bytes(env)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def app_image(run_id: str) -> Iterator[str]:
+    image = f"django-celery-template-test:{run_id}"
+    yield image
+    for tag in (image, f"{image}-dev"):
+        subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True, check=False)
+
+
+@pytest.fixture(scope="session")
+def built(workspace: Path, app_image: str, run_id: str, report: Report) -> str:
+    """Both images (runtime and dev), built by Compose's default builder, once for the session."""
+    project = ComposeProject(workspace, f"dct-build-{run_id}", DEV, {"APP_IMAGE": app_image})
+    started = time.monotonic()
+    result = project.run("build", timeout=1200)
+    report.add(f"Build of both images: {time.monotonic() - started:.0f} s")
+    report.build_output = result.stdout + result.stderr
+    return app_image
+
+
+class Report:
+    """What the closing note needs (image size, stop times), printed at the end of the run."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.build_output = ""
+
+    def add(self, line: str) -> None:
+        self.lines.append(line)
+
+
+@pytest.fixture(scope="session")
+def report() -> Iterator[Report]:
+    collected = Report()
+    yield collected
+    REPORT.parent.mkdir(exist_ok=True)
+    REPORT.write_text("\n".join(collected.lines) + "\n")
+    print("\n" + "\n".join(collected.lines) + f"\n(written to {REPORT})")
+
+
+def project_for(
+    workspace: Path, name: str, files: list[str], env: dict[str, str]
+) -> Iterator[ComposeProject]:
+    project = ComposeProject(workspace, name, files, env)
+    try:
+        yield project
+    finally:
+        project.run("down", "-v", "--remove-orphans", "-t", "5", check=False)
