@@ -161,7 +161,14 @@ def stack(django_db_setup: None, django_db_blocker: Any, session_dir: Path) -> I
 
 @pytest.fixture
 def clean_queues(stack: Stack) -> Iterator[None]:
-    """Empty the queues before and after a test so no message leaks into the next one."""
-    stack.app.control.purge()
+    """Empty the queues, and the Redis transport's record of messages held by workers, before
+    and after a test so no message leaks into the next one."""
+
+    def empty() -> None:
+        stack.app.control.purge()
+        with stack.app.connection_for_write() as connection:
+            connection.default_channel.client.delete("unacked", "unacked_index")
+
+    empty()
     yield
-    stack.app.control.purge()
+    empty()

@@ -7,6 +7,7 @@ what their tasks wrote), never from reading configuration back.
 from __future__ import annotations
 
 import contextlib
+import signal
 import threading
 import time
 
@@ -239,12 +240,13 @@ def test_worker_io_requeues_a_late_acknowledged_task_still_running_at_the_deadli
     stack.ensure("worker-io", include="tests.worker_tasks", CELERY_SOFT_SHUTDOWN_TIMEOUT="2")
     result = app.send_task("tests.worker_tasks.hold", args=[60], queue="io")
     wait_until(lambda: client.hlen("unacked") == 1 and client.llen("io") == 0, timeout=10)
+    log_before = len(stack.log("worker-io"))
     # when it is stopped
     started = time.monotonic()
     code = stack.stop("worker-io")
     took = time.monotonic() - started
     # then after the deadline the task was cancelled and its message put back, and it exited 0
-    log = stack.log("worker-io")
+    log = stack.log("worker-io")[log_before:]
     assert code == 0, log[-3000:]
     assert 2 <= took < 10
     assert "requeueing and cancelling: tests.worker_tasks.hold" in log
@@ -252,3 +254,63 @@ def test_worker_io_requeues_a_late_acknowledged_task_still_running_at_the_deadli
     assert client.hlen("unacked") == 0
     assert client.llen("io") == 1
     assert result.id in client.lindex("io", 0).decode()
+
+
+@pytest.mark.parametrize("signals", [("SIGINT", "SIGINT"), ("SIGQUIT",), ("SIGTERM", "SIGQUIT")])
+def test_worker_io_stops_cleanly_on_any_stop_signal_and_a_second_one_requeues_at_once(
+    stack, clean_queues, private_redis, signals
+):
+    # given worker-io running a late-acknowledged task, with a long stop deadline
+    client = private_redis.client()
+    process = stack.ensure(
+        "worker-io", include="tests.worker_tasks", CELERY_SOFT_SHUTDOWN_TIMEOUT="30"
+    )
+    result = app.send_task("tests.worker_tasks.hold", args=[60], queue="io")
+    wait_until(lambda: client.hlen("unacked") == 1 and client.llen("io") == 0, timeout=10)
+    log_before = len(stack.log("worker-io"))
+    # when it gets Ctrl-C twice, a SIGQUIT, or a SIGTERM then a SIGQUIT
+    started = time.monotonic()
+    for name in signals:
+        process.signal(getattr(signal, name))
+        time.sleep(0.5)
+    if len(signals) == 1:
+        # a single signal: it waits for the task (inside its 30 s), until a second one
+        assert process.wait(3) is None
+        process.signal(signal.SIGTERM)
+    code = process.wait(20)
+    took = time.monotonic() - started
+    stack.processes.pop("worker-io")
+    log = stack.log("worker-io")[log_before:]
+    # then it never crashes, and the second signal requeued the task at once
+    assert code == 0, log[-3000:]
+    assert took < 15
+    assert "BlockingSwitchOutError" not in log
+    assert "CRITICAL" not in log
+    assert client.hlen("unacked") == 0
+    assert [m for m in client.lrange("io", 0, -1) if result.id.encode() in m]
+
+
+@pytest.mark.parametrize("worker", WORKERS, ids=lambda w: w.service)
+def test_a_liveness_file_that_cannot_be_written_never_disturbs_the_consumer(
+    stack, tmp_path, worker
+):
+    # given a liveness file in a directory that does not exist
+    log_before = len(stack.log(worker.service))
+    stack.ensure(
+        worker.service,
+        CELERY_LIVENESS_FILE=str(tmp_path / "missing" / "worker.alive"),
+        CELERY_LIVENESS_INTERVAL="0.3",
+    )
+    try:
+        # then the failure is logged, and the worker keeps consuming on the same connection
+        wait_until(lambda: "could not record" in stack.log(worker.service)[log_before:], 15)
+        time.sleep(2)
+        (queue,) = worker.queues
+        assert probe.apply_async(queue=queue).get(timeout=20)["hostname"] == node_name(
+            worker.service
+        )
+        log = stack.log(worker.service)[log_before:]
+        assert "Connection to broker lost" not in log
+        assert "Unrecoverable error" not in log
+    finally:
+        stack.stop(worker.service, timeout=20)

@@ -45,23 +45,35 @@ class ConsumerLiveness(bootsteps.StartStopStep):
         super().__init__(c, **kwargs)
         self.path = settings.CELERY_LIVENESS_FILE
         self.tref: Any = None
+        self._pending = False
         self._client: redis.Redis | None = None
 
     def start(self, c: Any) -> None:
         if not self.path:
             return
         # The timer only asks; the check itself runs in the consumer's loop (call_soon), so a
-        # loop that no longer turns never touches the file.
-        self.tref = c.timer.call_repeatedly(
-            settings.CELERY_LIVENESS_INTERVAL, c.call_soon, (self.check, c)
-        )
-        c.call_soon(self.check, c)
+        # loop that no longer turns never touches the file. One request at a time: checks must
+        # not pile up while the broker is silent.
+        self._pending = False
+        self.tref = c.timer.call_repeatedly(settings.CELERY_LIVENESS_INTERVAL, self._ask, (c,))
+        self._ask(c)
+
+    def _ask(self, c: Any) -> None:
+        if not self._pending:
+            self._pending = True
+            c.call_soon(self.check, c)
 
     def check(self, c: Any) -> bool:
-        consuming = c.task_consumer is not None and bool(c.task_consumer.queues)
-        if not self.path or not consuming or not self._broker_answers(c):
+        # Runs inside the consumer's loop, where an exception would count as a lost connection.
+        self._pending = False
+        try:
+            consuming = c.task_consumer is not None and bool(c.task_consumer.queues)
+            if not self.path or not consuming or not self._broker_answers(c):
+                return False
+            touch(self.path)
+        except Exception:
+            logger.exception("liveness: could not record that the worker is consuming")
             return False
-        touch(self.path)
         return True
 
     def _broker_answers(self, c: Any) -> bool:
@@ -82,16 +94,17 @@ class ConsumerLiveness(bootsteps.StartStopStep):
             self.tref.cancel()
             self.tref = None
 
-    def terminate(self, c: Any) -> None:
-        self.shutdown(c)
-
     def shutdown(self, c: Any) -> None:
+        # Errors here would stop the consumer's shutdown before its connection closes.
         self.stop(c)
-        if self.path:
-            # Removed on the way out, so a stopped worker is never reported alive.
-            Path(self.path).unlink(missing_ok=True)
-        if self._client is not None:
-            self._client.close()
+        try:
+            if self.path:
+                # Removed on the way out, so a stopped worker is never reported alive.
+                Path(self.path).unlink(missing_ok=True)
+            if self._client is not None:
+                self._client.close()
+        except Exception:
+            logger.exception("liveness: could not clean up")
 
 
 class HeartbeatScheduler(PersistentScheduler):
