@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import redis
 from celery import Celery
 
 from config.topology import WORKERS, WorkerService
@@ -166,8 +167,8 @@ def clean_queues(stack: Stack) -> Iterator[None]:
 
     def empty() -> None:
         stack.app.control.purge()
-        with stack.app.connection_for_write() as connection:
-            connection.default_channel.client.delete("unacked", "unacked_index")
+        with redis.Redis.from_url(stack.app.conf.broker_url) as client:
+            client.delete("unacked", "unacked_index")
 
     empty()
     yield
