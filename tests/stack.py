@@ -56,6 +56,13 @@ def wait_for_node(app: Celery[Any], node: str, timeout: float = READY_TIMEOUT) -
     raise TimeoutError(f"worker {node} did not answer a ping within {timeout:.0f}s")
 
 
+@dataclasses.dataclass(frozen=True)
+class Stopped:
+    code: int | None
+    seconds: float
+    log: str
+
+
 class Stack:
     def __init__(self, app: Celery[Any], base_env: dict[str, str], log_dir: Path) -> None:
         self.app = app
@@ -106,6 +113,13 @@ class Stack:
     def stop(self, name: str, timeout: float = 45.0) -> int | None:
         process = self.processes.pop(name, None)
         return process.stop(timeout) if process is not None else None
+
+    def stop_watched(self, name: str, timeout: float = 45.0) -> Stopped:
+        """Stop a service; its exit code, how long the stop took, and what it logged meanwhile."""
+        log_before = len(self.log(name))
+        started = time.monotonic()
+        code = self.stop(name, timeout)
+        return Stopped(code, time.monotonic() - started, self.log(name)[log_before:])
 
     def kill(self, name: str) -> None:
         """SIGKILL: the worker gets no chance to requeue or acknowledge anything."""

@@ -2,7 +2,6 @@
 Meta is replaced (by the in-process stand-in on 127.0.0.1)."""
 
 import json
-import time
 
 import pytest
 from django.core.management import call_command
@@ -235,16 +234,12 @@ def test_stopping_worker_io_lets_sends_in_flight_finish_and_puts_held_parts_back
     client = private_redis.client()
     wait_until(lambda: client.hlen("unacked") == 2, timeout=10)
     # when worker-io is stopped as `docker compose stop` does (one SIGTERM)
-    log_before = len(stack.log("worker-io"))
-    started = time.monotonic()
-    code = stack.stop("worker-io")
-    took = time.monotonic() - started
+    stopped = stack.stop_watched("worker-io")
     # then it exited cleanly, once the sends in flight were answered, not cut
-    log = stack.log("worker-io")[log_before:]
-    assert code == 0, log[-3000:]
-    assert 1.5 <= took < 15
+    assert stopped.code == 0, stopped.log[-3000:]
+    assert 1.5 <= stopped.seconds < 15
     for marker in ("CRITICAL", "BlockingSwitchOutError", "Couldn't ack", "Traceback"):
-        assert marker not in log
+        assert marker not in stopped.log
     first_parts = OutboundMessage.objects.filter(pk__in=[*singles, staggered[0]])
     assert {r.status for r in first_parts} == {OutboundStatus.SENT}
     assert len(standin.delivered()) == 6
