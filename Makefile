@@ -47,7 +47,7 @@ test: $(STAMP) ## Run the whole test suite (starts its own Redis and workers; SQ
 test-postgres: $(STAMP) ## The suite again on PostgreSQL (TEST_DATABASE_URL, default: local trust auth)
 	DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(BIN)/pytest
 
-test-compose: $(STAMP) ## The stack on a real Docker Engine: both compose setups, stops, scaling (about N min)
+test-compose: $(STAMP) ## The stack on a real Docker Engine: both compose setups, stops, scaling (about 7 min)
 	COMPOSE_TESTS=1 $(BIN)/pytest tests/compose --timeout=1800 -v --durations=0
 
 lint: $(STAMP) ## ruff, mypy, hadolint, compose schema validation
