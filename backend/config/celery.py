@@ -21,7 +21,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 from django.conf import settings
 
 from config.queues import DEFAULT_QUEUE, TASK_ROUTES, Queue
-from config.schedule import BEAT_SCHEDULE
+from config.schedule import discover_beat_schedule
 
 # Time limits every task gets unless it sets its own. gevent has no soft limit (only the hard
 # one is enforced there); prefork enforces both.
@@ -95,7 +95,7 @@ app.conf.update(
     task_publish_retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5},
     timezone=settings.TIME_ZONE,
     enable_utc=True,
-    beat_schedule=BEAT_SCHEDULE,
+    beat_schedule=discover_beat_schedule(settings.INSTALLED_APPS),
     beat_scheduler="ops.liveness:HeartbeatScheduler",
     # Beat wakes at least this often, which is also how often it reports that it is alive.
     beat_max_loop_interval=15,

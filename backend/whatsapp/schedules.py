@@ -1,4 +1,4 @@
-"""Periodic WhatsApp work (merged into the beat schedule by config.schedule)."""
+"""Periodic WhatsApp work (config.schedule discovers it)."""
 
 from __future__ import annotations
 

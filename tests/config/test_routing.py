@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 from celery.exceptions import QueueNotFound
+from django.core.exceptions import ImproperlyConfigured
 
 from config.celery import app
+from config.schedule import discover_beat_schedule
 
 
 def queue_for(task_name: str, **options: str) -> str:
@@ -48,3 +50,18 @@ def test_json_only_and_no_pool_in_settings():
     assert app.conf.accept_content == ["json"]
     assert app.conf.task_serializer == "json"
     assert "worker_pool" not in (app.conf.changes or {})
+
+
+def test_beat_entries_are_discovered_from_each_installed_app(settings):
+    discovered = discover_beat_schedule(settings.INSTALLED_APPS)
+    assert discovered == app.conf.beat_schedule
+    owners = {name.split("-")[0] for name in discovered}
+    assert {"whatsapp", "football"} <= owners
+    # an app that is not installed contributes nothing, and nothing here names one
+    without = [a for a in settings.INSTALLED_APPS if a != "football_data"]
+    assert not any(name.startswith("football") for name in discover_beat_schedule(without))
+
+
+def test_a_beat_entry_defined_twice_stops_start_up():
+    with pytest.raises(ImproperlyConfigured, match=r"defined by both whatsapp\.schedules"):
+        discover_beat_schedule(["whatsapp", "whatsapp"])

@@ -1,6 +1,7 @@
 from config.celery import app
-from config.schedule import BEAT_SCHEDULE
 from whatsapp import services, tasks
+
+BEAT_SCHEDULE = app.conf.beat_schedule
 
 
 def test_send_task_takes_an_id_and_has_deliberate_options():
