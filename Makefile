@@ -50,12 +50,8 @@ test-postgres: $(STAMP) ## The suite again on PostgreSQL (TEST_DATABASE_URL, def
 test-compose: $(STAMP) ## The stack on a real Docker Engine: both compose setups, stops, scaling (about 7 min)
 	COMPOSE_TESTS=1 $(BIN)/pytest tests/compose --timeout=1800 -v --durations=0
 
-lint: $(STAMP) ## ruff, mypy, hadolint, compose schema validation
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	DJANGO_DEBUG=1 DOTENV_DISABLED=1 $(BIN)/mypy backend tests
-	$(BIN)/hadolint Dockerfile
-	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose*.yml
+lint: $(STAMP) ## ruff, mypy, import contracts, hadolint, compose schema (pre-commit, .pre-commit-config.yaml)
+	$(BIN)/pre-commit run --all-files
 
 run: $(STAMP) ## The whole system without Docker: web, worker-io, worker-cpu, beat (Ctrl-C stops)
 	@[ -f .env ] || $(MAKE) --no-print-directory env

@@ -20,8 +20,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 from django.conf import settings
 
-from config.queues import DEFAULT_QUEUE, TASK_ROUTES, Queue
-from config.schedule import discover_beat_schedule
+from config.discovery import beat_schedule, task_routes
+from config.queues import DEFAULT_QUEUE, Queue
 
 # Time limits every task gets unless it sets its own. gevent has no soft limit (only the hard
 # one is enforced there); prefork enforces both.
@@ -60,7 +60,7 @@ app.conf.update(
     task_queues=[KombuQueue(q.value, Exchange(q.value), routing_key=q.value) for q in Queue],
     task_create_missing_queues=False,
     task_default_queue=DEFAULT_QUEUE.value,
-    task_routes=TASK_ROUTES,
+    task_routes=task_routes(settings.INSTALLED_APPS),
     # JSON only: arguments are ids and plain values, and no pickle reaches a worker.
     task_serializer="json",
     result_serializer="json",
@@ -95,7 +95,7 @@ app.conf.update(
     task_publish_retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5},
     timezone=settings.TIME_ZONE,
     enable_utc=True,
-    beat_schedule=discover_beat_schedule(settings.INSTALLED_APPS),
+    beat_schedule=beat_schedule(settings.INSTALLED_APPS),
     beat_scheduler="ops.liveness:HeartbeatScheduler",
     # Beat wakes at least this often, which is also how often it reports that it is alive.
     beat_max_loop_interval=15,

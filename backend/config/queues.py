@@ -1,4 +1,4 @@
-"""Queue names and the routing table: the one place that says where a task runs.
+"""Queue names, their kind of work, and the core's catch-all route.
 
 Split queues by the kind of work so each kind scales on its own pool without code changes:
 ``io`` work waits on the network and runs on gevent greenlets; ``cpu`` work burns a core and runs
@@ -27,9 +27,10 @@ QUEUE_WORKLOAD: dict[str, Workload] = {
 
 DEFAULT_QUEUE = Queue.IO
 
-# Globs match the whole task name (fnmatch), checked in order after exact names.
-# An explicit ``queue=`` given to apply_async, or in a beat entry's options, wins over this table.
-TASK_ROUTES: dict[str, dict[str, str]] = {
-    "football_data.*": {"queue": Queue.CPU},
+# Globs match the whole task name (fnmatch), checked in order after exact names. Apps add their
+# own ahead of this catch-all in their ``routes.py`` (config.discovery): football_data sends
+# ``football_data.*`` to cpu. An explicit ``queue=`` given to apply_async, or in a beat entry's
+# options, wins over the table.
+CORE_ROUTES: dict[str, dict[str, str]] = {
     "*": {"queue": Queue.IO},
 }

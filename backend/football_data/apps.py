@@ -1,4 +1,4 @@
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 
 
 class FootballDataConfig(AppConfig):
@@ -8,5 +8,6 @@ class FootballDataConfig(AppConfig):
     verbose_name = "Football data"
 
     def ready(self) -> None:
-        # Registers the `fixtures` WhatsApp command with the whatsapp app's registry.
-        from football_data import whatsapp_commands  # noqa: F401
+        # The `fixtures` WhatsApp command, only when the whatsapp app is installed.
+        if apps.is_installed("whatsapp"):
+            from football_data import whatsapp_commands  # noqa: F401

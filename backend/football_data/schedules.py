@@ -1,4 +1,4 @@
-"""Periodic football-data work (config.schedule discovers it).
+"""Periodic football-data work (config.discovery finds it).
 
 Beat also sends one fixtures sync when it starts, so a fresh deployment (or `docker compose up`
 against the stand-in) shows fixtures within seconds rather than after the first interval.

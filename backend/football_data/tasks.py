@@ -101,20 +101,3 @@ def settle_tickets(chunk_size: int | None = None) -> int:
 @shared_task(soft_time_limit=120, time_limit=150)
 def settle_ticket_chunk(ticket_ids: list[int]) -> int:
     return services.tickets_settle(ticket_ids=ticket_ids).settled
-
-
-# At most once: a crash mid-send must not send the whole multi-part reply a second time (the
-# contact can simply ask again), so this task acknowledges on receipt.
-@shared_task(acks_late=False, soft_time_limit=30, time_limit=45)
-def send_fixtures(
-    wa_id: str, competitions: list[str] | None = None, days: int | None = None
-) -> int:
-    """Build the upcoming-fixtures reply and queue it as staggered WhatsApp parts."""
-    from whatsapp.services import text_send_staggered
-
-    matches = list(
-        selectors.fixture_list_upcoming(
-            days=days or settings.FOOTBALL_DATA_FIXTURES_DAYS, competitions=competitions
-        )
-    )
-    return len(text_send_staggered(to=wa_id, text=selectors.fixtures_text(matches=matches)))

@@ -60,8 +60,8 @@ def check_routes(app: Celery[Any], workers: tuple[WorkerService, ...]) -> list[C
             problems.append(
                 Error(
                     f"Task {name!r} routes to queue {queue!r}, which no worker consumes.",
-                    hint="Change config.queues.TASK_ROUTES or the task's queue, or add a worker "
-                    "for that queue to config.topology.",
+                    hint="Change the app's routes.py (or config.queues.CORE_ROUTES) or the "
+                    "task's queue, or add a worker for that queue to config.topology.",
                     id="ops.E003",
                 )
             )

@@ -4,13 +4,14 @@ A handler is ``def handler(*, contact: Contact, text: str) -> str | None``:
 
 - ``text`` is the whole inbound text, stripped (``command_arguments(text)`` gives what follows the
   command word);
-- a returned ``str`` is sent back to the contact with ``text_send_staggered``;
-- ``None`` means the handler takes care of the reply itself (typically by enqueuing a task that
-  later calls ``whatsapp.services.text_send_staggered``).
+- a returned ``str`` is sent back to the contact as a staggered reply;
+- ``None`` means the handler takes care of the reply itself, typically by enqueuing a task that
+  later calls ``send_reply``.
 
-Handlers run inside the webhook-processing transaction on the gevent (io) worker: keep them
-short and I/O-light, and enqueue anything CPU-heavy to the cpu queue. Other apps register
-their commands from ``AppConfig.ready()`` by importing a module that uses ``@command``.
+This module is the app's extension point: other apps use only ``command``, ``command_arguments``,
+``send_reply`` and ``Contact`` from it (the import contracts in pyproject.toml enforce that), and
+register their commands from ``AppConfig.ready()``. Handlers run inside the webhook transaction
+on the io worker: keep them short, and enqueue CPU-heavy work to the cpu queue.
 """
 
 from __future__ import annotations
@@ -19,9 +20,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from celery import current_app
 from django.core.exceptions import ImproperlyConfigured
 
 from whatsapp.models import Contact
+
+__all__ = ["Command", "Contact", "command", "command_arguments", "send_reply"]
+
+# The io task that sends a reply for other apps (whatsapp.tasks defines it under this name).
+SEND_REPLY_TASK = "whatsapp.tasks.send_reply"
 
 
 class Handler(Protocol):
@@ -82,6 +89,12 @@ def command_reply(*, contact: Contact, text: str) -> str | None:
     if found is None:
         return help_text()
     return found.handler(contact=contact, text=text.strip())
+
+
+def send_reply(*, to: str, text: str) -> None:
+    """Send ``text`` to the contact with wa_id ``to``, split into parts sent in order, from any
+    app or worker: it enqueues whatsapp's reply task on the io queue."""
+    current_app.send_task(SEND_REPLY_TASK, kwargs={"to": to, "text": text})
 
 
 def help_text() -> str:

@@ -1,4 +1,4 @@
-"""Periodic WhatsApp work (config.schedule discovers it)."""
+"""Periodic WhatsApp work (config.discovery finds it)."""
 
 from __future__ import annotations
 

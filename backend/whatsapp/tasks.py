@@ -23,7 +23,7 @@ from typing import Any
 
 from celery import shared_task
 
-from whatsapp import services
+from whatsapp import commands, services
 from whatsapp.client import WhatsAppAuthError
 
 logger = logging.getLogger(__name__)
@@ -78,3 +78,15 @@ def sweep() -> dict[str, int]:
     messages = services.message_sweep()
     events = services.webhook_event_sweep()
     return {"messages": len(messages), "events": len(events)}
+
+
+@shared_task(
+    name=commands.SEND_REPLY_TASK,
+    # At most once: a redelivered reply would send every part a second time.
+    acks_late=False,
+    soft_time_limit=25,
+    time_limit=30,
+)
+def send_reply(to: str, text: str) -> int:
+    """A reply another app asked for (``commands.send_reply``): store and send its parts."""
+    return len(services.text_send_staggered(to=to, text=text))

@@ -7,37 +7,26 @@ from celery.exceptions import QueueNotFound
 from django.core.exceptions import ImproperlyConfigured
 
 from config.celery import app
-from config.schedule import discover_beat_schedule
+from config.discovery import beat_schedule, task_routes
 
 
 def queue_for(task_name: str, **options: str) -> str:
     return app.amqp.router.route(options, task_name)["queue"].name
 
 
-@pytest.mark.parametrize(
-    ("task_name", "queue"),
-    [
-        ("football_data.tasks.sync_fixtures", "cpu"),
-        ("football_data.anything.deeper.still", "cpu"),
-        ("whatsapp.tasks.send_message", "io"),
-        ("ops.tasks.probe", "io"),
-        ("some_new_app.tasks.job", "io"),
-        # fnmatch on the whole name: a lookalike prefix is not football_data's
-        ("football_database.tasks.job", "io"),
-    ],
-)
-def test_tasks_route_by_module(task_name, queue):
-    assert queue_for(task_name) == queue
+@pytest.mark.parametrize("task_name", ["ops.tasks.probe", "some_new_app.tasks.job"])
+def test_tasks_no_app_routes_elsewhere_go_to_the_io_queue(task_name):
+    assert queue_for(task_name) == "io"
 
 
 def test_an_explicit_queue_wins_over_the_table():
-    assert queue_for("football_data.tasks.sync_fixtures", queue="io") == "io"
+    assert queue_for("ops.tasks.probe", queue="cpu") == "cpu"
 
 
 def test_an_undeclared_queue_is_refused_not_created():
     # task_create_missing_queues=False: no silent Redis list that nobody reads.
     with pytest.raises(QueueNotFound):
-        queue_for("whatsapp.tasks.send_message", queue="ai_tasks")
+        queue_for("ops.tasks.probe", queue="ai_tasks")
 
 
 def test_every_declared_queue_is_bound_to_its_own_exchange_and_key():
@@ -52,16 +41,18 @@ def test_json_only_and_no_pool_in_settings():
     assert "worker_pool" not in (app.conf.changes or {})
 
 
-def test_beat_entries_are_discovered_from_each_installed_app(settings):
-    discovered = discover_beat_schedule(settings.INSTALLED_APPS)
-    assert discovered == app.conf.beat_schedule
-    owners = {name.split("-")[0] for name in discovered}
-    assert {"whatsapp", "football"} <= owners
-    # an app that is not installed contributes nothing, and nothing here names one
-    without = [a for a in settings.INSTALLED_APPS if a != "football_data"]
-    assert not any(name.startswith("football") for name in discover_beat_schedule(without))
+def test_beat_entries_and_routes_are_discovered_from_the_installed_apps(settings):
+    assert beat_schedule(settings.INSTALLED_APPS) == app.conf.beat_schedule
+    assert task_routes(settings.INSTALLED_APPS) == app.conf.task_routes
+    # The apps' routes come first; the core's catch-all is last.
+    assert list(app.conf.task_routes)[-1] == "*"
 
 
-def test_a_beat_entry_defined_twice_stops_start_up():
-    with pytest.raises(ImproperlyConfigured, match=r"defined by both whatsapp\.schedules"):
-        discover_beat_schedule(["whatsapp", "whatsapp"])
+def test_without_apps_only_the_core_contributes():
+    assert task_routes(["ops"]) == {"*": {"queue": "io"}}
+    assert all(name.startswith("ops-") for name in beat_schedule(["ops"]))
+
+
+def test_an_entry_defined_twice_stops_start_up():
+    with pytest.raises(ImproperlyConfigured, match=r"defined by both ops\.schedules"):
+        beat_schedule(["ops", "ops"])
