@@ -37,7 +37,3 @@ USER 10001:10001
 EXPOSE 8000
 # Exec form: the process is PID 1's direct child under `init: true` and receives SIGTERM itself.
 CMD ["gunicorn", "--config=python:config.gunicorn", "config.wsgi"]
-
-# Development only (docker-compose.override.yml): the runtime image plus the API stand-ins.
-FROM runtime AS dev
-COPY backend/devstack/ /app/backend/devstack/

@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 COMPOSE ?= docker compose
 MANAGE := $(BIN)/python backend/manage.py
 
-.PHONY: help install env up down logs ps test test-postgres test-compose lint run doctor shell migrate demo bench lock clean
+.PHONY: help install env up down logs ps test test-postgres test-compose test-removal lint run doctor shell migrate demo bench lock clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,6 +49,9 @@ test-postgres: $(STAMP) ## The suite again on PostgreSQL (TEST_DATABASE_URL, def
 
 test-compose: $(STAMP) ## The stack on a real Docker Engine: both compose setups, stops, scaling (about 7 min)
 	COMPOSE_TESTS=1 $(BIN)/pytest tests/compose --timeout=1800 -v --durations=0
+
+test-removal: $(STAMP) ## Remove each example app in a scratch copy; checks, contracts and suite still pass
+	REMOVAL_TESTS=1 $(BIN)/pytest tests/removal --timeout=2400 -v
 
 lint: $(STAMP) ## ruff, mypy, import contracts, hadolint, compose schema (pre-commit, .pre-commit-config.yaml)
 	$(BIN)/pre-commit run --all-files

@@ -13,6 +13,7 @@ import time
 
 import pytest
 from celery.utils.sysinfo import cpu_budget  # type: ignore[attr-defined]
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -26,10 +27,20 @@ from tests.stack import node_name, wait_until
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
-# One task from each app module; the routing table alone decides where each goes.
+
+def _installed(app_name: str) -> pytest.MarkDecorator:
+    return pytest.mark.skipif(
+        app_name not in settings.INSTALLED_APPS, reason=f"the {app_name} example app was removed"
+    )
+
+
+# A task from the core and from each example app; the routing table alone decides where each goes.
 ROUTED_TASKS = [
-    ("whatsapp.tasks.send_message", [0], "worker-io"),
-    ("football_data.tasks.settle_tickets", [], "worker-cpu"),
+    pytest.param("ops.tasks.probe", [], "worker-io", id="ops"),
+    pytest.param("whatsapp.tasks.send_message", [0], "worker-io", marks=_installed("whatsapp")),
+    pytest.param(
+        "football_data.tasks.settle_tickets", [], "worker-cpu", marks=_installed("football_data")
+    ),
 ]
 
 

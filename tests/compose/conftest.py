@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.compose.project import REPO_DIR, ComposeProject, copy_repository, docker
+from tests.compose.project import ComposeProject, docker
+from tests.scratch import REPO_DIR, copy_repository
 
 BASE = ["docker-compose.yml"]
 DEV = ["docker-compose.yml", "docker-compose.override.yml"]
@@ -47,17 +48,16 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def app_image(run_id: str) -> Iterator[str]:
     image = f"django-celery-template-test:{run_id}"
     yield image
-    for tag in (image, f"{image}-dev"):
-        subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True, check=False)
+    subprocess.run(["docker", "image", "rm", "-f", image], capture_output=True, check=False)
 
 
 @pytest.fixture(scope="session")
 def built(workspace: Path, app_image: str, run_id: str, report: Report) -> str:
-    """Both images (runtime and dev), built by Compose's default builder, once for the session."""
+    """The app image, built by Compose's default builder, once for the session."""
     project = ComposeProject(workspace, f"dct-build-{run_id}", DEV, {"APP_IMAGE": app_image})
     started = time.monotonic()
     result = project.run("build", timeout=1200)
-    report.add(f"Build of both images: {time.monotonic() - started:.0f} s")
+    report.add(f"Build of the app image: {time.monotonic() - started:.0f} s")
     report.build_output = result.stdout + result.stderr
     return app_image
 

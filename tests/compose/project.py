@@ -5,31 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO_DIR = Path(__file__).resolve().parents[2]
 APP_SERVICES = ("web", "worker-io", "worker-cpu", "beat")
-
-
-def copy_repository(target: Path) -> Path:
-    """What a fresh clone would hold (tracked and untracked, not ignored): no .env, no .venv."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO_DIR,
-        check=True,
-        capture_output=True,
-    ).stdout.decode()
-    for name in filter(None, listed.split("\0")):
-        source = REPO_DIR / name
-        if source.is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
-    return target
 
 
 @dataclass

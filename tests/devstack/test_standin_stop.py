@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pkgutil
 import signal
 import subprocess
 import sys
@@ -9,12 +10,15 @@ import time
 
 import pytest
 
+import devstack.standins
 from devstack.processes import BACKEND_DIR
 from devstack.redis_server import free_port
 from tests.stack import wait_until
 
 
-@pytest.mark.parametrize("module", ["whatsapp", "football_data"])
+@pytest.mark.parametrize(
+    "module", [m.name for m in pkgutil.iter_modules(devstack.standins.__path__)]
+)
 def test_a_standin_exits_0_promptly_on_sigterm(module):
     port = free_port()
     process = subprocess.Popen(

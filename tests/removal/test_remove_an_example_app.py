@@ -1,0 +1,63 @@
+"""Each example app can be removed the documented way: delete its folder (and its tests and its
+stand-in) and its INSTALLED_APPS line. In a scratch copy, with a virtualenv of its own, the
+checks, the import contracts and the rest of the suite must still pass (`make test-removal`)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.scratch import copy_repository
+
+APPS = {"whatsapp": "whatsapp-standin", "football_data": "football-data-standin"}
+
+
+def remove_app(copy: Path, app: str) -> None:
+    shutil.rmtree(copy / "backend" / app)
+    shutil.rmtree(copy / "tests" / app, ignore_errors=True)
+    (copy / "backend" / "devstack" / "standins" / f"{app}.py").unlink()
+    settings = copy / "backend" / "config" / "settings.py"
+    line = f'    "{app}",\n'
+    assert line in settings.read_text()
+    settings.write_text(settings.read_text().replace(line, ""))
+    override = copy / "docker-compose.override.yml"
+    document = yaml.safe_load(override.read_text())
+    del document["services"][APPS[app]]
+    override.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def run(copy: Path, *command: str, timeout: float = 1200) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO", "REDIS"))}
+    result = subprocess.run(
+        command, cwd=copy, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, (
+        f"{' '.join(command)} exited {result.returncode}:\n{output[-6000:]}"
+    )
+    return output
+
+
+@pytest.mark.parametrize("app", list(APPS))
+def test_the_project_works_without_the_app(app, tmp_path):
+    copy = copy_repository(tmp_path)
+    remove_app(copy, app)
+    run(copy, "make", "install", f"PYTHON={sys.executable}")
+    check = run(
+        copy,
+        ".venv/bin/python",
+        "backend/manage.py",
+        "check",
+        "--fail-level=WARNING",
+    )
+    assert "no issues" in check
+    run(copy, ".venv/bin/lint-imports")
+    suite = run(copy, ".venv/bin/pytest", "-q", "-p", "no:cacheprovider")
+    assert " passed" in suite
+    assert "error" not in suite.splitlines()[-1]
