@@ -9,7 +9,7 @@ A handler is ``def handler(*, contact: Contact, text: str) -> str | None``:
   later calls ``send_reply``.
 
 This module is the app's extension point: other apps use only ``command``, ``command_arguments``,
-``send_reply`` and ``Contact`` from it (the import contracts in pyproject.toml enforce that), and
+``send_reply`` and ``Contact`` from it (scripts/import_contracts.py enforces that), and
 register their commands from ``AppConfig.ready()``. Handlers run inside the webhook transaction
 on the io worker: keep them short, and enqueue CPU-heavy work to the cpu queue.
 """
