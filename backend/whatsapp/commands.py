@@ -23,12 +23,10 @@ from typing import Protocol
 from celery import current_app
 from django.core.exceptions import ImproperlyConfigured
 
+from whatsapp import dispatch
 from whatsapp.models import Contact
 
 __all__ = ["Command", "Contact", "command", "command_arguments", "send_reply"]
-
-# The io task that sends a reply for other apps (whatsapp.tasks defines it under this name).
-SEND_REPLY_TASK = "whatsapp.tasks.send_reply"
 
 
 class Handler(Protocol):
@@ -94,7 +92,7 @@ def command_reply(*, contact: Contact, text: str) -> str | None:
 def send_reply(*, to: str, text: str) -> None:
     """Send ``text`` to the contact with wa_id ``to``, split into parts sent in order, from any
     app or worker: it enqueues whatsapp's reply task on the io queue."""
-    current_app.send_task(SEND_REPLY_TASK, kwargs={"to": to, "text": text})
+    current_app.send_task(dispatch.SEND_REPLY, kwargs={"to": to, "text": text})
 
 
 def help_text() -> str:

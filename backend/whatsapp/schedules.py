@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from whatsapp.dispatch import SWEEP
+
 SWEEP_INTERVAL_SECONDS = 60.0
 
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "whatsapp-sweep": {
-        "task": "whatsapp.tasks.sweep",
+        "task": SWEEP,
         "schedule": SWEEP_INTERVAL_SECONDS,
         # A sweep that could not run within its interval is replaced by the next one.
         "options": {"expires": SWEEP_INTERVAL_SECONDS - 5},

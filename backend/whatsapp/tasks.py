@@ -23,7 +23,7 @@ from typing import Any
 
 from celery import shared_task
 
-from whatsapp import commands, services
+from whatsapp import dispatch, services
 from whatsapp.client import WhatsAppAuthError
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 @shared_task(
     bind=True,
-    name="whatsapp.tasks.send_message",
+    name=dispatch.SEND_MESSAGE,
     acks_late=False,
     # The row bounds the attempts (WHATSAPP_SEND_MAX_ATTEMPTS) and the waits (the message before
     # it always becomes final: its own attempts are bounded, and the sweeper recovers lost ones),
@@ -58,7 +58,7 @@ def send_message(self: Any, message_id: int) -> str:
 
 
 @shared_task(
-    name="whatsapp.tasks.process_webhook_event",
+    name=dispatch.PROCESS_WEBHOOK_EVENT,
     acks_late=False,  # same reasoning as send_message: the stored event and the sweeper recover
     soft_time_limit=50,
     time_limit=60,
@@ -68,7 +68,7 @@ def process_webhook_event(event_id: int) -> bool:
 
 
 @shared_task(
-    name="whatsapp.tasks.sweep",
+    name=dispatch.SWEEP,
     acks_late=False,
     soft_time_limit=50,
     time_limit=60,
@@ -81,7 +81,7 @@ def sweep() -> dict[str, int]:
 
 
 @shared_task(
-    name=commands.SEND_REPLY_TASK,
+    name=dispatch.SEND_REPLY,
     # At most once: a redelivered reply would send every part a second time.
     acks_late=False,
     soft_time_limit=25,

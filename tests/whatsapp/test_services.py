@@ -16,6 +16,7 @@ from whatsapp.services import (
     status_event_record,
     text_send_staggered,
 )
+from whatsapp.services.statuses import status_events_replay
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("whatsapp_settings")]
 
@@ -277,11 +278,11 @@ def test_a_status_that_arrives_before_the_wamid_is_recorded_is_applied_later(
     )
     # when the send records that wamid
     OutboundMessage.objects.filter(pk=message.pk).update(wamid=None)
-    services._status_events_replay(wamid="wamid.early")
+    status_events_replay(wamid="wamid.early")
     OutboundMessage.objects.filter(pk=message.pk).update(
         wamid="wamid.early", status=OutboundStatus.SENT
     )
-    services._status_events_replay(wamid="wamid.early")
+    status_events_replay(wamid="wamid.early")
     # then
     message = _refresh(message)
     assert message.status == OutboundStatus.DELIVERED

@@ -1,0 +1,32 @@
+"""The WhatsApp task names, and enqueueing by name after commit.
+
+``tasks.py`` imports services; services wake tasks through these helpers instead of importing
+``whatsapp.tasks``. A name routes like ``.delay()`` does (``config.queues``: the ``io`` queue).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Final
+
+from celery import current_app
+from django.db import transaction
+
+SEND_MESSAGE: Final = "whatsapp.tasks.send_message"
+PROCESS_WEBHOOK_EVENT: Final = "whatsapp.tasks.process_webhook_event"
+SWEEP: Final = "whatsapp.tasks.sweep"
+SEND_REPLY: Final = "whatsapp.tasks.send_reply"
+
+
+def message_send_on_commit(*, message_id: int, countdown: float = 0.0) -> None:
+    """Enqueue ``send_message`` for the message once the current transaction commits."""
+    transaction.on_commit(partial(_enqueue, SEND_MESSAGE, message_id, countdown=countdown))
+
+
+def webhook_event_process_on_commit(*, event_id: int) -> None:
+    """Enqueue ``process_webhook_event`` for the event once the current transaction commits."""
+    transaction.on_commit(partial(_enqueue, PROCESS_WEBHOOK_EVENT, event_id))
+
+
+def _enqueue(name: str, row_id: int, *, countdown: float | None = None) -> None:
+    current_app.send_task(name, args=[row_id], countdown=countdown)

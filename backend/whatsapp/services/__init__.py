@@ -1,0 +1,42 @@
+"""WhatsApp writes, one module per job: ``sending``, ``statuses``, ``webhooks``, ``recovery``.
+
+Callers import from here. None of these modules imports ``whatsapp.tasks``: they enqueue by
+task name through ``whatsapp.dispatch``.
+"""
+
+from whatsapp.services.recovery import message_sweep, webhook_event_sweep
+from whatsapp.services.sending import (
+    SEND_TIME_LIMIT_SECONDS,
+    SendOutcome,
+    contact_get_or_create,
+    message_requeue,
+    message_send,
+    send_countdown,
+    text_send_staggered,
+)
+from whatsapp.services.statuses import message_status_apply
+from whatsapp.services.webhooks import (
+    inbound_message_record,
+    status_event_record,
+    webhook_event_process,
+    webhook_event_reprocess,
+    webhook_event_store,
+)
+
+__all__ = [
+    "SEND_TIME_LIMIT_SECONDS",
+    "SendOutcome",
+    "contact_get_or_create",
+    "inbound_message_record",
+    "message_requeue",
+    "message_send",
+    "message_status_apply",
+    "message_sweep",
+    "send_countdown",
+    "status_event_record",
+    "text_send_staggered",
+    "webhook_event_process",
+    "webhook_event_reprocess",
+    "webhook_event_store",
+    "webhook_event_sweep",
+]

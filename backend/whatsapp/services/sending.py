@@ -1,0 +1,266 @@
+"""Sending: split a text into staggered parts, and the claim-and-send step for one message.
+
+A task is only a wake-up call; the row decides whether, when and in which order it is sent
+(docs/whatsapp.md, "Rows are the source of truth").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ops.db import connection_release
+from whatsapp import dispatch, selectors
+from whatsapp.client import (
+    WhatsAppAuthError,
+    WhatsAppError,
+    WhatsAppPairRateLimitError,
+    WhatsAppTransientError,
+    get_client,
+)
+from whatsapp.models import Contact, OutboundMessage, OutboundStatus
+from whatsapp.services.statuses import CALLBACK_PREFIX, status_events_replay
+from whatsapp.text import text_split
+
+logger = logging.getLogger(__name__)
+
+# The send task's hard time limit. A row still `sending` after it has no live task any more.
+SEND_TIME_LIMIT_SECONDS = 30
+TRANSIENT_BACKOFF_BASE_SECONDS = 2.0
+TRANSIENT_BACKOFF_MAX_SECONDS = 300.0
+SPACING_TOLERANCE = 0.1
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    """What one wake-up did: ``sent``, ``failed``, ``skipped`` (nothing to do) or ``later``."""
+
+    result: str
+    retry_in: float | None = None
+
+
+def contact_get_or_create(*, wa_id: str, profile_name: str = "") -> Contact:
+    contact, created = Contact.objects.get_or_create(
+        wa_id=wa_id, defaults={"profile_name": profile_name}
+    )
+    if not created and profile_name and contact.profile_name != profile_name:
+        Contact.objects.filter(pk=contact.pk).update(
+            profile_name=profile_name, updated_at=timezone.now()
+        )
+        contact.profile_name = profile_name
+    return contact
+
+
+def _max_countdown() -> float:
+    return float(settings.CELERY_MAX_COUNTDOWN)
+
+
+def send_countdown(seconds: float) -> float:
+    """A countdown clamped to [0, CELERY_MAX_COUNTDOWN]: the visibility timeout covers no more."""
+    return max(0.0, min(seconds, _max_countdown()))
+
+
+def text_send_staggered(*, to: str, text: str) -> list[int]:
+    """Queue ``text`` to ``to`` (wa_id, E.164 digits) as parts of at most 4096 characters.
+
+    All rows are created in one transaction; after it commits, part N is enqueued with a
+    countdown of N x WHATSAPP_PART_SPACING_SECONDS (capped at CELERY_MAX_COUNTDOWN: the row's
+    ``next_attempt_at`` holds the real time, and an early wake-up goes back to sleep). Returns
+    the OutboundMessage ids in order.
+    """
+    parts = text_split(text)
+    if not parts:
+        raise ValueError("text is empty")
+    spacing = settings.WHATSAPP_PART_SPACING_SECONDS
+    batch = uuid.uuid4()
+    with transaction.atomic():
+        contact = contact_get_or_create(wa_id=to)
+        now = timezone.now()
+        rows = []
+        for position, body in enumerate(parts):
+            due = now + dt.timedelta(seconds=position * spacing)
+            rows.append(
+                OutboundMessage(
+                    contact=contact,
+                    body=body,
+                    batch=batch,
+                    position=position,
+                    batch_size=len(parts),
+                    scheduled_at=due,
+                    next_attempt_at=due,
+                )
+            )
+        created = OutboundMessage.objects.bulk_create(rows)
+        ids = [row.pk for row in created]
+        for position, message_id in enumerate(ids):
+            dispatch.message_send_on_commit(
+                message_id=message_id, countdown=send_countdown(position * spacing)
+            )
+    return ids
+
+
+def _ordering_poll_seconds() -> float:
+    """How often a message waiting for the one before it looks again."""
+    return min(max(settings.WHATSAPP_PART_SPACING_SECONDS, 0.25), 5.0)
+
+
+def _postpone(message_id: int, seconds: float) -> SendOutcome:
+    OutboundMessage.objects.filter(pk=message_id, status=OutboundStatus.QUEUED).update(
+        next_attempt_at=timezone.now() + dt.timedelta(seconds=seconds)
+    )
+    return SendOutcome("later", seconds)
+
+
+def _transient_backoff(attempts: int) -> float:
+    """Exponential backoff with "equal jitter": half fixed, half random."""
+    ceiling = min(
+        TRANSIENT_BACKOFF_MAX_SECONDS,
+        _max_countdown(),
+        TRANSIENT_BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0),
+    )
+    return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 (jitter, not security)
+
+
+def _pair_rate_limit_backoff(attempts: int) -> float:
+    """Meta's advice for 131056: retry after 4^X seconds (1, 4, 16, 64, ...), plus a little."""
+    base = min(4.0 ** max(attempts - 1, 0), _max_countdown())
+    return min(base * random.uniform(1.0, 1.2), _max_countdown())  # noqa: S311
+
+
+def message_send(*, message_id: int) -> SendOutcome:
+    """Send one queued message, at most once per claim (see docs/whatsapp.md).
+
+    Returns ``later`` (with seconds) when it is not yet due, when an earlier message to the same
+    contact is still pending (ordering), when the contact's last message went out less than the
+    part spacing ago, or after a retryable error. Raises ``WhatsAppAuthError`` after marking the
+    message failed: a bad token needs an operator, so it must be loud.
+    """
+    message = OutboundMessage.objects.select_related("contact").filter(pk=message_id).first()
+    if message is None or message.status != OutboundStatus.QUEUED:
+        return SendOutcome("skipped")
+    now = timezone.now()
+    not_due_for = (message.next_attempt_at - now).total_seconds()
+    if not_due_for > 0:
+        return SendOutcome("later", not_due_for)
+    if selectors.message_blocked_by_earlier(message=message):
+        return _postpone(message.pk, _ordering_poll_seconds())
+    spacing = settings.WHATSAPP_PART_SPACING_SECONDS
+    last_request_at = selectors.contact_last_request_at(contact_id=message.contact_id)
+    if last_request_at is not None:
+        shortfall = spacing - (now - last_request_at).total_seconds()
+        # A few percent short is scheduling jitter between two on-time parts, not a burst.
+        if shortfall > SPACING_TOLERANCE * spacing:
+            return _postpone(message.pk, shortfall)
+
+    claimed = OutboundMessage.objects.filter(pk=message.pk, status=OutboundStatus.QUEUED).update(
+        status=OutboundStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
+    )
+    if not claimed:
+        return SendOutcome("skipped")  # another wake-up claimed it first
+    message.refresh_from_db(fields=["attempts"])
+    attempts = message.attempts
+
+    connection_release()
+    try:
+        sent = get_client().text_send(
+            to=message.contact.wa_id,
+            body=message.body,
+            callback_data=f"{CALLBACK_PREFIX}{message.pk}",
+        )
+    except WhatsAppAuthError as exc:
+        message_fail(message=message, code=exc.code, text=str(exc))
+        raise
+    except WhatsAppTransientError as exc:
+        if attempts >= settings.WHATSAPP_SEND_MAX_ATTEMPTS:
+            message_fail(
+                message=message, code=exc.code, text=f"gave up after {attempts} attempts: {exc}"
+            )
+            return SendOutcome("failed")
+        if isinstance(exc, WhatsAppPairRateLimitError):
+            delay = _pair_rate_limit_backoff(attempts)
+        else:
+            delay = _transient_backoff(attempts)
+        _message_release(message=message, delay=delay, code=exc.code, text=str(exc))
+        logger.warning("message %s: %s; retrying in %.1fs", message.pk, exc, delay)
+        return SendOutcome("later", delay)
+    except WhatsAppError as exc:
+        message_fail(message=message, code=exc.code, text=str(exc))
+        return SendOutcome("failed")
+
+    sent_at = timezone.now()
+    OutboundMessage.objects.filter(
+        pk=message.pk, status__in=(OutboundStatus.SENDING, OutboundStatus.QUEUED)
+    ).update(status=OutboundStatus.SENT, wamid=sent.wamid, sent_at=sent_at, updated_at=sent_at)
+    status_events_replay(wamid=sent.wamid)
+    return SendOutcome("sent")
+
+
+def _message_release(
+    *, message: OutboundMessage, delay: float, code: int | None, text: str
+) -> None:
+    """Give a claimed message back to the queue, due again after ``delay`` seconds."""
+    now = timezone.now()
+    OutboundMessage.objects.filter(pk=message.pk, status=OutboundStatus.SENDING).update(
+        status=OutboundStatus.QUEUED,
+        next_attempt_at=now + dt.timedelta(seconds=delay),
+        last_error_code=code,
+        last_error_text=text,
+        updated_at=now,
+    )
+
+
+def message_fail(*, message: OutboundMessage, code: int | None, text: str) -> None:
+    """Mark the message failed, and the rest of its batch with it (see docs/whatsapp.md).
+
+    A reply with a hole in the middle reads wrong, and most permanent errors (131026
+    undeliverable, 131047 outside the 24 h window, a bad token) would fail the later parts too.
+    The later parts become final at once, so nothing after them waits for them.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        OutboundMessage.objects.filter(
+            pk=message.pk, status__in=(OutboundStatus.SENDING, OutboundStatus.QUEUED)
+        ).update(
+            status=OutboundStatus.FAILED,
+            last_error_code=code,
+            last_error_text=text,
+            failed_at=now,
+            updated_at=now,
+        )
+        skipped = OutboundMessage.objects.filter(
+            batch=message.batch, position__gt=message.position, status=OutboundStatus.QUEUED
+        ).update(
+            status=OutboundStatus.FAILED,
+            last_error_text=f"skipped: part {message.position + 1} of this reply failed ({code})",
+            failed_at=now,
+            updated_at=now,
+        )
+    logger.error(
+        "message %s failed (%s): %s; %d later part(s) skipped", message.pk, code, text, skipped
+    )
+
+
+def message_requeue(*, message_id: int) -> bool:
+    """Send a failed message again (admin action); True if it was failed and is queued now."""
+    now = timezone.now()
+    with transaction.atomic():
+        requeued = OutboundMessage.objects.filter(
+            pk=message_id, status=OutboundStatus.FAILED
+        ).update(
+            status=OutboundStatus.QUEUED,
+            attempts=0,
+            next_attempt_at=now,
+            failed_at=None,
+            updated_at=now,
+        )
+        if requeued:
+            dispatch.message_send_on_commit(message_id=message_id)
+    return bool(requeued)

@@ -1,0 +1,87 @@
+"""Delivery statuses on outbound rows: apply one status (forwards only), adopt a row by its
+callback data, and replay statuses that arrived before the send recorded its wamid.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.utils import timezone
+
+from whatsapp.models import OutboundMessage, OutboundStatus, StatusEvent
+
+# Sent as biz_opaque_callback_data and echoed in status webhooks: matches a status to our row
+# even when the send's response (and so the wamid) was lost.
+CALLBACK_PREFIX = "outbound:"
+
+STATUS_ORDER = (
+    OutboundStatus.QUEUED,
+    OutboundStatus.SENDING,
+    OutboundStatus.SENT,
+    OutboundStatus.DELIVERED,
+    OutboundStatus.READ,
+)
+STATUS_TIMESTAMP_FIELD = {
+    OutboundStatus.SENT: "sent_at",
+    OutboundStatus.DELIVERED: "delivered_at",
+    OutboundStatus.READ: "read_at",
+}
+
+
+def message_status_apply(
+    *,
+    wamid: str,
+    status: str,
+    at: dt.datetime | None,
+    errors: list[dict[str, Any]],
+    callback_data: str = "",
+) -> OutboundMessage | None:
+    """Apply one status webhook to our row. Statuses only move forwards (read beats delivered,
+    whatever order they arrive in); ``failed`` applies unless the message was delivered."""
+    at = at or timezone.now()
+    message = OutboundMessage.objects.filter(wamid=wamid).first()
+    if message is None and callback_data.startswith(CALLBACK_PREFIX):
+        # The send's response was lost (worker died mid-call) but Meta took the message: adopt it
+        # before the sweeper sends it again.
+        try:
+            pk = int(callback_data.removeprefix(CALLBACK_PREFIX))
+        except ValueError:
+            pk = 0
+        OutboundMessage.objects.filter(
+            pk=pk,
+            wamid__isnull=True,
+            status__in=(OutboundStatus.QUEUED, OutboundStatus.SENDING),
+        ).update(status=OutboundStatus.SENT, wamid=wamid, sent_at=at, updated_at=timezone.now())
+        message = OutboundMessage.objects.filter(wamid=wamid).first()
+    if message is None:
+        return None
+    StatusEvent.objects.filter(wamid=wamid, message__isnull=True).update(message=message)
+    rows = OutboundMessage.objects.filter(pk=message.pk)
+    if status in STATUS_TIMESTAMP_FIELD:
+        earlier = STATUS_ORDER[: STATUS_ORDER.index(OutboundStatus(status))]
+        rows.filter(status__in=earlier).update(status=status, updated_at=timezone.now())
+        field = STATUS_TIMESTAMP_FIELD[OutboundStatus(status)]
+        rows.filter(**{f"{field}__isnull": True}).update(**{field: at})
+    elif status == OutboundStatus.FAILED:
+        first = errors[0] if errors else {}
+        code = first.get("code")
+        text = first.get("message") or first.get("title") or ""
+        details = (first.get("error_data") or {}).get("details")
+        rows.exclude(status__in=(OutboundStatus.DELIVERED, OutboundStatus.READ)).update(
+            status=OutboundStatus.FAILED,
+            last_error_code=code if isinstance(code, int) else None,
+            last_error_text=f"{text}: {details}" if details else str(text),
+            failed_at=at,
+            updated_at=timezone.now(),
+        )
+    message.refresh_from_db()
+    return message
+
+
+def status_events_replay(*, wamid: str) -> None:
+    """Statuses that arrived before we recorded the wamid (the webhook raced the response)."""
+    for event in StatusEvent.objects.filter(wamid=wamid).order_by("pk"):
+        message_status_apply(
+            wamid=wamid, status=event.status, at=event.occurred_at, errors=event.errors
+        )

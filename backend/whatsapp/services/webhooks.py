@@ -1,0 +1,179 @@
+"""Webhooks: keep each verified body once, then turn it into rows: inbound messages (answered
+through the command router) and status events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+from typing import Any
+
+from django.db import DatabaseError, IntegrityError, transaction
+from django.utils import timezone
+
+from whatsapp import dispatch
+from whatsapp.commands import command_reply
+from whatsapp.models import Contact, InboundMessage, StatusEvent, WebhookEvent
+from whatsapp.services.sending import contact_get_or_create, text_send_staggered
+from whatsapp.services.statuses import message_status_apply
+
+logger = logging.getLogger(__name__)
+
+
+def webhook_event_store(*, body: bytes) -> tuple[WebhookEvent, bool]:
+    """Keep a verified webhook body; enqueue its processing after commit if it is new.
+
+    The same body posted twice (Meta redelivers) is stored once.
+    """
+    digest = hashlib.sha256(body).hexdigest()
+    try:
+        with transaction.atomic():
+            event, created = WebhookEvent.objects.get_or_create(
+                body_sha256=digest, defaults={"body": body.decode("utf-8")}
+            )
+            if created:
+                dispatch.webhook_event_process_on_commit(event_id=event.pk)
+    except IntegrityError:
+        return WebhookEvent.objects.get(body_sha256=digest), False
+    return event, created
+
+
+def _timestamp(value: Any) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromtimestamp(int(value), tz=dt.UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _inbound_text(message: dict[str, Any]) -> str:
+    kind = message.get("type")
+    if kind == "text":
+        return str((message.get("text") or {}).get("body", ""))
+    if kind == "button":
+        return str((message.get("button") or {}).get("text", ""))
+    if kind == "interactive":
+        interactive = message.get("interactive") or {}
+        reply = interactive.get("button_reply") or interactive.get("list_reply") or {}
+        return str(reply.get("title", ""))
+    return ""
+
+
+def inbound_message_record(
+    *, message: dict[str, Any], profile_name: str, event: WebhookEvent | None
+) -> InboundMessage | None:
+    """Store one inbound message (once per wamid) and answer texts through the command router."""
+    wa_id = str(message["from"])
+    contact = contact_get_or_create(wa_id=wa_id, profile_name=profile_name)
+    sent_at = _timestamp(message.get("timestamp"))
+    inbound, created = InboundMessage.objects.get_or_create(
+        wamid=str(message["id"]),
+        defaults={
+            "contact": contact,
+            "type": str(message.get("type", "")),
+            "text": _inbound_text(message),
+            "sent_at": sent_at,
+            "payload": message,
+            "event": event,
+        },
+    )
+    if not created:
+        return None
+    Contact.objects.filter(pk=contact.pk).update(last_inbound_at=sent_at or timezone.now())
+    if inbound.type == "text" and inbound.text.strip():
+        try:
+            with transaction.atomic():
+                reply = command_reply(contact=contact, text=inbound.text)
+                if reply:
+                    text_send_staggered(to=contact.wa_id, text=reply)
+        except Exception:
+            # The message stays recorded (no second reply on redelivery); the error is logged.
+            logger.exception("reply to inbound message %s failed", inbound.wamid)
+    return inbound
+
+
+def status_event_record(*, status: dict[str, Any], event: WebhookEvent | None) -> bool:
+    """Store one status webhook once per (wamid, status) and apply it; False for a duplicate."""
+    wamid = str(status["id"])
+    name = str(status.get("status", ""))
+    errors = status.get("errors") or []
+    occurred_at = _timestamp(status.get("timestamp"))
+    _, created = StatusEvent.objects.get_or_create(
+        wamid=wamid,
+        status=name,
+        defaults={
+            "occurred_at": occurred_at,
+            "recipient_id": str(status.get("recipient_id", "")),
+            "errors": errors,
+            "payload": status,
+            "event": event,
+        },
+    )
+    if created:
+        message_status_apply(
+            wamid=wamid,
+            status=name,
+            at=occurred_at,
+            errors=errors,
+            callback_data=str(status.get("biz_opaque_callback_data", "")),
+        )
+    return created
+
+
+def webhook_event_process(*, event_id: int) -> bool:
+    """Turn one stored webhook into rows; False if it was already processed or is gone.
+
+    Handles every entry and change in the batch. Inbound messages are deduplicated by id and
+    statuses by (id, status), so processing the same event twice changes nothing.
+    """
+    event = WebhookEvent.objects.filter(pk=event_id).first()
+    if event is None or event.processed_at is not None:
+        return False
+    try:
+        payload = json.loads(event.body)
+        with transaction.atomic():
+            for entry in payload.get("entry") or []:
+                for change in entry.get("changes") or []:
+                    if change.get("field") != "messages":
+                        continue
+                    _change_apply(value=change.get("value") or {}, event=event)
+            WebhookEvent.objects.filter(pk=event.pk).update(
+                processed_at=timezone.now(), processing_error=""
+            )
+    except IntegrityError as exc:
+        if WebhookEvent.objects.filter(pk=event.pk, processed_at__isnull=False).exists():
+            # A concurrent run of the same event got there first (its rows are committed).
+            logger.info("webhook event %s processed concurrently", event_id)
+            return False
+        return _webhook_event_failed(event_id=event.pk, exc=exc)
+    except (DatabaseError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        # Bad data (e.g. a value longer than its column on PostgreSQL): record it, so the sweeper
+        # does not retry it forever; an operator can fix and replay it from the admin.
+        return _webhook_event_failed(event_id=event.pk, exc=exc)
+    return True
+
+
+def _webhook_event_failed(*, event_id: int, exc: Exception) -> bool:
+    WebhookEvent.objects.filter(pk=event_id).update(processing_error=f"{exc!r}"[:2000])
+    logger.exception("webhook event %s could not be processed", event_id)
+    return False
+
+
+def _change_apply(*, value: dict[str, Any], event: WebhookEvent) -> None:
+    names = {
+        str(c.get("wa_id", "")): str((c.get("profile") or {}).get("name", ""))
+        for c in value.get("contacts") or []
+    }
+    for message in value.get("messages") or []:
+        inbound_message_record(
+            message=message, profile_name=names.get(str(message.get("from")), ""), event=event
+        )
+    for status in value.get("statuses") or []:
+        status_event_record(status=status, event=event)
+
+
+def webhook_event_reprocess(*, event_id: int) -> None:
+    """Process a stored event again (admin action, replay); dedupe keeps it harmless."""
+    WebhookEvent.objects.filter(pk=event_id).update(processed_at=None, processing_error="")
+    dispatch.webhook_event_process_on_commit(event_id=event_id)
