@@ -13,11 +13,6 @@ RUN python -m venv /opt/venv
 COPY requirements/base.lock /tmp/base.lock
 RUN /opt/venv/bin/pip install --require-hashes -r /tmp/base.lock
 
-# The application code without the dev-only tooling (devstack: `make run` and the API stand-ins).
-FROM python:${PYTHON_VERSION}-slim-bookworm AS code
-COPY backend/ /src/backend/
-RUN rm -rf /src/backend/devstack
-
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -27,8 +22,9 @@ RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /app --shell /usr/sbin/nologin app
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app/backend
-# Code stays owned by root: the app user can read it, not change it.
-COPY --from=code /src/backend/ /app/backend/
+# Code stays owned by root: the app user can read it, not change it. Dev tooling (devstack/,
+# tests/) lives outside backend/ and never reaches the image.
+COPY backend/ /app/backend/
 # Static files are collected at build time; the key is a throwaway used by this step only.
 RUN DJANGO_SECRET_KEY=collectstatic-only DJANGO_STATIC_ROOT=/app/staticfiles \
     python manage.py collectstatic --noinput --verbosity 0

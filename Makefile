@@ -58,7 +58,7 @@ lint: $(STAMP) ## ruff, mypy, import contracts, hadolint, compose schema (pre-co
 
 run: $(STAMP) ## The whole system without Docker: web, worker-io, worker-cpu, beat (Ctrl-C stops)
 	@[ -f .env ] || $(MAKE) --no-print-directory env
-	cd backend && $(abspath $(BIN))/python -m devstack
+	$(BIN)/python -m devstack
 
 doctor: $(STAMP) ## Check configuration and the running system, with hints (inside web under docker compose)
 	@if $(COMPOSE) ps --status running -q web 2>/dev/null | grep -q .; then \

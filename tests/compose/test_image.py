@@ -34,7 +34,7 @@ def test_the_runtime_image_holds_no_test_or_dev_only_code(built, report):
         built,
         "import importlib.util, pathlib; "
         f"print([m for m in {DEV_PACKAGES!r} if importlib.util.find_spec(m)], "
-        "[p for p in ('/app/backend/devstack', '/app/tests', '/app/docs', '/app/.env') "
+        "[p for p in ('/app/backend/devstack', '/app/devstack', '/app/tests', '/app/docs', '/app/.env') "
         "if pathlib.Path(p).exists()])",
     )
     assert found.strip() == "[] []"

@@ -21,7 +21,7 @@ APPS = {"whatsapp": "whatsapp-standin", "football_data": "football-data-standin"
 def remove_app(copy: Path, app: str) -> None:
     shutil.rmtree(copy / "backend" / app)
     shutil.rmtree(copy / "tests" / app, ignore_errors=True)
-    (copy / "backend" / "devstack" / "standins" / f"{app}.py").unlink()
+    (copy / "devstack" / "standins" / f"{app}.py").unlink()
     settings = copy / "backend" / "config" / "settings.py"
     line = f'    "{app}",\n'
     assert line in settings.read_text()

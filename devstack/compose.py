@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-REPO_DIR = Path(__file__).resolve().parents[2]
+REPO_DIR = Path(__file__).resolve().parents[1]
 COMPOSE_FILES = (REPO_DIR / "docker-compose.yml", REPO_DIR / "docker-compose.override.yml")
 
 # Values that only make sense inside the Compose network or a container's filesystem; a local
@@ -24,6 +24,7 @@ CONTAINER_ONLY_VARIABLES = frozenset(
         "POSTGRES_USER",
         "POSTGRES_PASSWORD",
         "CELERY_LIVENESS_FILE",
+        "PYTHONPATH",
     }
 )
 
