@@ -67,7 +67,7 @@ def test_container_addresses_become_loopback_for_local_runs():
         value
         for service in services.values()
         for value in (*service.command, *service.environment.values())
-        if "://" in value
+        if any(f"//{name}:" in value or "//127.0.0.1:" in value for name in services)
     ]
 
     assert addresses  # the dev override points the apps and the stand-ins at each other

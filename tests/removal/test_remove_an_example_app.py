@@ -34,7 +34,8 @@ def remove_app(copy: Path, app: str) -> None:
 
 def run(copy: Path, *command: str, timeout: float = 1200, **extra_env: str) -> str:
     # Nothing of this test run's own configuration leaks into the copy's.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO", "REDIS"))}
+    leaked = ("PYTEST", "DJANGO", "REDIS", "REMOVAL_TESTS", "COMPOSE_TESTS")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(leaked)}
     env.update(extra_env)
     result = subprocess.run(
         command, cwd=copy, env=env, capture_output=True, text=True, timeout=timeout, check=False
