@@ -35,7 +35,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from devstack.standins import StandInServer, stop_on_sigterm
 
-SAMPLES_DIR = Path(__file__).resolve().parents[3] / "tests" / "football_data" / "samples"
+SAMPLES_DIR = Path(__file__).resolve().parents[2] / "tests" / "football_data" / "samples"
 
 AREA = {
     "id": 2072,
