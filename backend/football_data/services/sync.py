@@ -1,36 +1,28 @@
-"""Writes: syncing from football-data.org, placing and settling tickets, importing odds."""
+"""Fetching matches from football-data.org and upserting them by provider id.
+
+``fixtures_sync`` and ``results_sync`` fetch a date window one competition at a time;
+``matches_upsert`` writes a ``{matches: [...]}`` payload. On a 429, see docs/football_data.md
+("Rate-limited syncs retry; they don't sleep").
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
-from football_data import selectors, settlement
 from football_data.client import (
     FootballDataClient,
     FootballDataRateLimited,
     football_data_client,
 )
-from football_data.models import (
-    Competition,
-    Match,
-    MatchOdds,
-    Payout,
-    Selection,
-    SelectionResult,
-    Team,
-    Ticket,
-    TicketStatus,
-)
+from football_data.models import Competition, Match, Team
+from football_data.services.parsing import optional_datetime, required_datetime
 
 logger = logging.getLogger(__name__)
 
@@ -61,17 +53,6 @@ MATCH_FIELDS = [
 def _pair(score: Mapping[str, Any], key: str) -> tuple[int | None, int | None]:
     part = score.get(key) or {}
     return part.get("home"), part.get("away")
-
-
-def _datetime(value: str | None) -> datetime | None:
-    return parse_datetime(value) if value else None
-
-
-def _required_datetime(value: str) -> datetime:
-    parsed = parse_datetime(value)
-    if parsed is None:
-        raise ValueError(f"not an ISO 8601 date-time: {value!r}")
-    return parsed
 
 
 def _competition(row: Mapping[str, Any], default: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -137,7 +118,7 @@ def matches_upsert(*, payload: Mapping[str, Any]) -> int:
                 competition_id=competition_pks[comp["id"]],
                 home_team_id=team_pks[row["homeTeam"]["id"]],
                 away_team_id=team_pks[row["awayTeam"]["id"]],
-                utc_date=_required_datetime(row["utcDate"]),
+                utc_date=required_datetime(row["utcDate"]),
                 status=row["status"],
                 matchday=row.get("matchday"),
                 stage=row.get("stage") or "",
@@ -152,7 +133,7 @@ def matches_upsert(*, payload: Mapping[str, Any]) -> int:
                 extra_time_away=extra[1],
                 penalties_home=penalties[0],
                 penalties_away=penalties[1],
-                last_updated=_datetime(row.get("lastUpdated")),
+                last_updated=optional_datetime(row.get("lastUpdated")),
                 synced_at=now,
             )
         )
@@ -228,142 +209,3 @@ def results_sync(
     )
     logger.info("football_data: synced %d results", written)
     return written
-
-
-@dataclass(frozen=True)
-class SelectionInput:
-    match_id: int
-    pick: str
-    odds: Decimal
-
-
-@transaction.atomic
-def ticket_place(
-    *, stake: Decimal, selections: Iterable[SelectionInput], reference: str = ""
-) -> Ticket:
-    ticket = Ticket.objects.create(stake=stake, reference=reference)
-    Selection.objects.bulk_create(
-        Selection(ticket=ticket, match_id=s.match_id, pick=s.pick, odds=s.odds) for s in selections
-    )
-    return ticket
-
-
-def _score(match: Match) -> settlement.Score:
-    return settlement.Score(
-        status=match.status,
-        full_time=(match.full_time_home, match.full_time_away),
-        regular_time=(match.regular_time_home, match.regular_time_away),
-        extra_time=(match.extra_time_home, match.extra_time_away),
-        penalties=(match.penalties_home, match.penalties_away),
-        duration=match.duration,
-        kickoff=match.utc_date,
-    )
-
-
-@dataclass(frozen=True)
-class SettleSummary:
-    settled: int
-    waiting: int
-    paid: Decimal
-
-
-def tickets_settle(*, ticket_ids: Sequence[int]) -> SettleSummary:
-    """Settle the open tickets among ``ticket_ids`` whose selections are all decided.
-
-    Idempotent: rows are locked and re-read as OPEN inside the transaction, so a redelivered or
-    concurrent chunk finds nothing left to do; the one-payout-per-ticket constraint makes a
-    second payment impossible even if that guard were bypassed.
-    """
-    with transaction.atomic():
-        tickets = list(
-            Ticket.objects.select_for_update(skip_locked=True)
-            .filter(pk__in=ticket_ids, status=TicketStatus.OPEN)
-            .order_by("pk")
-        )
-        legs: dict[int, list[Selection]] = {t.pk: [] for t in tickets}
-        for selection in Selection.objects.filter(ticket__in=tickets).select_related("match"):
-            legs[selection.ticket_id].append(selection)
-        now = timezone.now()
-        grace = selectors.postponed_void_after()
-        settled_tickets: list[Ticket] = []
-        settled_legs: list[Selection] = []
-        payouts: list[Payout] = []
-        for ticket in tickets:
-            result = settlement.ticket_result(
-                stake=ticket.stake,
-                legs=[
-                    settlement.Leg(pick=s.pick, odds=s.odds, score=_score(s.match))
-                    for s in legs[ticket.pk]
-                ],
-                now=now,
-                postponed_void_after=grace,
-            )
-            if result.status is settlement.Outcome.OPEN:
-                continue
-            assert result.payout is not None
-            ticket.status = TicketStatus(result.status.value)
-            ticket.payout = result.payout
-            ticket.settled_at = now
-            settled_tickets.append(ticket)
-            for selection, outcome in zip(legs[ticket.pk], result.legs, strict=True):
-                selection.result = SelectionResult(outcome.value)
-                settled_legs.append(selection)
-            if result.payout > 0:
-                payouts.append(Payout(ticket=ticket, amount=result.payout))
-        Ticket.objects.bulk_update(settled_tickets, ["status", "payout", "settled_at"], 500)
-        Selection.objects.bulk_update(settled_legs, ["result"], 500)
-        Payout.objects.bulk_create(payouts, 500)
-    paid = sum((p.amount for p in payouts), Decimal(0))
-    return SettleSummary(len(settled_tickets), len(tickets) - len(settled_tickets), paid)
-
-
-def odds_import(*, events: Iterable[Mapping[str, Any]], bookmaker: str | None = None) -> int:
-    """Import h2h prices (The Odds API v4 shape), matched to our matches by kick-off time and
-    team names. Returns the number of matches priced."""
-    written = 0
-    for event in events:
-        kickoff = _required_datetime(event["commence_time"])
-        candidates = Match.objects.filter(utc_date=kickoff).select_related("home_team", "away_team")
-        match = next(
-            (
-                m
-                for m in candidates
-                if _same_team(m.home_team, event["home_team"])
-                and _same_team(m.away_team, event["away_team"])
-            ),
-            None,
-        )
-        if match is None:
-            continue
-        for book in event.get("bookmakers") or []:
-            if bookmaker and book["key"] != bookmaker:
-                continue
-            for market in book.get("markets") or []:
-                if market["key"] != "h2h":
-                    continue
-                prices = {o["name"]: Decimal(str(o["price"])) for o in market["outcomes"]}
-                MatchOdds.objects.update_or_create(
-                    match=match,
-                    bookmaker=book["key"],
-                    defaults={
-                        "home": prices[event["home_team"]],
-                        "draw": prices["Draw"],
-                        "away": prices[event["away_team"]],
-                        "last_update": _required_datetime(
-                            market.get("last_update") or book["last_update"]
-                        ),
-                    },
-                )
-                written += 1
-    return written
-
-
-def _same_team(team: Team, name: str) -> bool:
-    """The two providers spell clubs differently ("Tottenham Hotspur FC" / "Tottenham Hotspur")."""
-    wanted = _normalise(name)
-    return wanted in {_normalise(team.name), _normalise(team.short_name)}
-
-
-def _normalise(name: str) -> str:
-    words = [w for w in name.lower().replace("&", "and").split() if w not in {"fc", "afc"}]
-    return " ".join(words)
