@@ -1,10 +1,8 @@
 """A sliding-window rate limiter shared by every process and host through Redis.
 
-The plan allows N requests per minute per API token, however many workers make them. Each grant
-is a member of one sorted set, scored by the Redis server's own clock (``TIME``), so hosts with
-skewed clocks still agree. A Lua script trims the window, counts and records atomically: two
-processes can never both take the last slot. A 429 from the provider blocks every process until
-the provider's reset time (``block``), not just the one that saw it.
+One sorted set scored by the Redis server's clock and one atomic Lua script: skewed host clocks
+agree, no two callers take the last slot, and ``block`` holds every process back after a 429.
+Why and how: docs/football_data.md, "The rate limit across processes and hosts".
 """
 
 from __future__ import annotations

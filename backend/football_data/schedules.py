@@ -1,11 +1,8 @@
 """Periodic football-data work (config.discovery finds it).
 
-Beat also sends one fixtures sync when it starts, so a fresh deployment (or `docker compose up`
-against the stand-in) shows fixtures within seconds rather than after the first interval.
-
-Every entry expires before its next run so a backlog after downtime is dropped, not replayed;
-crontab where the time of day matters. Each task routes to ``cpu`` (config.queues), which
-``worker-cpu`` consumes (proved by ops.checks and tests/football_data/test_schedules.py).
+Entries expire before their next run (a backlog after downtime is dropped), use crontab where
+the time of day matters, and route to ``cpu``; beat also sends one fixtures sync when it starts.
+The table and how each entry is proven to reach a worker: docs/football_data.md, "Beat schedule".
 """
 
 from __future__ import annotations

@@ -1,22 +1,8 @@
 """Settlement rules as pure functions: no ORM, no I/O, no clock, so they are table- and
 property-tested. The caller passes ``now`` and the postponement grace period.
 
-Rules
-- A 1X2 selection settles on the 90-minute score: ``regularTime`` when the provider sends it,
-  else the full-time score minus extra-time and shoot-out goals (``fullTime`` includes them).
-  When the match went beyond 90 minutes (``duration`` EXTRA_TIME or PENALTY_SHOOTOUT) and those
-  parts are missing, the 90-minute score is unknown and the selection stays open: ``fullTime``
-  alone would count extra-time (and shoot-out) goals.
-- CANCELLED and AWARDED matches void the selection at once (it counts as odds 1): the result was
-  not decided on the pitch in the match that was priced.
-- A POSTPONED match is usually rescheduled under the same id (it comes back SCHEDULED or TIMED
-  with a new ``utcDate``), so the selection stays open until a grace period after the original
-  kick-off has passed, and only then is void.
-- Any other status that is not FINISHED leaves the selection open.
-- A ticket waits while any selection is open. Once all are decided: any lost selection loses the
-  ticket (payout 0); all void returns the stake; otherwise it wins stake x product of the odds of
-  the selections that won (void ones count as 1), rounded down to the cent, so the payout never
-  exceeds stake x product of the odds.
+The rules (the 90-minute score, void and postponed matches, how a ticket settles) are tabled in
+docs/football_data.md, "Settlement rules".
 """
 
 from __future__ import annotations
@@ -83,12 +69,10 @@ def _known(pair: tuple[int | None, int | None]) -> tuple[int, int] | None:
 def ninety_minute_score(score: Score) -> tuple[int, int] | None:
     """The score after regular time, or None when the data does not say.
 
-    football-data reports ``extraTime`` and ``penalties`` as the goals of that period only and
-    ``fullTime`` as their sum with the regular-time goals (1-1 after 90, 1-0 in extra time:
-    fullTime 2-1, extraTime 1-0). So without ``regularTime``: REGULAR uses ``fullTime``;
-    EXTRA_TIME needs ``extraTime`` to take off; PENALTY_SHOOTOUT needs both ``extraTime`` and
-    ``penalties`` (a missing ``extraTime`` cannot be told apart from a tie that went straight to
-    penalties). Anything less, or an unknown duration, is None: wait rather than guess.
+    Without ``regularTime``: ``fullTime`` minus the ``extraTime`` and ``penalties`` goals that
+    ``duration`` says must be there (EXTRA_TIME: extraTime; PENALTY_SHOOTOUT: both). A missing
+    part or an unknown duration gives None: wait rather than guess (docs/football_data.md,
+    "Settlement rules").
     """
     regular = _known(score.regular_time)
     if regular is not None:

@@ -1,9 +1,8 @@
-"""football_data tasks: routed to the ``cpu`` queue (prefork) by ``config.queues``.
+"""football_data tasks: routed to the ``cpu`` queue (prefork) by ``football_data.routes``.
 
-Each task takes plain values, calls one service and owns its retries and time limits. Only the
-client's transient errors are retried. A 429 or a full shared limiter never sleeps in the prefork
-process (``FOOTBALL_DATA_RATE_LIMIT_MAX_WAIT`` defaults to 0): the task retries with a countdown
-of the wait the limiter or provider asked for, and only for the competitions not yet synced.
+Each task takes plain values, calls one service and owns its retries and time limits. A rate
+limit is never slept on: the task retries with a countdown, for the competitions not yet synced
+(docs/football_data.md, "Rate-limited syncs retry; they don't sleep").
 """
 
 from __future__ import annotations

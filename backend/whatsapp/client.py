@@ -1,14 +1,8 @@
 """WhatsApp Cloud API (Meta Graph API) client: one requests.Session per process, typed errors.
 
 Errors are classified by Meta's ``error.code``, not by the HTTP status (Meta's docs and SDKs
-disagree on 400 vs 429 for the same error). The classes tell the caller what to do:
-
-- ``WhatsAppTransientError``: try again later with backoff and jitter (timeouts, 5xx, throttling);
-- ``WhatsAppPairRateLimitError``: too many messages to this one user (131056); Meta advises
-  retrying after 4^X seconds;
-- ``WhatsAppPermanentError``: this message will never go through (mark it failed, no retry);
-- ``WhatsAppAuthError``: the access token is invalid or expired (0, 190): nothing will go
-  through until an operator fixes it, so fail loudly.
+disagree on 400 vs 429 for the same error); each class tells the caller what to do. The codes
+and what the app does with each: docs/whatsapp.md, "Errors and retries".
 """
 
 from __future__ import annotations

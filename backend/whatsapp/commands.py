@@ -1,17 +1,10 @@
 """The command router for inbound texts: a registry filled with the ``@command`` decorator.
 
-A handler is ``def handler(*, contact: Contact, text: str) -> str | None``:
-
-- ``text`` is the whole inbound text, stripped (``command_arguments(text)`` gives what follows the
-  command word);
-- a returned ``str`` is sent back to the contact as a staggered reply;
-- ``None`` means the handler takes care of the reply itself, typically by enqueuing a task that
-  later calls ``send_reply``.
-
-This module is the app's extension point: other apps use only ``command``, ``command_arguments``,
-``send_reply`` and ``Contact`` from it (scripts/import_contracts.py enforces that), and
-register their commands from ``AppConfig.ready()``. Handlers run inside the webhook transaction
-on the io worker: keep them short, and enqueue CPU-heavy work to the cpu queue.
+A handler is ``def handler(*, contact: Contact, text: str) -> str | None``: ``text`` is the whole
+inbound text, stripped; a returned ``str`` is sent back as a staggered reply; ``None`` means the
+handler replies itself (typically a task that later calls ``send_reply``). This is the app's
+extension point (other apps use nothing else; scripts/import_contracts.py); handlers run inside
+the webhook transaction on the io worker. More: docs/whatsapp.md, "Commands".
 """
 
 from __future__ import annotations

@@ -1,19 +1,9 @@
 """WhatsApp tasks (queue ``io``, gevent worker): take an id, call one service.
 
-acks_late is off for these tasks, deliberately, although it is on globally:
-
-- The row is the source of truth and every send goes through a claim
-  (``UPDATE ... WHERE status='queued'``). If a worker dies mid-send, a redelivered message would
-  find the row in ``sending`` and do nothing, so late acknowledgement would not recover anything
-  on this path; the sweeper does (it re-enqueues rows whose wake-up is overdue and resolves rows
-  stuck in ``sending``).
-- lessons.md measured gevent + acks_late + Redis at 7.5-36 tasks/s against 246/s without it
-  (the green-pool synloop waits up to a second for prefetch credit). Staggered replies are
-  hundreds of small HTTP calls; they need the throughput.
-
-Countdown messages are held unacknowledged until they run whatever acks_late says, and a worker
-killed with SIGKILL leaves them in Redis until the visibility timeout (an hour): the sweeper
-re-enqueues them long before that, and when the originals come back the claim turns them away.
+acks_late is off here although it is on globally: the claim on the row and the sweeper already
+recover lost sends, and gevent + acks_late + Redis measured 7.5-36 tasks/s against 246/s without
+it (docs/troubleshooting.md, "gevent worker slower than expected with acks_late"). The full
+reasoning, countdowns and SIGKILL included: docs/whatsapp.md, "acks_late and gevent".
 """
 
 from __future__ import annotations

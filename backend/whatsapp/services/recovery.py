@@ -23,13 +23,10 @@ SWEEP_BATCH_LIMIT = 500
 def message_sweep(*, stuck_after: float | None = None) -> list[int]:
     """Re-enqueue messages whose wake-up was lost; returns the ids enqueued.
 
-    - ``queued`` with ``next_attempt_at`` more than ``stuck_after`` ago: the task was lost (a
-      worker died holding it, a publish failed). Enqueue it again; the claim makes a late
-      original harmless.
-    - ``sending`` for longer than ``stuck_after`` and the send task's time limit: the worker died
-      during the HTTP call. Ambiguous: Meta may have accepted it. Unless a status webhook matched
-      it in the meantime (``biz_opaque_callback_data``), it is sent again: a rare duplicate is
-      preferred to a reply with a part missing. Past the attempt limit it is failed instead.
+    ``queued`` rows overdue by ``stuck_after`` go again (the claim turns a late original away).
+    Rows still ``sending`` after ``stuck_after`` and the send time limit are sent again, or failed
+    past the attempt limit: a rare duplicate beats a missing part (docs/whatsapp.md, "The sweeper
+    and lost tasks").
     """
     threshold = settings.WHATSAPP_SWEEP_AFTER_SECONDS if stuck_after is None else stuck_after
     now = timezone.now()

@@ -218,11 +218,9 @@ def _message_release(
 
 
 def message_fail(*, message: OutboundMessage, code: int | None, text: str) -> None:
-    """Mark the message failed, and the rest of its batch with it (see docs/whatsapp.md).
+    """Mark the message failed, and the rest of its batch with it.
 
-    A reply with a hole in the middle reads wrong, and most permanent errors (131026
-    undeliverable, 131047 outside the 24 h window, a bad token) would fail the later parts too.
-    The later parts become final at once, so nothing after them waits for them.
+    Why the rest too: docs/whatsapp.md, "After a permanent failure".
     """
     now = timezone.now()
     with transaction.atomic():
