@@ -34,8 +34,8 @@ def test_the_runtime_image_holds_no_test_or_dev_only_code(built, report):
         built,
         "import importlib.util, pathlib; "
         f"print([m for m in {DEV_PACKAGES!r} if importlib.util.find_spec(m)], "
-        "[p for p in ('/app/backend/devstack', '/app/devstack', '/app/tests', '/app/docs', '/app/.env') "
-        "if pathlib.Path(p).exists()])",
+        "[p for p in ('/app/backend/devstack', '/app/devstack', '/app/tests', '/app/docs', "
+        "'/app/.env') if pathlib.Path(p).exists()])",
     )
     assert found.strip() == "[] []"
     # What the image holds under /app: the backend without devstack, and the static files.
