@@ -13,17 +13,23 @@ import importlib.util
 from collections.abc import Iterable
 from typing import Any
 
+from django.apps import AppConfig
 from django.core.exceptions import ImproperlyConfigured
 
 from config.queues import CORE_ROUTES
 
 
+def app_packages(installed: Iterable[str]) -> list[str]:
+    """The package of each INSTALLED_APPS entry, whether it names the package or an AppConfig."""
+    return [AppConfig.create(entry).name for entry in installed]
+
+
 def _contributions(apps: Iterable[str], module: str, attribute: str) -> dict[str, Any]:
     """Merge ``<app>.<module>.<attribute>`` dicts in app order; a key defined twice is an error,
-    not a silent override. Apps are listed by module name in INSTALLED_APPS."""
+    not a silent override."""
     merged: dict[str, Any] = {}
     owners: dict[str, str] = {}
-    for app in apps:
+    for app in app_packages(apps):
         module_name = f"{app}.{module}"
         try:
             found = importlib.util.find_spec(module_name)

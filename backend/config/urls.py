@@ -7,12 +7,13 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import URLResolver, include, path
 
+from config.discovery import app_packages
 from ops import views as ops_views
 
 
 def _app_urls() -> list[URLResolver]:
     found: list[URLResolver] = []
-    for app in settings.INSTALLED_APPS:
+    for app in app_packages(settings.INSTALLED_APPS):
         if app.startswith("django.") or app == "ops":
             continue
         try:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 from celery import current_app
 from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
 
 from whatsapp import dispatch
 from whatsapp.models import Contact
@@ -84,8 +86,11 @@ def command_reply(*, contact: Contact, text: str) -> str | None:
 
 def send_reply(*, to: str, text: str) -> None:
     """Send ``text`` to the contact with wa_id ``to``, split into parts sent in order, from any
-    app or worker: it enqueues whatsapp's reply task on the io queue."""
-    current_app.send_task(dispatch.SEND_REPLY, kwargs={"to": to, "text": text})
+    app or worker: it enqueues whatsapp's reply task on the io queue once the current
+    transaction commits (at once outside one), so a rolled-back caller sends nothing."""
+    transaction.on_commit(
+        partial(current_app.send_task, dispatch.SEND_REPLY, kwargs={"to": to, "text": text})
+    )
 
 
 def help_text() -> str:

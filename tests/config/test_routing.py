@@ -56,3 +56,12 @@ def test_without_apps_only_the_core_contributes():
 def test_an_entry_defined_twice_stops_start_up():
     with pytest.raises(ImproperlyConfigured, match=r"defined by both ops\.schedules"):
         beat_schedule(["ops", "ops"])
+
+
+def test_apps_listed_by_their_appconfig_contribute_the_same(settings):
+    by_config = [
+        "football_data.apps.FootballDataConfig" if a == "football_data" else a
+        for a in settings.INSTALLED_APPS
+    ]
+    assert task_routes(by_config) == task_routes(settings.INSTALLED_APPS)
+    assert beat_schedule(by_config) == beat_schedule(settings.INSTALLED_APPS)
