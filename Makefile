@@ -47,10 +47,10 @@ test: $(STAMP) ## Run the whole test suite (starts its own Redis and workers; SQ
 test-postgres: $(STAMP) ## The suite again on PostgreSQL (TEST_DATABASE_URL, default: local trust auth)
 	DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(BIN)/pytest
 
-test-compose: $(STAMP) ## The stack on a real Docker Engine: both compose setups, stops, scaling (about 7 min)
+test-compose: $(STAMP) ## The stack on a real Docker Engine: both compose setups, stops, scaling (about 5 min)
 	COMPOSE_TESTS=1 $(BIN)/pytest tests/compose --timeout=1800 -v --durations=0
 
-test-removal: $(STAMP) ## Remove each example app in a scratch copy; checks, contracts and suite still pass
+test-removal: $(STAMP) ## Remove each example app in a scratch copy; checks, contracts, suite pass (~10 min)
 	REMOVAL_TESTS=1 $(BIN)/pytest tests/removal --timeout=2400 -v
 
 lint: $(STAMP) ## ruff, mypy, import contracts, hadolint, compose schema (pre-commit, .pre-commit-config.yaml)
