@@ -37,7 +37,6 @@ class GreenDrain(bootsteps.StartStopStep):
         super().__init__(worker, **kwargs)
         self.worker = worker
         self.signalled_at: float | None = None
-        self.deadline: Any = None
 
     def include_if(self, worker: Any) -> bool:
         return bool(getattr(worker.pool_cls, "is_green", False))
@@ -79,7 +78,7 @@ class GreenDrain(bootsteps.StartStopStep):
 
         self.signalled_at = time.monotonic()
         timeout = settings.CELERY_SOFT_SHUTDOWN_TIMEOUT
-        self.deadline = gevent.spawn_later(timeout, requeue_running, self.worker, timeout)
+        gevent.spawn_later(timeout, requeue_running, self.worker, timeout)
 
 
 def _say(message: str) -> None:
