@@ -13,6 +13,17 @@ RUN python -m venv /opt/venv
 COPY requirements/base.lock /tmp/base.lock
 RUN /opt/venv/bin/pip install --require-hashes -r /tmp/base.lock
 
+# The local API stand-ins (devstack/standins) for the dev override: never deployed. Built only
+# when asked for by name (`target: standins`); the last stage, runtime, is the default.
+FROM python:${PYTHON_VERSION}-slim-bookworm AS standins
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+COPY --from=builder /opt/venv /opt/venv
+WORKDIR /app
+COPY devstack/ /app/devstack/
+USER 10001:10001
+
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -23,7 +34,7 @@ RUN groupadd --system --gid 10001 app \
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app/backend
 # Code stays owned by root: the app user can read it, not change it. Dev tooling (devstack/,
-# tests/) lives outside backend/ and never reaches the image.
+# tests/) lives outside backend/ and never reaches this image.
 COPY backend/ /app/backend/
 # Static files are collected at build time; the key is a throwaway used by this step only.
 RUN DJANGO_SECRET_KEY=collectstatic-only DJANGO_STATIC_ROOT=/app/staticfiles \

@@ -9,6 +9,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 COMPOSE ?= docker compose
 MANAGE := $(BIN)/python backend/manage.py
+# An example app's bench and demo steps run only while its folder is there (removing an app:
+# docs/operations.md).
+app = $(wildcard backend/$(1)/apps.py)
 
 .PHONY: help install env up down logs ps test test-postgres test-compose test-removal lint run doctor shell migrate demo bench lock clean
 
@@ -70,13 +73,14 @@ shell: $(STAMP) ## Django shell
 migrate: $(STAMP) ## Apply database migrations
 	$(MANAGE) migrate
 
+BENCH_ARGS = $(if $(BENCH_DATABASE_URL),--database-url $(BENCH_DATABASE_URL))
 bench: $(STAMP) ## Benchmarks: settlement (worker-cpu c=1 vs c=2), WhatsApp sends (worker-io vs its ceiling)
-	$(BIN)/python bench/settlement.py $(if $(BENCH_DATABASE_URL),--database-url $(BENCH_DATABASE_URL))
-	$(BIN)/python bench/io_throughput.py $(if $(BENCH_DATABASE_URL),--database-url $(BENCH_DATABASE_URL))
+	$(if $(call app,football_data),$(BIN)/python bench/settlement.py $(BENCH_ARGS))
+	$(if $(call app,whatsapp),$(BIN)/python bench/io_throughput.py $(BENCH_ARGS))
 
 demo: $(STAMP) ## Push an inbound `help` and a long reply through the running stack (make run / up)
-	$(MANAGE) football_data_demo --tickets 50
-	$(MANAGE) whatsapp_demo --base-url=$${DEMO_BASE_URL:-http://127.0.0.1:8000}
+	$(if $(call app,football_data),$(MANAGE) football_data_demo --tickets 50)
+	$(if $(call app,whatsapp),$(MANAGE) whatsapp_demo --base-url=$${DEMO_BASE_URL:-http://127.0.0.1:8000})
 
 lock: ## Re-resolve requirements/*.lock from pyproject.toml (needs uv)
 	uv pip compile pyproject.toml --generate-hashes --universal --python-version 3.11 -o requirements/base.lock

@@ -25,7 +25,7 @@ pytest_plugins = ["tests.stack"]
 
 
 # The container tests need a Docker Engine and run on their own: `make test-compose`.
-# Ignoring the directory itself (not "compose/*") keeps its conftest, which needs the engine, unloaded.
+# Ignoring the folder itself, not "compose/*", keeps its conftest (it needs the engine) unloaded.
 collect_ignore = [] if os.environ.get("COMPOSE_TESTS") else ["compose"]
 # Removing each example app in a scratch copy runs the suite twice more: `make test-removal`.
 if not os.environ.get("REMOVAL_TESTS"):

@@ -27,24 +27,36 @@ def test_the_dockerfile_asks_buildkit_for_no_frontend_image():
 
 
 def test_the_runtime_stage_leaves_the_dev_tooling_out():
-    copied = re.findall(r"^COPY (?!--from)(\S+)", DOCKERFILE, flags=re.MULTILINE)
-    assert copied == ["requirements/base.lock", "backend/"]
+    stages = re.split(r"^FROM \S+ AS (\w+)$", DOCKERFILE, flags=re.MULTILINE)[1:]
+    copied = {
+        name: re.findall(r"^COPY (?!--from)(\S+)", body, flags=re.MULTILINE)
+        for name, body in zip(stages[::2], stages[1::2], strict=True)
+    }
+    assert copied == {
+        "builder": ["requirements/base.lock"],
+        "standins": ["devstack/"],
+        "runtime": ["backend/"],
+    }
+    # The last stage is what a plain `docker build .` produces.
+    assert list(copied)[-1] == "runtime"
     assert not (REPO_DIR / "backend" / "devstack").exists()
 
 
-def test_each_image_is_built_by_one_service_and_never_pulled_by_the_others():
+def test_which_services_build_each_image_and_none_pulls_one():
     builders: dict[str, list[str]] = defaultdict(list)
     users: dict[str, list[str]] = defaultdict(list)
     for path in COMPOSE_FILES:
         for name, spec in services(path).items():
             image = spec.get("image", "")
-            if "APP_IMAGE" not in image:
+            if "_IMAGE" not in image:
                 continue
             (builders if "build" in spec else users)[image].append(name)
             if "build" not in spec:
                 assert spec.get("pull_policy", "never") == "never", name
     assert {image: len(names) for image, names in builders.items()} == {
         "${APP_IMAGE:-django-celery-template:local}": 1,
+        # Each stand-in builds its own, so that removing an example app removes just its stand-in.
+        "${STANDIN_IMAGE:-django-celery-template-standins:local}": 2,
     }
 
 

@@ -52,12 +52,20 @@ def app_image(run_id: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def built(workspace: Path, app_image: str, run_id: str, report: Report) -> str:
-    """The app image, built by Compose's default builder, once for the session."""
-    project = ComposeProject(workspace, f"dct-build-{run_id}", DEV, {"APP_IMAGE": app_image})
+def standin_image(run_id: str) -> Iterator[str]:
+    image = f"django-celery-template-standins-test:{run_id}"
+    yield image
+    subprocess.run(["docker", "image", "rm", "-f", image], capture_output=True, check=False)
+
+
+@pytest.fixture(scope="session")
+def built(workspace: Path, app_image: str, standin_image: str, run_id: str, report: Report) -> str:
+    """The app and stand-in images, built by Compose's default builder, once for the session."""
+    env = {"APP_IMAGE": app_image, "STANDIN_IMAGE": standin_image}
+    project = ComposeProject(workspace, f"dct-build-{run_id}", DEV, env)
     started = time.monotonic()
     result = project.run("build", timeout=1200)
-    report.add(f"Build of the app image: {time.monotonic() - started:.0f} s")
+    report.add(f"Build of the app and stand-in images: {time.monotonic() - started:.0f} s")
     report.build_output = result.stdout + result.stderr
     return app_image
 

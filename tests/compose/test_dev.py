@@ -22,8 +22,10 @@ STANDINS = ("whatsapp-standin", "football-data-standin")
 
 
 @pytest.fixture(scope="module")
-def dev(workspace: Path, built: str, run_id: str, report: Report) -> Iterator[ComposeProject]:
-    env = {"APP_IMAGE": built, "WEB_PORT": str(free_port())}
+def dev(
+    workspace: Path, built: str, standin_image: str, run_id: str, report: Report
+) -> Iterator[ComposeProject]:
+    env = {"APP_IMAGE": built, "STANDIN_IMAGE": standin_image, "WEB_PORT": str(free_port())}
     for project in project_for(workspace, f"dct-dev-{run_id}", DEV, env):
         started = time.monotonic()
         project.up()
@@ -44,6 +46,15 @@ def test_every_service_is_up_and_only_web_is_published(dev):
         )
     assert published.pop("web") == [f"127.0.0.1:{dev.env['WEB_PORT']}"]
     assert all(not ports for ports in published.values()), published
+
+
+def test_the_standins_run_from_their_own_image_without_a_bind_mount(dev):
+    for service in STANDINS:
+        [container] = dev.containers(service, all_states=False)
+        details = dev.inspect(container)
+        assert details["Config"]["Image"] == dev.env["STANDIN_IMAGE"], service
+        assert details["Config"]["User"] == "10001:10001", service
+        assert not details["Mounts"], service
 
 
 def test_readyz_answers_on_the_published_port(dev):
