@@ -13,7 +13,7 @@ MANAGE := $(BIN)/python backend/manage.py
 # docs/operations.md).
 app = $(wildcard backend/$(1)/apps.py)
 
-.PHONY: help install env up down logs ps test test-postgres test-compose test-removal lint run doctor shell migrate demo bench lock clean
+.PHONY: help install env up down logs ps test test-postgres chaos test-compose test-removal lint run doctor shell migrate demo bench lock clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,6 +49,10 @@ test: $(STAMP) ## Run the whole test suite (starts its own Redis and workers; SQ
 
 test-postgres: $(STAMP) ## The suite again on PostgreSQL (TEST_DATABASE_URL, default: local trust auth)
 	DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(BIN)/pytest
+
+chaos: $(STAMP) ## Fault tests: kills, outages, bursts; exact counts and recovery times (PostgreSQL)
+	FAULT_TESTS=1 DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} \
+	  $(BIN)/pytest -m faults --timeout=900 -v --durations=0
 
 test-compose: $(STAMP) ## The stack on a real Docker Engine: both compose setups, stops, scaling (about 5 min)
 	COMPOSE_TESTS=1 $(BIN)/pytest tests/compose --timeout=1800 -v --durations=0

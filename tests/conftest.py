@@ -30,3 +30,5 @@ collect_ignore = [] if os.environ.get("COMPOSE_TESTS") else ["compose"]
 # Removing each example app in a scratch copy runs the suite twice more: `make test-removal`.
 if not os.environ.get("REMOVAL_TESTS"):
     collect_ignore.append("removal")
+# Faults (kills, outages, bursts) at the scale of a real deployment, on PostgreSQL: `make chaos`.
+collect_ignore_glob = [] if os.environ.get("FAULT_TESTS") else ["*/test_faults.py"]

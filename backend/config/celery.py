@@ -103,8 +103,12 @@ app.conf.update(
 
 app.autodiscover_tasks()
 
-from ops.liveness import ConsumerLiveness  # noqa: E402  (needs the app's settings)
+from ops.connections import BrokerConnections  # noqa: E402  (needs the app's settings)
+from ops.liveness import ConsumerLiveness  # noqa: E402
 from ops.shutdown import GreenDrain  # noqa: E402
+from ops.worker_schedule import WorkerSchedule  # noqa: E402
 
 app.steps["consumer"].add(ConsumerLiveness)
+app.steps["consumer"].add(WorkerSchedule)
+app.steps["worker"].add(BrokerConnections)
 app.steps["worker"].add(GreenDrain)

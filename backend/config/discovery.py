@@ -1,5 +1,6 @@
 """What the installed apps contribute to Celery, found the way Celery finds tasks: an app may own
-``schedules.BEAT_SCHEDULE`` (beat entries) and ``routes.TASK_ROUTES`` (task routes). Nothing in
+``schedules.BEAT_SCHEDULE`` (beat entries), ``schedules.WORKER_SCHEDULE`` (what workers send
+themselves, ``ops.worker_schedule``) and ``routes.TASK_ROUTES`` (task routes). Nothing in
 the core names an app, so removing one is deleting its folder and its INSTALLED_APPS line.
 
 Beat entries carry ``options.expires`` (a backlog after downtime does not replay stale runs);
@@ -37,7 +38,7 @@ def _contributions(apps: Iterable[str], module: str, attribute: str) -> dict[str
             found = None
         if found is None:
             continue
-        contributed: dict[str, Any] = getattr(importlib.import_module(module_name), attribute)
+        contributed: dict[str, Any] = getattr(importlib.import_module(module_name), attribute, {})
         for key, value in contributed.items():
             if key in merged:
                 raise ImproperlyConfigured(
@@ -49,6 +50,10 @@ def _contributions(apps: Iterable[str], module: str, attribute: str) -> dict[str
 
 def beat_schedule(apps: Iterable[str]) -> dict[str, dict[str, Any]]:
     return _contributions(apps, "schedules", "BEAT_SCHEDULE")
+
+
+def worker_schedule(apps: Iterable[str]) -> dict[str, dict[str, Any]]:
+    return _contributions(apps, "schedules", "WORKER_SCHEDULE")
 
 
 def task_routes(apps: Iterable[str]) -> dict[str, dict[str, str]]:

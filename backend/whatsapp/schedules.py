@@ -7,6 +7,8 @@ from typing import Any
 from whatsapp.dispatch import SWEEP
 
 SWEEP_INTERVAL_SECONDS = 60.0
+# How often each worker-io sweeps by itself, with or without beat.
+WORKER_SWEEP_INTERVAL_SECONDS = 5.0
 
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "whatsapp-sweep": {
@@ -15,4 +17,8 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         # A sweep that could not run within its interval is replaced by the next one.
         "options": {"expires": SWEEP_INTERVAL_SECONDS - 5},
     },
+}
+
+WORKER_SCHEDULE: dict[str, dict[str, Any]] = {
+    "whatsapp-sweep": {"task": SWEEP, "every": WORKER_SWEEP_INTERVAL_SECONDS},
 }

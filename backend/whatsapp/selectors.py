@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Max
+from django.db.models import Exists, Max, OuterRef, QuerySet
 
 from whatsapp.models import (
     ACCEPTED_STATUSES,
@@ -21,9 +21,26 @@ def message_blocked_by_earlier(*, message: OutboundMessage) -> bool:
     Rows get increasing ids in the order they are created (a batch in one bulk insert), so "earlier"
     is "smaller id": parts of one batch, and batches to one contact, go out in creation order.
     """
+    return earlier_pending(message_pk=message.pk, contact_id=message.contact_id).exists()
+
+
+def earlier_pending(*, message_pk: int | OuterRef, contact_id: int | OuterRef) -> QuerySet:
+    """Messages to the same contact created before this one and not yet final."""
     return OutboundMessage.objects.filter(
-        contact_id=message.contact_id, pk__lt=message.pk, status__in=PENDING_STATUSES
-    ).exists()
+        contact_id=contact_id, pk__lt=message_pk, status__in=PENDING_STATUSES
+    )
+
+
+def message_next_queued(*, message: OutboundMessage) -> OutboundMessage | None:
+    """The next message to the same contact waiting its turn, if any."""
+    return (
+        OutboundMessage.objects.filter(
+            contact_id=message.contact_id, pk__gt=message.pk, status=OutboundStatus.QUEUED
+        )
+        .order_by("pk")
+        .only("pk", "scheduled_at", "next_attempt_at")
+        .first()
+    )
 
 
 def contact_last_request_at(*, contact_id: int) -> dt.datetime | None:
@@ -36,8 +53,15 @@ def contact_last_request_at(*, contact_id: int) -> dt.datetime | None:
 
 
 def messages_overdue_queued(*, before: dt.datetime, limit: int) -> list[int]:
+    """Queued messages overdue and next in line for their contact: their wake-up was lost.
+
+    A message waiting behind an earlier one is not lost: the earlier one wakes it when it is done
+    (and is itself overdue, and so found here, if its own wake-up was lost)."""
     return list(
         OutboundMessage.objects.filter(status=OutboundStatus.QUEUED, next_attempt_at__lt=before)
+        .exclude(
+            Exists(earlier_pending(message_pk=OuterRef("pk"), contact_id=OuterRef("contact_id")))
+        )
         .order_by("pk")
         .values_list("pk", flat=True)[:limit]
     )

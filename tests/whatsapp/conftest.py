@@ -16,6 +16,17 @@ VERIFY_TOKEN = "test-verify-token"
 ACCESS_TOKEN = "test-access-token"
 PHONE_NUMBER_ID = "123456789"
 WEBHOOK_URL = "/whatsapp/webhook/"
+# Part spacing for the tests that run worker-io.
+SPACING = 0.3
+
+
+def reply_text(parts: int) -> str:
+    """A text that splits into exactly ``parts`` parts, each starting with its number."""
+    return "\n".join(f"part {n:02d} " + "lorem ipsum " * 330 for n in range(1, parts + 1))
+
+
+def bodies(received) -> list[str]:
+    return [r.body[:7] for r in received]
 
 
 def load_sample(name: str) -> Any:
@@ -56,3 +67,35 @@ def whatsapp_settings(settings: Any, standin: WhatsAppStandIn) -> Any:
     settings.WHATSAPP_VERIFY_TOKEN = VERIFY_TOKEN
     settings.WHATSAPP_PART_SPACING_SECONDS = 0.0
     return settings
+
+
+@pytest.fixture
+def worker(stack, clean_queues, standin, settings):
+    """worker-io against the stand-in; this process (the producer) configured the same way."""
+    env = {
+        "WHATSAPP_API_BASE_URL": standin.url,
+        "WHATSAPP_ACCESS_TOKEN": ACCESS_TOKEN,
+        "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
+        "WHATSAPP_APP_SECRET": APP_SECRET,
+        "WHATSAPP_PART_SPACING_SECONDS": str(SPACING),
+        "WHATSAPP_SWEEP_AFTER_SECONDS": "1",
+    }
+    settings.WHATSAPP_API_BASE_URL = standin.url
+    settings.WHATSAPP_ACCESS_TOKEN = ACCESS_TOKEN
+    settings.WHATSAPP_PHONE_NUMBER_ID = PHONE_NUMBER_ID
+    settings.WHATSAPP_APP_SECRET = APP_SECRET
+    settings.WHATSAPP_PART_SPACING_SECONDS = SPACING
+    stack.ensure("worker-io", **env)
+    return env
+
+
+@pytest.fixture
+def status_webhooks(standin, live_server):
+    """The stand-in posts signed sent/delivered/read webhooks to the app served by live_server."""
+    standin.webhook_url = live_server.url + WEBHOOK_URL
+    standin.app_secret = APP_SECRET
+    standin.auto_status = True
+    standin.status_delay = 0.1
+    yield standin
+    standin.auto_status = False
+    standin.webhook_url = None

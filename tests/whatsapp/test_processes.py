@@ -1,57 +1,29 @@
 """Staggered replies through a real gevent worker-io, real Redis and the test database; only
 Meta is replaced (by the in-process stand-in on 127.0.0.1)."""
 
+import datetime as dt
 import json
+import uuid
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from devstack.standins.whatsapp import inbound_text_payload
 from tests.stack import wait_until
-from tests.whatsapp.conftest import (
-    ACCESS_TOKEN,
-    APP_SECRET,
-    PHONE_NUMBER_ID,
-    WEBHOOK_URL,
-    post_webhook,
+from tests.whatsapp.conftest import bodies, post_webhook, reply_text
+from whatsapp.models import (
+    FINAL_STATUSES,
+    Contact,
+    OutboundMessage,
+    OutboundStatus,
+    StatusEvent,
 )
-from whatsapp.models import FINAL_STATUSES, OutboundMessage, OutboundStatus, StatusEvent
 from whatsapp.services import text_send_staggered
-from whatsapp.tasks import sweep
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
-SPACING = 0.3
 TO = "15551234567"
-
-
-@pytest.fixture
-def worker(stack, clean_queues, standin, settings):
-    """worker-io against the stand-in; this process (the producer) configured the same way."""
-    env = {
-        "WHATSAPP_API_BASE_URL": standin.url,
-        "WHATSAPP_ACCESS_TOKEN": ACCESS_TOKEN,
-        "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
-        "WHATSAPP_APP_SECRET": APP_SECRET,
-        "WHATSAPP_PART_SPACING_SECONDS": str(SPACING),
-        "WHATSAPP_SWEEP_AFTER_SECONDS": "1",
-    }
-    settings.WHATSAPP_API_BASE_URL = standin.url
-    settings.WHATSAPP_ACCESS_TOKEN = ACCESS_TOKEN
-    settings.WHATSAPP_PHONE_NUMBER_ID = PHONE_NUMBER_ID
-    settings.WHATSAPP_APP_SECRET = APP_SECRET
-    settings.WHATSAPP_PART_SPACING_SECONDS = SPACING
-    stack.ensure("worker-io", **env)
-    return env
-
-
-def _reply_text(parts: int) -> str:
-    """A text that splits into exactly ``parts`` parts, each starting with its number."""
-    return "\n".join(f"part {n:02d} " + "lorem ipsum " * 330 for n in range(1, parts + 1))
-
-
-def _bodies(received) -> list[str]:
-    return [r.body[:7] for r in received]
 
 
 def _wait_final(ids: list[int], timeout: float) -> list[OutboundMessage]:
@@ -66,10 +38,10 @@ def test_a_22_part_reply_arrives_complete_in_order_and_never_early(worker, stand
     # given
     expected = [f"part {n:02d}" for n in range(1, 23)]
     # when
-    ids = text_send_staggered(to=TO, text=_reply_text(22))
+    ids = text_send_staggered(to=TO, text=reply_text(22))
     # then all 22 reach the API, in order, each once
     received = standin.wait_for(22, timeout=60)
-    assert _bodies(received) == expected
+    assert bodies(received) == expected
     assert len(standin.received()) == 22
     # and none before its countdown (position x spacing after the rows were created)
     rows = _wait_final(ids, timeout=10)
@@ -82,10 +54,10 @@ def test_order_holds_when_a_middle_part_is_retried(worker, standin):
     # given the API fails part 11 once with a transient error
     standin.add_fault(code=131000, body_contains="part 11")
     # when
-    ids = text_send_staggered(to=TO, text=_reply_text(22))
+    ids = text_send_staggered(to=TO, text=reply_text(22))
     # then every part arrives once, in order, part 11 on its second attempt
     received = standin.wait_for(22, timeout=60)
-    assert _bodies(received) == [f"part {n:02d}" for n in range(1, 23)]
+    assert bodies(received) == [f"part {n:02d}" for n in range(1, 23)]
     assert [r.fault for r in standin.received()].count("131000") == 1
     rows = _wait_final(ids, timeout=10)
     retried = rows[10]
@@ -97,10 +69,10 @@ def test_order_and_exactly_once_hold_under_a_random_fault_mix(worker, standin):
     # given an API that fails about one request in five with transient errors
     standin.set_fault_mix({131000: 0.1, 130429: 0.05, "http500": 0.05})
     # when
-    ids = text_send_staggered(to=TO, text=_reply_text(10))
+    ids = text_send_staggered(to=TO, text=reply_text(10))
     rows = _wait_final(ids, timeout=90)
     # then every part was accepted exactly once, in order, whatever failed on the way
-    assert _bodies(standin.delivered()) == [f"part {n:02d}" for n in range(1, 11)]
+    assert bodies(standin.delivered()) == [f"part {n:02d}" for n in range(1, 11)]
     assert all(r.status == OutboundStatus.SENT for r in rows)
     assert sum(r.attempts for r in rows) == len(standin.received())
 
@@ -109,10 +81,10 @@ def test_pair_rate_limit_retry_waits_before_trying_again(worker, standin):
     # given the user's pair rate limit is hit on part 3
     standin.add_fault(code=131056, body_contains="part 03")
     # when
-    ids = text_send_staggered(to=TO, text=_reply_text(5))
+    ids = text_send_staggered(to=TO, text=reply_text(5))
     # then part 3 is tried again no sooner than 4^0 = 1 s later, and order holds
     received = standin.wait_for(5, timeout=60)
-    assert _bodies(received) == [f"part {n:02d}" for n in range(1, 6)]
+    assert bodies(received) == [f"part {n:02d}" for n in range(1, 6)]
     attempts = [r for r in standin.received() if r.body.startswith("part 03")]
     assert len(attempts) == 2
     assert attempts[1].at - attempts[0].at >= 1.0
@@ -123,47 +95,31 @@ def test_a_permanent_error_fails_the_part_and_never_blocks_what_follows(worker, 
     # given part 3 of 6 is undeliverable
     standin.add_fault(code=131026, body_contains="part 03")
     # when
-    ids = text_send_staggered(to=TO, text=_reply_text(6))
+    ids = text_send_staggered(to=TO, text=reply_text(6))
     rows = _wait_final(ids, timeout=30)
     # then part 3 failed with the code, the rest of that reply was skipped
     assert [r.status for r in rows] == ["sent", "sent", "failed", "failed", "failed", "failed"]
     assert rows[2].last_error_code == 131026
-    assert _bodies(standin.delivered()) == ["part 01", "part 02"]
+    assert bodies(standin.delivered()) == ["part 01", "part 02"]
     # and the next reply to the same contact goes out
     [later] = text_send_staggered(to=TO, text="after the failure")
     assert _wait_final([later], timeout=20)[0].status == OutboundStatus.SENT
 
 
-def test_sigkill_mid_batch_then_a_new_worker_delivers_every_part_exactly_once(
-    worker, stack, standin
-):
-    # given a 22-part reply on its way
-    ids = text_send_staggered(to=TO, text=_reply_text(22))
-    wait_until(
-        lambda: OutboundMessage.objects.filter(pk=ids[7], status=OutboundStatus.SENT).exists(),
-        timeout=30,
-        interval=0.01,
+def test_worker_io_recovers_a_lost_wake_up_by_itself_without_beat(worker, stack, standin):
+    # given a message whose wake-up was lost (nothing on the queue), overdue; no beat runs
+    overdue = timezone.now() - dt.timedelta(seconds=5)
+    OutboundMessage.objects.create(
+        contact=Contact.objects.create(wa_id=TO),
+        body="lost and found",
+        batch=uuid.uuid4(),
+        scheduled_at=overdue,
+        next_attempt_at=overdue,
     )
-    # when the worker is killed between two sends, holding the rest as countdown tasks
-    stack.kill("worker-io")
-    killed_at = len(standin.delivered())
-    # and a new worker starts, with the sweeper running (beat would, every minute)
-    stack.ensure("worker-io", **worker)
-
-    def swept_until_all_arrived() -> bool:
-        if len(standin.delivered()) >= 22:
-            return True
-        sweep.delay()
-        return False
-
-    wait_until(swept_until_all_arrived, timeout=60, interval=1.0)
-    # then the sweeper recovered the wake-ups the killed worker held
-    assert "sweeper re-enqueued" in stack.log("worker-io")
-    # and every part arrived exactly once, in order
-    assert 8 <= killed_at < 22
-    assert _bodies(standin.delivered()) == [f"part {n:02d}" for n in range(1, 23)]
-    assert len(standin.received()) == 22
-    assert all(r.status == OutboundStatus.SENT for r in _wait_final(ids, timeout=10))
+    # when worker-io sweeps on its own schedule, then the message goes out once
+    wait_until(lambda: len(standin.delivered()) == 1, timeout=20, interval=0.1)
+    assert standin.delivered()[0].body == "lost and found"
+    assert "sweeper re-enqueued 1 message(s)" in stack.log("worker-io")
 
 
 def test_an_inbound_help_webhook_is_answered_through_the_worker(worker, standin, client):
@@ -190,18 +146,6 @@ def test_the_demo_command_runs_end_to_end(worker, standin, live_server, capsys):
     assert len(bodies) > 2
 
 
-@pytest.fixture
-def status_webhooks(standin, live_server):
-    """The stand-in posts signed sent/delivered/read webhooks to the app served by live_server."""
-    standin.webhook_url = live_server.url + WEBHOOK_URL
-    standin.app_secret = APP_SECRET
-    standin.auto_status = True
-    standin.status_delay = 0.1
-    yield standin
-    standin.auto_status = False
-    standin.webhook_url = None
-
-
 def test_status_webhooks_from_the_api_carry_the_message_to_read(worker, status_webhooks):
     # when a message is sent and the API reports its progress
     [message_id] = text_send_staggered(to=TO, text="hello")
@@ -225,14 +169,15 @@ def test_stopping_worker_io_lets_sends_in_flight_finish_and_puts_held_parts_back
     worker, stack, standin, settings, private_redis
 ):
     # given five one-part replies in flight (the API answers after 2 s) and a three-part reply
-    # whose later parts the worker holds as countdown tasks (30 s apart)
+    # whose later parts the worker holds as countdown tasks (30 s apart): their own two, and the
+    # one part 1 sent part 2 when it was done
     standin.latency = 2.0
     settings.WHATSAPP_PART_SPACING_SECONDS = 30.0
     singles = [text_send_staggered(to=f"1555000{n:04d}", text=f"single {n}")[0] for n in range(5)]
-    staggered = text_send_staggered(to=TO, text=_reply_text(3))
+    staggered = text_send_staggered(to=TO, text=reply_text(3))
     wait_until(lambda: len(standin.received()) == 6, timeout=20, interval=0.05)
     client = private_redis.client()
-    wait_until(lambda: client.hlen("unacked") == 2, timeout=10)
+    wait_until(lambda: client.hlen("unacked") == 3, timeout=10)
     # when worker-io is stopped as `docker compose stop` does (one SIGTERM)
     stopped = stack.stop_watched("worker-io")
     # then it exited cleanly, once the sends in flight were answered, not cut
@@ -245,12 +190,12 @@ def test_stopping_worker_io_lets_sends_in_flight_finish_and_puts_held_parts_back
     assert len(standin.delivered()) == 6
     # and the two held parts are back on the queue, not left for the visibility timeout
     assert client.hlen("unacked") == 0
-    assert client.llen("io") == 2
+    assert client.llen("io") == 3
     # and a new worker sends them, each once, in order
     standin.latency = 0.0
     stack.ensure("worker-io", **worker)
     rows = _wait_final(staggered, timeout=90)
     assert [r.status for r in rows] == [OutboundStatus.SENT] * 3
-    parts = [body for body in _bodies(standin.delivered()) if body.startswith("part")]
+    parts = [body for body in bodies(standin.delivered()) if body.startswith("part")]
     assert parts == ["part 01", "part 02", "part 03"]
     assert len(standin.received()) == 8

@@ -103,22 +103,47 @@ def test_a_missing_row_is_skipped():
     assert message_send(message_id=987654321).result == "skipped"
 
 
-def test_a_part_waits_for_the_part_before_it(standin, django_capture_on_commit_callbacks):
+def _woken(callbacks) -> list[int]:
+    """The message ids the captured on-commit wake-ups are for."""
+    return [callback.args[1] for callback in callbacks]
+
+
+def test_a_part_waits_for_the_part_before_it_which_wakes_it(
+    standin, django_capture_on_commit_callbacks
+):
     # given three due parts
     first, second, third = _queue(3, django_capture_on_commit_callbacks)
     # when the third wakes up first
     outcome = message_send(message_id=third.pk)
-    # then it sends nothing and looks again shortly
-    assert outcome.result == "later"
-    assert 0 < _later(outcome) <= 5
+    # then it sends nothing and waits, with no timer of its own
+    assert outcome.result == "waiting"
+    assert outcome.retry_in is None
     assert standin.received() == []
-    assert _refresh(third).next_attempt_at > timezone.now()
-    # and once the earlier parts are final, it goes
-    assert message_send(message_id=first.pk).result == "sent"
-    assert message_send(message_id=second.pk).result == "sent"
-    OutboundMessage.objects.filter(pk=third.pk).update(next_attempt_at=timezone.now())
-    assert message_send(message_id=third.pk).result == "sent"
+    # and each part, once sent, wakes the next one
+    with django_capture_on_commit_callbacks(execute=False) as woken:
+        assert message_send(message_id=first.pk).result == "sent"
+    assert _woken(woken) == [second.pk]
+    with django_capture_on_commit_callbacks(execute=False) as woken:
+        assert message_send(message_id=second.pk).result == "sent"
+    assert _woken(woken) == [third.pk]
+    with django_capture_on_commit_callbacks(execute=False) as woken:
+        assert message_send(message_id=third.pk).result == "sent"
+    assert _woken(woken) == []
     assert [r.body[:7] for r in standin.delivered()] == ["part 01", "part 02", "part 03"]
+
+
+def test_a_part_that_fails_for_good_wakes_the_next_reply(
+    standin, django_capture_on_commit_callbacks
+):
+    # given a reply whose only part will be refused, and a second reply behind it
+    standin.add_fault(body_contains="part 01", code=131026)
+    [refused] = _queue(1, django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=False):
+        [behind] = text_send_staggered(to=TO, text="next reply")
+    # when the first fails, then the next reply's turn has come
+    with django_capture_on_commit_callbacks(execute=False) as woken:
+        assert message_send(message_id=refused.pk).result == "failed"
+    assert _woken(woken) == [behind]
 
 
 def test_a_part_is_not_sent_before_it_is_due(
@@ -342,6 +367,18 @@ def test_sweeper_re_enqueues_lost_wake_ups_and_resends_interrupted_sends(
     # and a second sweep right away leaves the re-enqueued ones alone
     with django_capture_on_commit_callbacks(execute=False):
         assert message_sweep(stuck_after=60) == []
+
+
+def test_sweeper_leaves_a_part_waiting_behind_a_pending_one_to_it(
+    django_capture_on_commit_callbacks,
+):
+    first, second = _queue(2, django_capture_on_commit_callbacks)
+    long_ago = timezone.now() - dt.timedelta(minutes=10)
+    OutboundMessage.objects.filter(pk__in=[first.pk, second.pk]).update(next_attempt_at=long_ago)
+    # when both are overdue, only the first is re-enqueued: it wakes the second when done
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert message_sweep(stuck_after=60) == [first.pk]
+    assert _woken(callbacks) == [first.pk]
 
 
 def test_sweeper_leaves_a_send_in_flight_alone(django_capture_on_commit_callbacks):

@@ -41,7 +41,8 @@ SPACING_TOLERANCE = 0.1
 
 @dataclass(frozen=True)
 class SendOutcome:
-    """What one wake-up did: ``sent``, ``failed``, ``skipped`` (nothing to do) or ``later``."""
+    """What one wake-up did: ``sent``, ``failed``, ``skipped`` (nothing to do), ``later`` (try
+    again in ``retry_in`` s) or ``waiting`` (an earlier message goes first and wakes this one)."""
 
     result: str
     retry_in: float | None = None
@@ -107,11 +108,6 @@ def text_send_staggered(*, to: str, text: str) -> list[int]:
     return ids
 
 
-def _ordering_poll_seconds() -> float:
-    """How often a message waiting for the one before it looks again."""
-    return min(max(settings.WHATSAPP_PART_SPACING_SECONDS, 0.25), 5.0)
-
-
 def _postpone(message_id: int, seconds: float) -> SendOutcome:
     OutboundMessage.objects.filter(pk=message_id, status=OutboundStatus.QUEUED).update(
         next_attempt_at=timezone.now() + dt.timedelta(seconds=seconds)
@@ -151,7 +147,7 @@ def message_send(*, message_id: int) -> SendOutcome:
     if not_due_for > 0:
         return SendOutcome("later", not_due_for)
     if selectors.message_blocked_by_earlier(message=message):
-        return _postpone(message.pk, _ordering_poll_seconds())
+        return SendOutcome("waiting")
     spacing = settings.WHATSAPP_PART_SPACING_SECONDS
     last_request_at = selectors.contact_last_request_at(contact_id=message.contact_id)
     if last_request_at is not None:
@@ -183,6 +179,7 @@ def message_send(*, message_id: int) -> SendOutcome:
             message_fail(
                 message=message, code=exc.code, text=f"gave up after {attempts} attempts: {exc}"
             )
+            _wake_next(message)
             return SendOutcome("failed")
         if isinstance(exc, WhatsAppPairRateLimitError):
             delay = _pair_rate_limit_backoff(attempts)
@@ -193,6 +190,7 @@ def message_send(*, message_id: int) -> SendOutcome:
         return SendOutcome("later", delay)
     except WhatsAppError as exc:
         message_fail(message=message, code=exc.code, text=str(exc))
+        _wake_next(message)
         return SendOutcome("failed")
 
     sent_at = timezone.now()
@@ -200,7 +198,25 @@ def message_send(*, message_id: int) -> SendOutcome:
         pk=message.pk, status__in=(OutboundStatus.SENDING, OutboundStatus.QUEUED)
     ).update(status=OutboundStatus.SENT, wamid=sent.wamid, sent_at=sent_at, updated_at=sent_at)
     status_events_replay(wamid=sent.wamid)
+    _wake_next(message)
     return SendOutcome("sent")
+
+
+def _wake_next(message: OutboundMessage) -> None:
+    """This message is final: wake the next one to the same contact, due at its own time (the
+    part spacing is kept by ``message_send`` itself)."""
+    following = selectors.message_next_queued(message=message)
+    if following is None:
+        return
+    now = timezone.now()
+    due = max(following.scheduled_at, now)
+    # Its next_attempt_at may be later (the sweeper's stamp, a spacing wait); the turn is now.
+    OutboundMessage.objects.filter(
+        pk=following.pk, status=OutboundStatus.QUEUED, next_attempt_at__gt=due
+    ).update(next_attempt_at=due)
+    dispatch.message_send_on_commit(
+        message_id=following.pk, countdown=send_countdown((due - now).total_seconds())
+    )
 
 
 def _message_release(
