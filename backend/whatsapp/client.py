@@ -1,8 +1,9 @@
 """WhatsApp Cloud API (Meta Graph API) client: one requests.Session per process, typed errors.
 
-Errors are classified by Meta's ``error.code``, not by the HTTP status (Meta's docs and SDKs
-disagree on 400 vs 429 for the same error); each class tells the caller what to do. The codes
-and what the app does with each: docs/whatsapp.md, "Errors and retries".
+Errors are classified by Meta's ``error.code`` first and by the HTTP status only for a code
+not in ``ERROR_CODES`` (Meta's docs and SDKs disagree on 400 vs 429 for the same error); each
+class tells the caller what to do. The codes and what the app does with each: docs/whatsapp.md,
+"Errors and retries".
 """
 
 from __future__ import annotations
@@ -18,11 +19,6 @@ from requests.adapters import HTTPAdapter
 # (connect, read) seconds. A connect timeout means nothing was sent; a read timeout is ambiguous
 # (Meta may have accepted the message), and is retried like Meta advises: see docs/whatsapp.md.
 DEFAULT_TIMEOUT = (5.0, 20.0)
-
-TRANSIENT_CODES = frozenset({1, 2, 4, 80007, 130429, 131000, 131016, 131057})
-PAIR_RATE_LIMIT_CODE = 131056
-AUTH_CODES = frozenset({0, 190})
-
 
 class WhatsAppError(Exception):
     """Any failure talking to the Cloud API; ``code`` is Meta's error.code when there was one."""
@@ -65,30 +61,61 @@ class WhatsAppAuthError(WhatsAppError):
     """The access token is invalid or expired; every send fails until it is replaced."""
 
 
+# Meta's error.code -> what it means for the caller, whatever the HTTP status it came with:
+# 131047 on a 429 is still the closed 24-hour window, not throttling. Codes from Meta's error
+# code reference (https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes).
+ERROR_CODES: dict[int, type[WhatsAppError]] = {
+    # the token: nothing goes through until it is replaced
+    0: WhatsAppAuthError,  # AuthException
+    190: WhatsAppAuthError,  # access token expired or invalid
+    # Meta or the sender was busy: retry with backoff
+    1: WhatsAppTransientError,  # API unknown
+    2: WhatsAppTransientError,  # API service (temporary downtime)
+    4: WhatsAppTransientError,  # API too many calls (app rate limit)
+    80007: WhatsAppTransientError,  # WhatsApp Business Account rate limit
+    130429: WhatsAppTransientError,  # throughput rate limit (80 messages/s by default)
+    131000: WhatsAppTransientError,  # something went wrong (generic, often temporary)
+    131016: WhatsAppTransientError,  # service unavailable
+    131057: WhatsAppTransientError,  # account in maintenance (throughput upgrade)
+    131056: WhatsAppPairRateLimitError,  # pair rate limit: retry after 4^X s
+    # the message cannot go out as it is: retrying will not help
+    100: WhatsAppPermanentError,  # invalid parameter
+    368: WhatsAppPermanentError,  # temporarily blocked for policy violations
+    130403: WhatsAppPermanentError,  # not worth retrying
+    130472: WhatsAppPermanentError,  # user's number is part of an experiment
+    130497: WhatsAppPermanentError,  # business account restricted in the user's country
+    131026: WhatsAppPermanentError,  # message undeliverable
+    131031: WhatsAppPermanentError,  # business account locked
+    131047: WhatsAppPermanentError,  # re-engagement: outside the 24-hour window (template needed)
+    131049: WhatsAppPermanentError,  # Meta chose not to deliver (per-user marketing limit)
+    131050: WhatsAppPermanentError,  # user stopped marketing messages
+    131051: WhatsAppPermanentError,  # unsupported message type
+}
+
+
+def error_class(*, code: int | None, http_status: int | None) -> type[WhatsAppError]:
+    """Which error a failed call is: by Meta's code when known, else by the HTTP status."""
+    if code is not None and code in ERROR_CODES:
+        return ERROR_CODES[code]
+    if http_status is not None and (http_status >= 500 or http_status == 429):
+        # The server was in trouble or throttling, not the request.
+        return WhatsAppTransientError
+    return WhatsAppPermanentError
+
+
 def error_from_response(error: dict[str, Any], *, http_status: int | None) -> WhatsAppError:
     """The typed exception for a Graph API ``{"error": {...}}`` envelope."""
     raw_code = error.get("code")
-    code = raw_code if isinstance(raw_code, int) else None
+    code = raw_code if isinstance(raw_code, int) and not isinstance(raw_code, bool) else None
     error_data = error.get("error_data")
     details = error_data.get("details", "") if isinstance(error_data, dict) else ""
-    kwargs: dict[str, Any] = {
-        "code": code,
-        "http_status": http_status,
-        "details": str(details),
-        "fbtrace_id": str(error.get("fbtrace_id", "")),
-    }
-    message = str(error.get("message", "unknown error"))
-    if code == PAIR_RATE_LIMIT_CODE:
-        return WhatsAppPairRateLimitError(message, **kwargs)
-    if code in AUTH_CODES:
-        return WhatsAppAuthError(message, **kwargs)
-    if code in TRANSIENT_CODES:
-        return WhatsAppTransientError(message, **kwargs)
-    if http_status is not None and (http_status >= 500 or http_status == 429):
-        # A code not listed above on a server error or throttling status: the server was in
-        # trouble, not the request.
-        return WhatsAppTransientError(message, **kwargs)
-    return WhatsAppPermanentError(message, **kwargs)
+    return error_class(code=code, http_status=http_status)(
+        str(error.get("message", "unknown error")),
+        code=code,
+        http_status=http_status,
+        details=str(details),
+        fbtrace_id=str(error.get("fbtrace_id", "")),
+    )
 
 
 @dataclass(frozen=True)
@@ -187,13 +214,9 @@ class WhatsAppClient:
             data = None
         if isinstance(data, dict) and isinstance(data.get("error"), dict):
             raise error_from_response(data["error"], http_status=response.status_code)
-        if response.status_code >= 500 or response.status_code == 429:
-            raise WhatsAppTransientError(
-                f"HTTP {response.status_code}: {response.text[:200]}",
-                http_status=response.status_code,
-            )
         if response.status_code >= 400 or not isinstance(data, dict):
-            raise WhatsAppPermanentError(
+            error = error_class(code=None, http_status=response.status_code)
+            raise error(
                 f"HTTP {response.status_code}: {response.text[:200]}",
                 http_status=response.status_code,
             )

@@ -91,7 +91,8 @@ class Fault:
     """A targeted fault: matches the ``nth`` request (1-based) and/or bodies containing a string.
 
     ``code`` is a Graph error code from ``ERRORS``; ``kind`` is ``error``, ``timeout`` or
-    ``http500``. It fires ``times`` times, then is spent.
+    ``http500``; ``http_status`` overrides the code's usual status (Meta's docs and SDKs disagree
+    on it). It fires ``times`` times, then is spent.
     """
 
     code: int | None = None
@@ -99,6 +100,7 @@ class Fault:
     nth: int | None = None
     body_contains: str | None = None
     times: int = 1
+    http_status: int | None = None
 
     def matches(self, number: int, body: str) -> bool:
         if self.times <= 0:
@@ -282,14 +284,21 @@ class WhatsAppStandIn:
         nth: int | None = None,
         body_contains: str | None = None,
         times: int = 1,
+        http_status: int | None = None,
     ) -> None:
         """Fail the ``nth`` request, or messages whose body contains a string, ``times`` times."""
         if kind == "error" and code not in ERRORS:
             raise ValueError(f"unknown error code {code}; known: {sorted(ERRORS)}")
+        fault = Fault(
+            code=code,
+            kind=kind,
+            nth=nth,
+            body_contains=body_contains,
+            times=times,
+            http_status=http_status,
+        )
         with self._lock:
-            self._faults.append(
-                Fault(code=code, kind=kind, nth=nth, body_contains=body_contains, times=times)
-            )
+            self._faults.append(fault)
 
     def set_fault_mix(self, mix: dict[int | str, float]) -> None:
         """Random faults: ``{131056: 0.05, "timeout": 0.01, "http500": 0.02}`` (probabilities)."""
@@ -426,7 +435,7 @@ class WhatsAppStandIn:
             if fault.kind == HTTP_500:
                 return 500, None
             assert fault.code is not None
-            return _graph_error(fault.code)
+            return _graph_error(fault.code, http_status=fault.http_status)
         to = record.to
         return 200, {
             "messaging_product": "whatsapp",

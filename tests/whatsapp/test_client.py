@@ -48,11 +48,23 @@ def _config(url: str, **overrides) -> ClientConfig:
         (131031, 400, WhatsAppPermanentError),
         (0, 401, WhatsAppAuthError),
         (190, 401, WhatsAppAuthError),
-        (999999, 503, WhatsAppTransientError),  # unknown code on a server error
-        (999999, 400, WhatsAppPermanentError),  # unknown code on a client error
+        # a known code wins over a throttling or server status it arrives with
+        (131047, 429, WhatsAppPermanentError),
+        (131047, 503, WhatsAppPermanentError),
+        (131026, 500, WhatsAppPermanentError),
+        (131051, 429, WhatsAppPermanentError),
+        (190, 500, WhatsAppAuthError),
+        (131056, 429, WhatsAppPairRateLimitError),
+        (131000, 400, WhatsAppTransientError),
+        # only an unknown code falls back to the HTTP status
+        (999999, 503, WhatsAppTransientError),
+        (999999, 429, WhatsAppTransientError),
+        (999999, 400, WhatsAppPermanentError),
+        (None, 429, WhatsAppTransientError),
+        (None, 400, WhatsAppPermanentError),
     ],
 )
-def test_errors_are_classified_by_meta_code_not_http_status(code, http_status, expected):
+def test_errors_are_classified_by_meta_code_before_http_status(code, http_status, expected):
     error = error_from_response({"message": "x", "code": code}, http_status=http_status)
     assert type(error) is expected
     assert error.code == code
@@ -108,6 +120,18 @@ def test_stand_in_faults_reach_the_caller_as_typed_errors(standin, fault, expect
         client.text_send(to="15551234567", body="hi")
     # the fault fired once; the next request goes through
     assert client.text_send(to="15551234567", body="hi").wamid
+
+
+@pytest.mark.parametrize("http_status", [429, 500, 503])
+def test_the_24_hour_window_is_permanent_whatever_the_http_status(standin, http_status):
+    # given Meta answering 131047 (re-engagement) on a throttling or server-error status
+    client = WhatsAppClient(_config(standin.url))
+    standin.add_fault(nth=1, code=131047, http_status=http_status)
+    # when / then: not retried as if Meta were busy
+    with pytest.raises(WhatsAppPermanentError) as caught:
+        client.text_send(to="15551234567", body="hi")
+    assert (caught.value.code, caught.value.http_status) == (131047, http_status)
+    assert not isinstance(caught.value, WhatsAppTransientError)
 
 
 def test_wrong_token_is_an_auth_error(standin):
