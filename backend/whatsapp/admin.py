@@ -6,6 +6,7 @@ from django.http import HttpRequest
 
 from whatsapp import services
 from whatsapp.models import Contact, InboundMessage, OutboundMessage, StatusEvent, WebhookEvent
+from whatsapp.services.errors import graph_error_code, graph_errors
 
 
 @admin.register(Contact)
@@ -69,7 +70,12 @@ class ProcessedFilter(admin.SimpleListFilter):
     parameter_name = "processing"
 
     def lookups(self, request: HttpRequest, model_admin: object) -> list[tuple[str, str]]:
-        return [("done", "processed"), ("pending", "not yet"), ("error", "failed")]
+        return [
+            ("done", "processed"),
+            ("pending", "not yet"),
+            ("error", "failed"),
+            ("meta_errors", "with errors from Meta"),
+        ]
 
     def queryset(
         self, request: HttpRequest, queryset: QuerySet[WebhookEvent]
@@ -80,17 +86,30 @@ class ProcessedFilter(admin.SimpleListFilter):
             return queryset.filter(processed_at__isnull=True, processing_error="")
         if self.value() == "error":
             return queryset.exclude(processing_error="")
+        if self.value() == "meta_errors":
+            return queryset.exclude(errors=[])
         return queryset
 
 
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(admin.ModelAdmin):
-    list_display = ("id", "received_at", "processed_at", "processing_error")
+    list_display = ("id", "received_at", "processed_at", "processing_error", "error_codes")
     list_filter = (ProcessedFilter, "received_at")
     search_fields = ("body", "body_sha256")
     date_hierarchy = "received_at"
-    readonly_fields = ("body", "body_sha256", "received_at", "processed_at", "processing_error")
+    readonly_fields = (
+        "body",
+        "body_sha256",
+        "received_at",
+        "processed_at",
+        "processing_error",
+        "errors",
+    )
     actions = ("reprocess",)
+
+    @admin.display(description="Meta error codes")
+    def error_codes(self, obj: WebhookEvent) -> str:
+        return ", ".join(str(graph_error_code(e)) for e in graph_errors(obj.errors))
 
     @admin.action(description="Process the selected events again (replay)")
     def reprocess(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:

@@ -20,6 +20,7 @@ from requests.adapters import HTTPAdapter
 # (Meta may have accepted the message), and is retried like Meta advises: see docs/whatsapp.md.
 DEFAULT_TIMEOUT = (5.0, 20.0)
 
+
 class WhatsAppError(Exception):
     """Any failure talking to the Cloud API; ``code`` is Meta's error.code when there was one."""
 

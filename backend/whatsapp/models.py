@@ -87,6 +87,9 @@ class WebhookEvent(models.Model):
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     processing_error = models.TextField(blank=True)
+    # Errors Meta reported in the body itself (``entry[].changes[].value.errors[]``), as sent;
+    # filled in by processing.
+    errors = models.JSONField(default=list, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["processed_at", "received_at"], name="whatsapp_event_todo")]

@@ -24,7 +24,9 @@ def signature_valid(*, body: bytes, header: str | None, app_secret: str | None) 
     if not app_secret or not header or not header.startswith("sha256="):
         return False
     expected = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header.removeprefix("sha256=").strip().lower())
+    given = header.removeprefix("sha256=").strip().lower()
+    # Bytes, not str: compare_digest raises TypeError on a non-ASCII str (a header is latin-1).
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace"))
 
 
 def _verify(request: HttpRequest) -> HttpResponse:
@@ -62,7 +64,7 @@ def _receive(request: HttpRequest) -> HttpResponse:
         return HttpResponse("bad signature", status=403, content_type="text/plain")
     try:
         payload = json.loads(body.decode("utf-8"))
-    except ValueError:  # UnicodeDecodeError included
+    except (ValueError, RecursionError):  # UnicodeDecodeError included; deep nesting recurses
         return HttpResponse("malformed JSON", status=400, content_type="text/plain")
     if not isinstance(payload, dict):
         return HttpResponse("malformed payload", status=400, content_type="text/plain")

@@ -182,6 +182,13 @@ def status_payload(
     return _envelope({"statuses": [entry]}, phone_number_id)
 
 
+def errors_payload(
+    *, errors: list[dict[str, Any]], phone_number_id: str = "100000000000001"
+) -> dict[str, Any]:
+    """A webhook with errors for the change as a whole (``value.errors[]``), and nothing else."""
+    return _envelope({"errors": errors}, phone_number_id)
+
+
 def post_signed(url: str, payload: dict[str, Any], app_secret: str, timeout: float = 10) -> int:
     """POST a webhook payload signed like Meta signs it; returns the HTTP status."""
     body = json.dumps(payload).encode()

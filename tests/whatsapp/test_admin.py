@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from whatsapp.models import Contact, OutboundMessage, OutboundStatus
+from whatsapp.models import Contact, OutboundMessage, OutboundStatus, WebhookEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -46,3 +46,16 @@ def test_send_again_requeues_failed_messages(admin_client, django_capture_on_com
     message.refresh_from_db()
     assert (message.status, message.attempts) == (OutboundStatus.QUEUED, 0)
     assert len(callbacks) == 1
+
+
+def test_webhook_events_filter_on_errors_from_meta(admin_client):
+    # given one event with an error Meta reported in the body, and one without
+    WebhookEvent.objects.create(body="{}", body_sha256="a" * 64, errors=[{"code": 131000}])
+    WebhookEvent.objects.create(body="{}", body_sha256="b" * 64)
+    # when
+    url = reverse("admin:whatsapp_webhookevent_changelist")
+    response = admin_client.get(url, {"processing": "meta_errors"})
+    # then only the first is listed, with its code
+    assert response.status_code == 200
+    assert [e.body_sha256 for e in response.context["cl"].result_list] == ["a" * 64]
+    assert "131000" in response.content.decode()

@@ -10,6 +10,7 @@ from typing import Any
 from django.utils import timezone
 
 from whatsapp.models import OutboundMessage, OutboundStatus, StatusEvent
+from whatsapp.services.errors import graph_error_code, graph_error_text, graph_errors
 
 # Sent as biz_opaque_callback_data and echoed in status webhooks: matches a status to our row
 # even when the send's response (and so the wamid) was lost.
@@ -64,14 +65,14 @@ def message_status_apply(
         field = STATUS_TIMESTAMP_FIELD[OutboundStatus(status)]
         rows.filter(**{f"{field}__isnull": True}).update(**{field: at})
     elif status == OutboundStatus.FAILED:
-        first = errors[0] if errors else {}
-        code = first.get("code")
-        text = first.get("message") or first.get("title") or ""
-        details = (first.get("error_data") or {}).get("details")
+        # The first error with a code says why (Meta sends one, but the body is outside data).
+        found = graph_errors(errors)
+        coded = [e for e in found if graph_error_code(e) is not None]
+        first = (coded or found or [{}])[0]
         rows.exclude(status__in=(OutboundStatus.DELIVERED, OutboundStatus.READ)).update(
             status=OutboundStatus.FAILED,
-            last_error_code=code if isinstance(code, int) else None,
-            last_error_text=f"{text}: {details}" if details else str(text),
+            last_error_code=graph_error_code(first),
+            last_error_text=graph_error_text(first),
             failed_at=at,
             updated_at=timezone.now(),
         )

@@ -1,5 +1,5 @@
 """Webhooks: keep each verified body once, then turn it into rows: inbound messages (answered
-through the command router) and status events.
+through the command router), status events, and the errors Meta reports in the body.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from django.utils import timezone
 from whatsapp import dispatch
 from whatsapp.commands import command_reply
 from whatsapp.models import Contact, InboundMessage, StatusEvent, WebhookEvent
+from whatsapp.services.errors import graph_error_code, graph_error_title, graph_errors
 from whatsapp.services.sending import contact_get_or_create, text_send_staggered
 from whatsapp.services.statuses import message_status_apply
 
@@ -43,7 +44,7 @@ def webhook_event_store(*, body: bytes) -> tuple[WebhookEvent, bool]:
 def _timestamp(value: Any) -> dt.datetime | None:
     try:
         return dt.datetime.fromtimestamp(int(value), tz=dt.UTC)
-    except (TypeError, ValueError, OverflowError):
+    except (TypeError, ValueError, OverflowError, OSError):  # OSError: too large for time_t
         return None
 
 
@@ -97,7 +98,7 @@ def status_event_record(*, status: dict[str, Any], event: WebhookEvent | None) -
     """Store one status webhook once per (wamid, status) and apply it; False for a duplicate."""
     wamid = str(status["id"])
     name = str(status.get("status", ""))
-    errors = status.get("errors") or []
+    errors = graph_errors(status.get("errors"))
     occurred_at = _timestamp(status.get("timestamp"))
     _, created = StatusEvent.objects.get_or_create(
         wamid=wamid,
@@ -111,6 +112,14 @@ def status_event_record(*, status: dict[str, Any], event: WebhookEvent | None) -
         },
     )
     if created:
+        for error in errors:
+            logger.warning(
+                "message %s %s: error %s (%s)",
+                wamid,
+                name,
+                graph_error_code(error),
+                graph_error_title(error),
+            )
         message_status_apply(
             wamid=wamid,
             status=name,
@@ -132,14 +141,17 @@ def webhook_event_process(*, event_id: int) -> bool:
         return False
     try:
         payload = json.loads(event.body)
+        errors: list[dict[str, Any]] = []
         with transaction.atomic():
             for entry in payload.get("entry") or []:
                 for change in entry.get("changes") or []:
                     if change.get("field") != "messages":
                         continue
-                    _change_apply(value=change.get("value") or {}, event=event)
+                    value = change.get("value") or {}
+                    errors += _value_errors(value=value, event_id=event.pk)
+                    _change_apply(value=value, event=event)
             WebhookEvent.objects.filter(pk=event.pk).update(
-                processed_at=timezone.now(), processing_error=""
+                processed_at=timezone.now(), processing_error="", errors=errors
             )
     except IntegrityError as exc:
         if WebhookEvent.objects.filter(pk=event.pk, processed_at__isnull=False).exists():
@@ -147,7 +159,7 @@ def webhook_event_process(*, event_id: int) -> bool:
             logger.info("webhook event %s processed concurrently", event_id)
             return False
         return _webhook_event_failed(event_id=event.pk, exc=exc)
-    except (DatabaseError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (DatabaseError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         # Bad data (e.g. a value longer than its column on PostgreSQL): record it, so the sweeper
         # does not retry it forever; an operator can fix and replay it from the admin.
         return _webhook_event_failed(event_id=event.pk, exc=exc)
@@ -158,6 +170,23 @@ def _webhook_event_failed(*, event_id: int, exc: Exception) -> bool:
     WebhookEvent.objects.filter(pk=event_id).update(processing_error=f"{exc!r}"[:2000])
     logger.exception("webhook event %s could not be processed", event_id)
     return False
+
+
+def _value_errors(*, value: dict[str, Any], event_id: int) -> list[dict[str, Any]]:
+    """Errors Meta reports for the change as a whole (``value.errors[]``, e.g. 131000 with no
+    message or status), logged by code and title: no user data, only ids."""
+    errors = graph_errors(value.get("errors"))
+    metadata = value.get("metadata")
+    phone_number_id = metadata.get("phone_number_id", "") if isinstance(metadata, dict) else ""
+    for error in errors:
+        logger.warning(
+            "webhook event %s: Meta reported error %s (%s) for phone number id %s",
+            event_id,
+            graph_error_code(error),
+            graph_error_title(error),
+            phone_number_id,
+        )
+    return errors
 
 
 def _change_apply(*, value: dict[str, Any], event: WebhookEvent) -> None:
