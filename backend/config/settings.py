@@ -1,49 +1,61 @@
 """Django settings: the one place that reads the environment.
 
 ``.env`` at the repository root is loaded when present; the real environment wins over it.
-Values are never expanded: a value still holding ``${...}`` stops start-up (see ``config.env``).
+Values are never expanded: a value still holding ``${...}`` stops start-up (see ``config.env``),
+as does any missing required or malformed variable (``config/__init__.py`` exits with the message).
 """
 
 from __future__ import annotations
 
-import os
+import re
 from pathlib import Path
 
 import dj_database_url
 from dotenv import load_dotenv
 
-from config.env import Env, EnvError, redis_url
+from config.env import (
+    ALLOWED_HOST,
+    DIGITS,
+    HOST,
+    ORIGIN,
+    TOKEN,
+    Env,
+    EnvError,
+    Shape,
+    redis_url,
+)
 
 BACKEND_DIR = Path(__file__).resolve().parent.parent
 REPO_DIR = BACKEND_DIR.parent
 
+env = Env()
 # interpolate=False: Compose-style ${VAR} references are refused, not half-expanded.
 # DOTENV_DISABLED=1 (set by the tests) keeps a developer's .env out of the picture.
-if not os.environ.get("DOTENV_DISABLED"):
+if not env.bool("DOTENV_DISABLED", False):
     load_dotenv(REPO_DIR / ".env", override=False, interpolate=False)
-env = Env()
 
 # --- Django core -------------------------------------------------------------------------------
 
 DEBUG = env.bool("DJANGO_DEBUG", False)
+# With debug off, secrets still holding .env.example's "change-me" are refused (env.secret).
+production = not DEBUG
 if DEBUG:
     SECRET_KEY = env.str("DJANGO_SECRET_KEY", "insecure-local-development-key-not-for-production")
 else:
-    try:
-        SECRET_KEY = env.str("DJANGO_SECRET_KEY")
-    except EnvError:
+    SECRET_KEY = env.secret("DJANGO_SECRET_KEY", production=True) or ""
+    if not SECRET_KEY:
         raise EnvError(
             "DJANGO_SECRET_KEY is required when DJANGO_DEBUG is off. "
             "Run `make env` to write a .env with a generated key."
-        ) from None
+        )
 # Loopback is always allowed: the container healthcheck and local probes call 127.0.0.1.
 ALLOWED_HOSTS = [
-    *env.list("DJANGO_ALLOWED_HOSTS", []),
+    *env.list("DJANGO_ALLOWED_HOSTS", [], shape=ALLOWED_HOST),
     "localhost",
     "127.0.0.1",
     "[::1]",
 ]
-CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", [], shape=ORIGIN)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -111,10 +123,10 @@ if DATABASE_URL or POSTGRES_HOST:
         default_db = {
             "ENGINE": "django.db.backends.postgresql",
             "HOST": str(POSTGRES_HOST),
-            "PORT": env.int("POSTGRES_PORT", 5432, minimum=1),
+            "PORT": env.int("POSTGRES_PORT", 5432, minimum=1, maximum=65535),
             "NAME": env.str("POSTGRES_DB", "app"),
             "USER": env.str("POSTGRES_USER", "app"),
-            "PASSWORD": env.str("POSTGRES_PASSWORD", ""),
+            "PASSWORD": env.secret("POSTGRES_PASSWORD", production=production) or "",
         }
     if DATABASE_POOL_MAX_SIZE and default_db["ENGINE"] == "django.db.backends.postgresql":
         default_db["CONN_MAX_AGE"] = 0
@@ -146,7 +158,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Internationalisation, static files ------------------------------------------------------
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = env.str("DJANGO_TIME_ZONE", "UTC")
+TIME_ZONE = env.time_zone("DJANGO_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
@@ -168,13 +180,14 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 # --- Redis and Celery --------------------------------------------------------------------------
 # The broker URL is built here from parts so no process ever has to expand ${REDIS_PASSWORD}.
 
-REDIS_HOST = env.str("REDIS_HOST", "127.0.0.1")
-REDIS_PORT = env.int("REDIS_PORT", 6379, minimum=1)
-REDIS_PASSWORD = env.optional("REDIS_PASSWORD")
+REDIS_HOST = env.str("REDIS_HOST", "127.0.0.1", shape=HOST)
+REDIS_PORT = env.int("REDIS_PORT", 6379, minimum=1, maximum=65535)
+REDIS_PASSWORD = env.secret("REDIS_PASSWORD", production=production)
 REDIS_DB = env.int("REDIS_DB", 0, minimum=0)
 REDIS_URL = redis_url(host=REDIS_HOST, port=REDIS_PORT, password=REDIS_PASSWORD, db=REDIS_DB)
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", REDIS_URL)
-CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", CELERY_BROKER_URL)
+redis_schemes = ("redis", "rediss")
+CELERY_BROKER_URL = env.url("CELERY_BROKER_URL", REDIS_URL, schemes=redis_schemes)
+CELERY_RESULT_BACKEND = env.url("CELERY_RESULT_BACKEND", CELERY_BROKER_URL, schemes=redis_schemes)
 
 # The longest countdown any producer may ask for (staggered sends, retry backoff). The Redis
 # transport re-delivers a message held longer than the visibility timeout, so the visibility
@@ -193,12 +206,19 @@ OPS_CANARY_INTERVAL_SECONDS = env.float("OPS_CANARY_INTERVAL_SECONDS", 60.0, min
 
 # --- WhatsApp Cloud API ------------------------------------------------------------------------
 
-WHATSAPP_API_BASE_URL = env.str("WHATSAPP_API_BASE_URL", "https://graph.facebook.com")
-WHATSAPP_API_VERSION = env.str("WHATSAPP_API_VERSION", "v26.0")
-WHATSAPP_ACCESS_TOKEN = env.optional("WHATSAPP_ACCESS_TOKEN")
-WHATSAPP_PHONE_NUMBER_ID = env.optional("WHATSAPP_PHONE_NUMBER_ID")
-WHATSAPP_APP_SECRET = env.optional("WHATSAPP_APP_SECRET")
-WHATSAPP_VERIFY_TOKEN = env.optional("WHATSAPP_VERIFY_TOKEN")
+http_schemes = ("https", "http")
+WHATSAPP_API_BASE_URL = env.url(
+    "WHATSAPP_API_BASE_URL", "https://graph.facebook.com", schemes=http_schemes
+)
+WHATSAPP_API_VERSION = env.str(
+    "WHATSAPP_API_VERSION",
+    "v26.0",
+    shape=Shape(re.compile(r"v[0-9]+\.[0-9]+"), "a Graph API version such as v26.0"),
+)
+WHATSAPP_ACCESS_TOKEN = env.optional("WHATSAPP_ACCESS_TOKEN", shape=TOKEN)
+WHATSAPP_PHONE_NUMBER_ID = env.optional("WHATSAPP_PHONE_NUMBER_ID", shape=DIGITS)
+WHATSAPP_APP_SECRET = env.secret("WHATSAPP_APP_SECRET", production=production)
+WHATSAPP_VERIFY_TOKEN = env.secret("WHATSAPP_VERIFY_TOKEN", production=production)
 WHATSAPP_PART_SPACING_SECONDS = env.float("WHATSAPP_PART_SPACING_SECONDS", 2.0, minimum=0)
 WHATSAPP_WEBHOOK_MAX_BYTES = env.int("WHATSAPP_WEBHOOK_MAX_BYTES", 3 * 1024 * 1024, minimum=1024)
 WHATSAPP_HTTP_POOL_SIZE = env.int("WHATSAPP_HTTP_POOL_SIZE", 100, minimum=1)
@@ -207,13 +227,21 @@ WHATSAPP_HTTP_POOL_SIZE = env.int("WHATSAPP_HTTP_POOL_SIZE", 100, minimum=1)
 WHATSAPP_SWEEP_AFTER_SECONDS = env.float("WHATSAPP_SWEEP_AFTER_SECONDS", 15.0, minimum=0)
 # Send attempts per message (transient errors, pair rate limits) before it is marked failed.
 WHATSAPP_SEND_MAX_ATTEMPTS = env.int("WHATSAPP_SEND_MAX_ATTEMPTS", 6, minimum=1)
+# The most parts (of 4096 characters each) one text may be split into; a longer one is refused.
+WHATSAPP_TEXT_MAX_PARTS = env.int("WHATSAPP_TEXT_MAX_PARTS", 20, minimum=1)
 
 # --- football-data.org -------------------------------------------------------------------------
 
-FOOTBALL_DATA_API_URL = env.str("FOOTBALL_DATA_API_URL", "https://api.football-data.org/v4")
-FOOTBALL_DATA_API_TOKEN = env.optional("FOOTBALL_DATA_API_TOKEN")
+FOOTBALL_DATA_API_URL = env.url(
+    "FOOTBALL_DATA_API_URL", "https://api.football-data.org/v4", schemes=http_schemes
+)
+FOOTBALL_DATA_API_TOKEN = env.optional("FOOTBALL_DATA_API_TOKEN", shape=TOKEN)
 FOOTBALL_DATA_REQUESTS_PER_MINUTE = env.int("FOOTBALL_DATA_REQUESTS_PER_MINUTE", 10, minimum=1)
-FOOTBALL_DATA_COMPETITIONS = env.list("FOOTBALL_DATA_COMPETITIONS", ["PL"])
+FOOTBALL_DATA_COMPETITIONS = env.list(
+    "FOOTBALL_DATA_COMPETITIONS",
+    ["PL"],
+    shape=Shape(re.compile(r"[A-Za-z0-9]+"), "a competition code such as PL or CL"),
+)
 # How long a task may sleep for a free slot in the shared limiter before it retries later instead.
 # 0: never sleep; the sync tasks run on the prefork cpu worker, where a sleeping process is a core
 # not settling tickets, so they retry with a countdown instead.
@@ -233,7 +261,9 @@ FOOTBALL_DATA_POSTPONED_VOID_AFTER_HOURS = env.int(
 
 # --- Logging -----------------------------------------------------------------------------------
 
-LOG_LEVEL = env.str("LOG_LEVEL", "INFO").upper()
+LOG_LEVEL = env.choice(
+    "LOG_LEVEL", "INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -6,7 +6,7 @@ import pytest
 import redis
 from kombu import Connection
 
-from config.env import Env, EnvError, redis_url
+from config.env import TOKEN, Env, EnvError, redis_url
 from devstack.redis_server import PrivateRedis
 
 AWKWARD_PASSWORD = "p@ss:w/rd#?%&x"
@@ -51,6 +51,51 @@ def test_malformed_values_name_the_variable():
         env.float("RATE", 1.0)
     with pytest.raises(EnvError, match="SMALL must be at least 1"):
         env.int("SMALL", 5, minimum=1)
+
+
+@pytest.mark.parametrize("raw", ["nan", "inf", "-inf"])
+def test_non_finite_numbers_are_refused_although_they_parse(raw):
+    with pytest.raises(EnvError, match="RATE must be a finite number"):
+        Env({"RATE": raw}).float("RATE", 1.0, minimum=0)
+
+
+def test_maximum_is_enforced():
+    env = Env({"PORT": "65536"})
+
+    with pytest.raises(EnvError, match="PORT must be at most 65535, got 65536"):
+        env.int("PORT", 6379, maximum=65535)
+    assert Env({"PORT": "65535"}).int("PORT", 6379, maximum=65535) == 65535
+
+
+def test_url_errors_never_show_the_password():
+    env = Env({"URL": "redis://:hunter2@redis:port/0", "PLAIN": "redis:6379"})
+
+    with pytest.raises(EnvError, match="URL has a malformed port") as malformed:
+        env.url("URL", "", schemes=("redis",))
+    assert "hunter2" not in str(malformed.value)
+    with pytest.raises(EnvError, match="PLAIN must be a URL such as redis://"):
+        env.url("PLAIN", "", schemes=("redis",))
+    assert Env({}).url("URL", "redis://h:1/0", schemes=("redis",)) == "redis://h:1/0"
+
+
+def test_a_token_that_does_not_fit_is_not_printed():
+    with pytest.raises(EnvError, match="TOKEN must be a token") as refused:
+        Env({"TOKEN": "Bearer s3cr3t"}).optional("TOKEN", shape=TOKEN)
+    assert "s3cr3t" not in str(refused.value)
+
+
+def test_the_placeholder_secret_is_refused_in_production_only():
+    env = Env({"SECRET": "change-me"})
+
+    assert env.secret("SECRET", production=False) == "change-me"
+    with pytest.raises(EnvError, match="SECRET is still 'change-me'"):
+        env.secret("SECRET", production=True)
+
+
+def test_choices_are_case_insensitive():
+    assert Env({"LEVEL": " warning"}).choice("LEVEL", "INFO", choices=("INFO", "WARNING")) == (
+        "WARNING"
+    )
 
 
 def test_defaults_apply_when_unset_or_empty():
