@@ -228,7 +228,7 @@ WHATSAPP_SWEEP_AFTER_SECONDS = env.float("WHATSAPP_SWEEP_AFTER_SECONDS", 15.0, m
 # Send attempts per message (transient errors, pair rate limits) before it is marked failed.
 WHATSAPP_SEND_MAX_ATTEMPTS = env.int("WHATSAPP_SEND_MAX_ATTEMPTS", 6, minimum=1)
 # The most parts (of 4096 characters each) one text may be split into; a longer one is refused.
-WHATSAPP_TEXT_MAX_PARTS = env.int("WHATSAPP_TEXT_MAX_PARTS", 20, minimum=1)
+WHATSAPP_TEXT_MAX_PARTS = env.int("WHATSAPP_TEXT_MAX_PARTS", 50, minimum=1)
 
 # --- football-data.org -------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from django.db import transaction
 
 from whatsapp import dispatch
 from whatsapp.models import Contact
+from whatsapp.validation import recipient_normalize, text_parts
 
 __all__ = ["Command", "Contact", "command", "command_arguments", "send_reply"]
 
@@ -87,9 +88,13 @@ def command_reply(*, contact: Contact, text: str) -> str | None:
 def send_reply(*, to: str, text: str) -> None:
     """Send ``text`` to the contact with wa_id ``to``, split into parts sent in order, from any
     app or worker: it enqueues whatsapp's reply task on the io queue once the current
-    transaction commits (at once outside one), so a rolled-back caller sends nothing."""
+    transaction commits (at once outside one), so a rolled-back caller sends nothing.
+
+    A bad number or text raises a ValueError here, in the caller, not later in the worker."""
+    wa_id = recipient_normalize(to)
+    text_parts(text)
     transaction.on_commit(
-        partial(current_app.send_task, dispatch.SEND_REPLY, kwargs={"to": to, "text": text})
+        partial(current_app.send_task, dispatch.SEND_REPLY, kwargs={"to": wa_id, "text": text})
     )
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
@@ -116,3 +116,22 @@ def test_payouts_cannot_be_added_changed_or_deleted_in_the_admin(admin_client):
     delete = reverse("admin:football_data_payout_delete", args=[payout.pk])
     assert admin_client.post(delete, {"post": "yes"}).status_code == 403
     assert Payout.objects.values_list("amount", flat=True).get(pk=payout.pk) == Decimal("20.00")
+
+
+@pytest.mark.parametrize(
+    ("args", "options", "message"),
+    [
+        (("fixtures",), {"days": 0}, "--days must be at least 1, got 0"),
+        (("results",), {"days": -3}, "--days must be at least 1, got -3"),
+        (("settle",), {"days": 2}, "--days applies to fixtures and results, not settle"),
+    ],
+)
+def test_sync_command_refuses_bad_days(args, options, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("football_data_sync", *args, **options)
+
+
+def test_demo_refuses_a_negative_ticket_count():
+    with pytest.raises(CommandError, match="--tickets must be 0 or more, got -1"):
+        call_command("football_data_demo", tickets=-1)
+    assert not Ticket.objects.exists()

@@ -26,3 +26,77 @@ def test_whatsapp_send_queues_a_staggered_text(
 def test_whatsapp_send_refuses_a_bad_recipient():
     with pytest.raises(CommandError, match="digits"):
         call_command("whatsapp_send", "not-a-number", "hi")
+
+
+@pytest.mark.parametrize(
+    ("to", "message"),
+    [
+        ("123", "has 3 digits; a WhatsApp number has 7 to 15"),
+        ("0044 7700 900123", "starts with 0"),
+        ("+1 (555) 123-4567", "must be a phone number in digits"),
+    ],
+)
+def test_whatsapp_send_names_what_is_wrong_with_the_recipient(to, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("whatsapp_send", to, "hi")
+    assert not OutboundMessage.objects.exists()
+
+
+def test_whatsapp_send_accepts_a_number_as_people_write_it(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
+        call_command("whatsapp_send", "+44 7700-900123", "hi")
+
+    assert OutboundMessage.objects.get().contact.wa_id == "447700900123"
+
+
+@pytest.mark.parametrize("text", ["", "  \n "], ids=["empty", "whitespace"])
+def test_whatsapp_send_refuses_an_empty_text(text):
+    with pytest.raises(CommandError, match="the text is empty"):
+        call_command("whatsapp_send", "15551234567", text)
+    assert not OutboundMessage.objects.exists()
+
+
+def test_whatsapp_send_refuses_a_text_over_the_part_limit(tmp_path, settings):
+    settings.WHATSAPP_TEXT_MAX_PARTS = 2
+    path = tmp_path / "long.txt"
+    path.write_text("\n".join("z" * 4000 for _ in range(3)), encoding="utf-8")
+
+    with pytest.raises(CommandError, match="needs 3 parts, more than WHATSAPP_TEXT_MAX_PARTS=2"):
+        call_command("whatsapp_send", "15551234567", file=path)
+    assert not OutboundMessage.objects.exists()
+
+
+def test_whatsapp_send_reports_a_file_it_cannot_read(tmp_path):
+    missing = tmp_path / "missing.txt"
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(b"\xff\xfe\xfa")
+
+    with pytest.raises(CommandError, match=r"cannot read --file .*missing\.txt"):
+        call_command("whatsapp_send", "15551234567", file=missing)
+    with pytest.raises(CommandError, match=r"cannot read --file .*binary\.txt.*utf-8"):
+        call_command("whatsapp_send", "15551234567", file=binary)
+
+
+def test_whatsapp_send_refuses_a_text_and_a_file_together(tmp_path):
+    path = tmp_path / "reply.txt"
+    path.write_text("from the file", encoding="utf-8")
+
+    with pytest.raises(CommandError, match="not both"):
+        call_command("whatsapp_send", "15551234567", "from the argument", file=path)
+    with pytest.raises(CommandError, match="give the text or --file"):
+        call_command("whatsapp_send", "15551234567")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"to": "12345"}, "has 5 digits"),
+        ({"paragraphs": 0}, "--paragraphs must be at least 1, got 0"),
+        ({"timeout": 0.0}, "--timeout must be more than 0 seconds"),
+    ],
+)
+def test_whatsapp_demo_refuses_bad_options_before_touching_the_stack(settings, options, message):
+    # No stack runs here: the command must stop before its first request.
+    settings.WHATSAPP_APP_SECRET = "secret"
+    with pytest.raises(CommandError, match=message):
+        call_command("whatsapp_demo", base_url="http://127.0.0.1:9", **options)

@@ -258,9 +258,9 @@ def test_a_batch_with_several_entries_and_changes_is_processed_whole(
 ):
     from devstack.standins.whatsapp import inbound_text_payload, status_payload
 
-    first = inbound_text_payload(wa_id="111", text="help", wamid="wamid.one")
-    second = inbound_text_payload(wa_id="222", text="help", wamid="wamid.two")
-    status = status_payload(wamid="wamid.unknown", status="delivered", recipient_id="111")
+    first = inbound_text_payload(wa_id="15550000111", text="help", wamid="wamid.one")
+    second = inbound_text_payload(wa_id="15550000222", text="help", wamid="wamid.two")
+    status = status_payload(wamid="wamid.unknown", status="delivered", recipient_id="15550000111")
     first["entry"].append(second["entry"][0])
     first["entry"][0]["changes"].append(status["entry"][0]["changes"][0])
     response, _ = _deliver(client, json.dumps(first).encode(), django_capture_on_commit_callbacks)

@@ -28,7 +28,7 @@ from whatsapp.client import (
 )
 from whatsapp.models import Contact, OutboundMessage, OutboundStatus
 from whatsapp.services.statuses import CALLBACK_PREFIX, status_events_replay
-from whatsapp.text import text_split
+from whatsapp.validation import recipient_normalize, text_parts
 
 logger = logging.getLogger(__name__)
 
@@ -72,18 +72,19 @@ def send_countdown(seconds: float) -> float:
 def text_send_staggered(*, to: str, text: str) -> list[int]:
     """Queue ``text`` to ``to`` (wa_id, E.164 digits) as parts of at most 4096 characters.
 
-    All rows are created in one transaction; after it commits, part N is enqueued with a
-    countdown of N x WHATSAPP_PART_SPACING_SECONDS (capped at CELERY_MAX_COUNTDOWN: the row's
-    ``next_attempt_at`` holds the real time, and an early wake-up goes back to sleep). Returns
-    the OutboundMessage ids in order.
+    ``to`` may start with '+' and hold spaces or hyphens; a bad number, an empty text or one
+    needing more than WHATSAPP_TEXT_MAX_PARTS parts raises ``whatsapp.validation.OutboundInvalid``
+    (a ValueError) before anything is stored. All rows are created in one transaction; after it
+    commits, part N is enqueued with a countdown of N x WHATSAPP_PART_SPACING_SECONDS (capped at
+    CELERY_MAX_COUNTDOWN: the row's ``next_attempt_at`` holds the real time, and an early wake-up
+    goes back to sleep). Returns the OutboundMessage ids in order.
     """
-    parts = text_split(text)
-    if not parts:
-        raise ValueError("text is empty")
+    wa_id = recipient_normalize(to)
+    parts = text_parts(text)
     spacing = settings.WHATSAPP_PART_SPACING_SECONDS
     batch = uuid.uuid4()
     with transaction.atomic():
-        contact = contact_get_or_create(wa_id=to)
+        contact = contact_get_or_create(wa_id=wa_id)
         now = timezone.now()
         rows = []
         for position, body in enumerate(parts):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from football_data.demo import demo_seed
 
@@ -17,5 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--tickets", type=int, default=50)
 
     def handle(self, *args: Any, tickets: int, **options: Any) -> None:
+        if tickets < 0:
+            raise CommandError(f"--tickets must be 0 or more, got {tickets}")
         summary = demo_seed(tickets=tickets)
         self.stdout.write(f"Seeded {summary.matches} matches and {summary.tickets} tickets.")

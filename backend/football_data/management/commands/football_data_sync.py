@@ -19,6 +19,10 @@ class Command(BaseCommand):
         parser.add_argument("--days", type=int, default=None)
 
     def handle(self, *args: Any, what: str, days: int | None, **options: Any) -> None:
+        if days is not None and days < 1:
+            raise CommandError(f"--days must be at least 1, got {days}")
+        if days is not None and what == "settle":
+            raise CommandError("--days applies to fixtures and results, not settle")
         try:
             if what == "fixtures":
                 count = services.fixtures_sync(days=days)

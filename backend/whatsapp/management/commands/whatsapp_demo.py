@@ -15,6 +15,7 @@ from django.utils import timezone
 from devstack.standins.whatsapp import inbound_text_payload, new_wamid, post_signed
 from whatsapp.models import FINAL_STATUSES, InboundMessage, OutboundMessage
 from whatsapp.services import text_send_staggered
+from whatsapp.validation import OutboundInvalid, recipient_normalize
 
 DEMO_PARAGRAPH = (
     "Paragraph {n:02d}. A long reply is split at line breaks into parts of at most 4096 "
@@ -36,7 +37,14 @@ class Command(BaseCommand):
 
         if not settings.WHATSAPP_APP_SECRET:
             raise CommandError("WHATSAPP_APP_SECRET is not set (the webhook would refuse us)")
-        wa_id: str = options["to"]
+        if options["paragraphs"] < 1:
+            raise CommandError(f"--paragraphs must be at least 1, got {options['paragraphs']}")
+        if not options["timeout"] > 0:
+            raise CommandError(f"--timeout must be more than 0 seconds, got {options['timeout']}")
+        try:
+            wa_id = recipient_normalize(options["to"])
+        except OutboundInvalid as exc:
+            raise CommandError(str(exc)) from None
         deadline = time.monotonic() + options["timeout"]
         url = options["base_url"].rstrip("/") + "/whatsapp/webhook/"
 
@@ -62,7 +70,10 @@ class Command(BaseCommand):
             DEMO_PARAGRAPH.format(n=n) * 3 for n in range(1, options["paragraphs"] + 1)
         )
         started = timezone.now()
-        ids = text_send_staggered(to=wa_id, text=text)
+        try:
+            ids = text_send_staggered(to=wa_id, text=text)
+        except OutboundInvalid as exc:
+            raise CommandError(f"--paragraphs {options['paragraphs']}: {exc}") from None
         self.stdout.write(
             f"3. queued a {len(text)}-character reply as {len(ids)} parts "
             f"({settings.WHATSAPP_PART_SPACING_SECONDS:g}s apart)"
