@@ -60,7 +60,7 @@ test-compose: $(STAMP) ## The stack on a real Docker Engine: both compose setups
 test-removal: $(STAMP) ## Remove each example app in a scratch copy; checks, contracts, suite pass (~10 min)
 	REMOVAL_TESTS=1 $(BIN)/pytest tests/removal --timeout=2400 -v
 
-lint: $(STAMP) ## ruff, mypy, import contracts, hadolint, compose schema (pre-commit, .pre-commit-config.yaml)
+lint: $(STAMP) ## ruff, mypy, import contracts, hadolint, compose schema, pip-audit, secret scan (pre-commit)
 	$(BIN)/pre-commit run --all-files
 
 run: $(STAMP) ## The whole system without Docker: web, worker-io, worker-cpu, beat (Ctrl-C stops)

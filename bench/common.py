@@ -38,7 +38,7 @@ def bench_setup(workdir: Path, *, database_url: str | None, **env: str) -> Priva
     os.environ.update(
         DOTENV_DISABLED="1",
         DJANGO_DEBUG="0",
-        DJANGO_SECRET_KEY="bench-only-secret",  # noqa: S106  (throwaway process)
+        DJANGO_SECRET_KEY="bench-only-secret",  # noqa: S106  # pragma: allowlist secret (throwaway)
         REDIS_HOST="127.0.0.1",
         REDIS_PORT=str(redis_server.port),
         REDIS_DB="0",

@@ -25,7 +25,9 @@ os.environ.update(
     REDIS_HOST="127.0.0.1",
     REDIS_PORT=str(REDIS.port),
     DJANGO_DEBUG="0",
-    DJANGO_SECRET_KEY="test-secret-key-not-for-production",
+    DJANGO_SECRET_KEY="test-secret-key-not-for-production",  # pragma: allowlist secret (throwaway)
+    # The test client speaks plain HTTP; tests/config/test_security.py covers the redirect.
+    DJANGO_SECURE_SSL_REDIRECT="0",
     DJANGO_ALLOWED_HOSTS="testserver,localhost,127.0.0.1",
     # Test runs never read a developer's .env: the values above are the whole configuration.
     DOTENV_DISABLED="1",

@@ -170,11 +170,22 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = DEBUG
 
-# --- Security (effective when DEBUG is off behind a TLS-terminating proxy) ---------------------
+# --- Security ----------------------------------------------------------------------------------
+# Production (DEBUG off) sits behind a TLS-terminating proxy that sets X-Forwarded-Proto; these
+# defaults pass `manage.py check --deploy` (tests/config/test_security.py). docs/security.md.
 
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SESSION_COOKIE_SECURE = not DEBUG
-CSRF_COOKIE_SECURE = not DEBUG
+# Trust X-Forwarded-Proto only when a proxy in front always sets (or strips) it.
+TRUST_X_FORWARDED_PROTO = env.bool("DJANGO_TRUST_X_FORWARDED_PROTO", True)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUST_X_FORWARDED_PROTO else None
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+# The container healthcheck and local probes call these over plain HTTP on 127.0.0.1.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Start small: browsers remember HSTS for this long. Raise it (31536000) once HTTPS works.
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 3600, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", True)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
 # --- Redis and Celery --------------------------------------------------------------------------

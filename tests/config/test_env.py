@@ -9,7 +9,7 @@ from kombu import Connection
 from config.env import TOKEN, Env, EnvError, redis_url
 from devstack.redis_server import PrivateRedis
 
-AWKWARD_PASSWORD = "p@ss:w/rd#?%&x"
+AWKWARD_PASSWORD = "p@ss:w/rd#?%&x"  # pragma: allowlist secret (test value)
 
 
 def test_unexpanded_reference_is_refused_naming_the_variable():

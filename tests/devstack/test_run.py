@@ -60,7 +60,7 @@ def test_make_run_starts_everything_the_doctor_sees_it_and_ctrl_c_stops_it(tmp_p
         "CELERY_BEAT_SCHEDULE_FILE": str(tmp_path / "beat-schedule"),
         "OPS_CANARY_INTERVAL_SECONDS": "1",
         "CELERY_SOFT_SHUTDOWN_TIMEOUT": "1",
-        "WHATSAPP_APP_SECRET": "run-test-secret",
+        "WHATSAPP_APP_SECRET": "run-test-secret",  # pragma: allowlist secret (throwaway)
         "DJANGO_DEBUG": "1",
         "DEVSTACK_VAR_DIR": str(tmp_path / "var"),
     }

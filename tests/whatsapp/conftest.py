@@ -11,7 +11,7 @@ from django.test import Client
 from devstack.standins.whatsapp import WhatsAppStandIn, sign
 
 SAMPLES = Path(__file__).parent / "samples"
-APP_SECRET = "test-app-secret"
+APP_SECRET = "test-app-secret"  # pragma: allowlist secret (signs test webhooks)
 VERIFY_TOKEN = "test-verify-token"
 ACCESS_TOKEN = "test-access-token"
 PHONE_NUMBER_ID = "123456789"
