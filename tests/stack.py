@@ -75,9 +75,12 @@ class Stack:
         # The deployable file only: the dev override's stand-in addresses are not for tests.
         return load_services(env, [name], files=COMPOSE_FILES[:1])[name]
 
-    def ensure(self, name: str, include: str = "", **overrides: str) -> ServiceProcess:
+    def ensure(
+        self, name: str, include: str = "", *, wait: bool = True, **overrides: str
+    ) -> ServiceProcess:
         """Run the service (restarting it if its environment differs); ``include`` names a
-        module of extra tasks for a worker (``celery worker --include``)."""
+        module of extra tasks for a worker (``celery worker --include``); ``wait=False`` does not
+        wait for a worker to answer (its broker may be down on purpose)."""
         env = {**self.base_env, **overrides}
         service = self.service(name, env)
         if include:
@@ -102,7 +105,7 @@ class Stack:
         self._logs[name] = log
         process = ServiceProcess(service, wanted, log).start()
         self.processes[name] = process
-        if name.startswith("worker-"):
+        if name.startswith("worker-") and wait:
             try:
                 wait_for_node(self.app, node_name(name))
             except TimeoutError:

@@ -6,11 +6,15 @@
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 from typing import Final
 
 from celery import current_app
 from django.db import transaction
+from kombu.exceptions import OperationalError
+
+logger = logging.getLogger(__name__)
 
 SEND_MESSAGE: Final = "whatsapp.tasks.send_message"
 PROCESS_WEBHOOK_EVENT: Final = "whatsapp.tasks.process_webhook_event"
@@ -29,4 +33,9 @@ def webhook_event_process_on_commit(*, event_id: int) -> None:
 
 
 def _enqueue(name: str, row_id: int, *, countdown: float | None = None) -> None:
-    current_app.send_task(name, args=[row_id], countdown=countdown)
+    try:
+        current_app.send_task(name, args=[row_id], countdown=countdown)
+    except OperationalError as exc:
+        # The row is committed: the sweeper enqueues it once the broker answers again, so a
+        # webhook is still answered 200 and a send is late, not lost.
+        logger.warning("broker unreachable; %s(%s) is left to the sweeper: %s", name, row_id, exc)

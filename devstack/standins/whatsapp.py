@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -276,12 +277,16 @@ class WhatsAppStandIn:
     # --- control and inspection ---------------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget what was received and every fault; latency and mix back to none."""
+        """Forget what was received, every fault and the status webhooks not yet posted; latency
+        and mix back to none."""
         with self._lock:
             self._received.clear()
             self._faults.clear()
             self.fault_mix.clear()
             self.latency = 0.0
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._webhooks.get_nowait()
 
     def add_fault(
         self,

@@ -106,13 +106,27 @@ BAD = [
     case("FOOTBALL_DATA_SETTLE_CHUNK_SIZE", "1e3", "FOOTBALL_DATA_SETTLE_CHUNK_SIZE must be an"),
     case("FOOTBALL_DATA_POSTPONED_VOID_AFTER_HOURS", "-1", "FOOTBALL_DATA_POSTPONED_VOID_AFTER"),
     case("LOG_LEVEL", "verbose", "LOG_LEVEL must be one of DEBUG, INFO"),
+    case("DJANGO_TRUST_X_FORWARDED_PROTO", "https", "DJANGO_TRUST_X_FORWARDED_PROTO must be a"),
+    case("DJANGO_SECURE_SSL_REDIRECT", "always", "DJANGO_SECURE_SSL_REDIRECT must be a boolean"),
+    case("DJANGO_SECURE_HSTS_SECONDS", "1y", "DJANGO_SECURE_HSTS_SECONDS must be an integer"),
+    case("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", "all", "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS"),
+    case("DJANGO_SECURE_HSTS_PRELOAD", "later", "DJANGO_SECURE_HSTS_PRELOAD must be a boolean"),
+    case("DJANGO_SESSION_COOKIE_SECURE", "https", "DJANGO_SESSION_COOKIE_SECURE must be a"),
+    case("DJANGO_CSRF_COOKIE_SECURE", "https", "DJANGO_CSRF_COOKIE_SECURE must be a boolean"),
 ]
 
 # A good value for every variable, all at once: the checks above must not refuse real settings.
 GOOD = {
     "DOTENV_DISABLED": "true",
     "DJANGO_DEBUG": "off",
-    "DJANGO_SECRET_KEY": "a-generated-secret",
+    "DJANGO_SECRET_KEY": "a-generated-secret",  # pragma: allowlist secret
+    "DJANGO_TRUST_X_FORWARDED_PROTO": "1",
+    "DJANGO_SECURE_SSL_REDIRECT": "yes",
+    "DJANGO_SECURE_HSTS_SECONDS": "31536000",
+    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS": "0",
+    "DJANGO_SECURE_HSTS_PRELOAD": "false",
+    "DJANGO_SESSION_COOKIE_SECURE": "true",
+    "DJANGO_CSRF_COOKIE_SECURE": "on",
     "DJANGO_ALLOWED_HOSTS": "example.com, .example.org,[2001:db8::1]",
     "DJANGO_CSRF_TRUSTED_ORIGINS": "https://example.com,https://*.example.org,http://h:8000",
     "DATABASE_URL": "sqlite:////tmp/never-opened.sqlite3",
@@ -121,7 +135,7 @@ GOOD = {
     "POSTGRES_PORT": "5433",
     "POSTGRES_DB": "app",
     "POSTGRES_USER": "app",
-    "POSTGRES_PASSWORD": "p@ss:w/rd",
+    "POSTGRES_PASSWORD": "p@ss:w/rd",  # pragma: allowlist secret
     "DATABASE_CONN_MAX_AGE": "60",
     "SQLITE_PATH": "/tmp/db.sqlite3",
     "SQLITE_TEST_PATH": "/tmp/test-db.sqlite3",
@@ -129,7 +143,7 @@ GOOD = {
     "DJANGO_STATIC_ROOT": "/tmp/static",
     "REDIS_HOST": "redis.internal",
     "REDIS_PORT": "6380",
-    "REDIS_PASSWORD": "p@ss:w/rd#?%&x",
+    "REDIS_PASSWORD": "p@ss:w/rd#?%&x",  # pragma: allowlist secret
     "REDIS_DB": "2",
     "CELERY_BROKER_URL": "rediss://:secret@redis.internal:6380/0",
     "CELERY_RESULT_BACKEND": "redis://127.0.0.1:6379/1",
@@ -143,7 +157,7 @@ GOOD = {
     "WHATSAPP_API_VERSION": "v26.0",
     "WHATSAPP_ACCESS_TOKEN": "EAAG-token_1",
     "WHATSAPP_PHONE_NUMBER_ID": "106540352242922",
-    "WHATSAPP_APP_SECRET": "0123abcd",
+    "WHATSAPP_APP_SECRET": "0123abcd",  # pragma: allowlist secret
     "WHATSAPP_VERIFY_TOKEN": "verify-me",
     "WHATSAPP_PART_SPACING_SECONDS": "0",
     "WHATSAPP_WEBHOOK_MAX_BYTES": "3145728",

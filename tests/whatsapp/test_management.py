@@ -97,6 +97,6 @@ def test_whatsapp_send_refuses_a_text_and_a_file_together(tmp_path):
 )
 def test_whatsapp_demo_refuses_bad_options_before_touching_the_stack(settings, options, message):
     # No stack runs here: the command must stop before its first request.
-    settings.WHATSAPP_APP_SECRET = "secret"
+    settings.WHATSAPP_APP_SECRET = "secret"  # pragma: allowlist secret
     with pytest.raises(CommandError, match=message):
         call_command("whatsapp_demo", base_url="http://127.0.0.1:9", **options)
