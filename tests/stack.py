@@ -51,8 +51,12 @@ def node_name(service_name: str) -> str:
 def wait_for_node(app: Celery[Any], node: str, timeout: float = READY_TIMEOUT) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if app.control.ping(destination=[node], timeout=0.5):
-            return
+        try:
+            if app.control.ping(destination=[node], timeout=0.5):
+                return
+        except app.connection_for_write().connection_errors:
+            # A pooled connection to a Redis that restarted: the next try opens a new one.
+            time.sleep(0.2)
     raise TimeoutError(f"worker {node} did not answer a ping within {timeout:.0f}s")
 
 

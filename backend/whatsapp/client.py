@@ -18,7 +18,7 @@ from requests.adapters import HTTPAdapter
 
 # (connect, read) seconds. A connect timeout means nothing was sent; a read timeout is ambiguous
 # (Meta may have accepted the message), and is retried like Meta advises: see docs/whatsapp.md.
-DEFAULT_TIMEOUT = (5.0, 20.0)
+DEFAULT_TIMEOUT = (3.05, 10.0)
 
 
 class WhatsAppError(Exception):

@@ -36,6 +36,10 @@ UNRECOVERABLE = ("CRITICAL", "Couldn't ack", "MaxConnectionsError", "Unrecoverab
 # Open (docs/troubleshooting.md): an acknowledgement sent while Redis restarts fails and is logged
 # at CRITICAL by kombu. The message waits in `unacked`; its row was claimed, so nothing repeats.
 ACK_DURING_OUTAGE = "Couldn't ack"
+# Open too: kombu may crash the worker while it closes the lost connection (restoring unacked
+# messages with no connection left: "'NoneType' object has no attribute 'hostname'"). Compose's
+# restart policy starts it again; the Redis restart test does the same and reports it.
+KOMBU_CLOSE_CRASH = "object has no attribute 'hostname'"
 CONTACTS, PARTS = 50, 10
 TO = "15551234567"
 REPORT = REPO_DIR / "var" / "fault-report.md"
@@ -116,13 +120,19 @@ def delivered_exactly_once_in_order(standin, sent: dict[str, list[int]], timeout
     return took
 
 
-def clean(log: str, *, tolerate: str = "") -> list[str]:
+def clean(log: str, *, tolerate: tuple[str, ...] = ()) -> list[str]:
     """The lines of ``log`` that say something went wrong for good."""
     return [
         line
         for line in log.splitlines()
-        if any(bad in line for bad in UNRECOVERABLE) and not (tolerate and tolerate in line)
+        if any(bad in line for bad in UNRECOVERABLE) and not any(ok in line for ok in tolerate)
     ]
+
+
+def restart_redis(private_redis, *, down_for: float) -> None:
+    private_redis.stop()
+    time.sleep(down_for)
+    private_redis.start()
 
 
 def due_together(count: int, in_seconds: float) -> list[int]:
@@ -242,14 +252,17 @@ def test_redis_restarted_mid_batch(worker, beat, stack, status_webhooks, private
     sent = replies()
     wait_until(lambda: len(status_webhooks.delivered()) >= 150, timeout=60, interval=0.01)
     # when Redis restarts (AOF on, as in Compose), down for about 3 s
-    private_redis.stop()
-    time.sleep(3)
-    private_redis.start()
+    restart_redis(private_redis, down_for=3)
+    # (and worker-io, if kombu crashed it, is started again as its restart policy would)
+    time.sleep(2)
+    restarted = not stack.processes["worker-io"].alive()
+    if restarted:
+        stack.ensure("worker-io", **realistic(worker))
     # then every part arrives exactly once and in order, soon after Redis is back
     took = delivered_exactly_once_in_order(status_webhooks, sent, timeout=90)
     received = Counter((r.to, r.body) for r in status_webhooks.delivered())
     report.add(
-        "Redis restarted mid-batch (3 s down)",
+        "Redis restarted mid-batch (3 s down)" + (", worker-io restarted" if restarted else ""),
         beat,
         sum(received.values()),
         len(received),
@@ -258,7 +271,8 @@ def test_redis_restarted_mid_batch(worker, beat, stack, status_webhooks, private
     )
     assert max(received.values()) == 1
     assert took < 30, took
-    assert clean(stack.log("worker-io")[log_before:], tolerate=ACK_DURING_OUTAGE) == []
+    known = (ACK_DURING_OUTAGE, KOMBU_CLOSE_CRASH)
+    assert clean(stack.log("worker-io")[log_before:], tolerate=known) == []
 
 
 def test_the_api_failing_a_third_of_the_calls(worker, stack, standin, report, monkeypatch):
@@ -271,6 +285,9 @@ def test_the_api_failing_a_third_of_the_calls(worker, stack, standin, report, mo
     standin.set_fault_mix(
         {"timeout": 0.05, "http500": 0.1, 130429: 0.1, 131056: 0.05, 131026: 0.05}
     )
+    # (and three numbers surely undeliverable, so the permanent path is always taken)
+    for n in (7, 21, 42):
+        standin.add_fault(body_contains=f"mix {n}", code=131026, times=5)
     # when 50 one-part messages go out
     count = 50
     ids = [text_send_staggered(to=f"1555100{n:04d}", text=f"mix {n}")[0] for n in range(count)]
@@ -285,6 +302,7 @@ def test_the_api_failing_a_third_of_the_calls(worker, stack, standin, report, mo
     for received in standin.received():
         by_body[received.body].append(received)
     refused = {body for body, calls in by_body.items() if calls[-1].fault == "131026"}
+    assert {"mix 7", "mix 21", "mix 42"} <= refused
     failed = rows.filter(status=OutboundStatus.FAILED)
     assert {m.body for m in failed} == refused
     assert {m.last_error_code for m in failed} <= {131026}

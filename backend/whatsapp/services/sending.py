@@ -32,8 +32,9 @@ from whatsapp.validation import recipient_normalize, text_parts
 
 logger = logging.getLogger(__name__)
 
-# The send task's hard time limit. A row still `sending` after it has no live task any more.
-SEND_TIME_LIMIT_SECONDS = 30
+# The send task's hard time limit, above the client's (connect, read) timeouts. A row still
+# `sending` after it has no live task any more, and the sweeper may send it again.
+SEND_TIME_LIMIT_SECONDS = 15
 TRANSIENT_BACKOFF_BASE_SECONDS = 2.0
 TRANSIENT_BACKOFF_MAX_SECONDS = 300.0
 SPACING_TOLERANCE = 0.1
