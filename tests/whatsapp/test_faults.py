@@ -155,6 +155,15 @@ def due_together(count: int, in_seconds: float) -> list[int]:
     return [row.pk for row in rows]
 
 
+def recovered(standin, sent, report: Report, fault: str, beat: bool, timeout: float) -> None:
+    """Every part arrives exactly once and in order, within 30 s; the row goes in the report."""
+    took = delivered_exactly_once_in_order(standin, sent, timeout=timeout)
+    received = Counter((r.to, r.body) for r in standin.delivered())
+    report.add(fault, beat, sum(received.values()), len(received), CONTACTS * PARTS, took)
+    assert max(received.values()) == 1
+    assert took < 30, took
+
+
 def test_a_burst_of_1000_sends_due_at_the_same_second_is_sent_once_each(
     worker, stack, standin, report
 ):
@@ -199,18 +208,9 @@ def test_sigkill_of_worker_io_mid_batch_then_restart(worker, beat, stack, status
     stack.kill("worker-io")
     stack.ensure("worker-io", **realistic(worker))
     # then every part arrives exactly once and in order, soon after the restart
-    took = delivered_exactly_once_in_order(status_webhooks, sent, timeout=60)
-    received = Counter((r.to, r.body) for r in status_webhooks.delivered())
-    report.add(
-        "SIGKILL worker-io mid-batch, restart",
-        beat,
-        sum(received.values()),
-        len(received),
-        CONTACTS * PARTS,
-        took,
+    recovered(
+        status_webhooks, sent, report, "SIGKILL worker-io mid-batch, restart", beat, timeout=60
     )
-    assert max(received.values()) == 1
-    assert took < 30, took
     assert clean(stack.log("worker-io")[log_before:]) == []
 
 
@@ -229,18 +229,14 @@ def test_sigterm_of_worker_io_mid_batch_as_a_deploy_does_then_restart(
     # then it stopped cleanly, and every part arrives exactly once and in order, at once
     assert stopped.code == 0
     assert clean(stopped.log) == []
-    took = delivered_exactly_once_in_order(status_webhooks, sent, timeout=60)
-    received = Counter((r.to, r.body) for r in status_webhooks.delivered())
-    report.add(
+    recovered(
+        status_webhooks,
+        sent,
+        report,
         "SIGTERM worker-io mid-batch (deploy), restart",
         beat,
-        sum(received.values()),
-        len(received),
-        CONTACTS * PARTS,
-        took,
+        timeout=60,
     )
-    assert max(received.values()) == 1
-    assert took < 30, took
     assert clean(stack.log("worker-io")[log_before:]) == []
 
 
@@ -259,18 +255,14 @@ def test_redis_restarted_mid_batch(worker, beat, stack, status_webhooks, private
     if restarted:
         stack.ensure("worker-io", **realistic(worker))
     # then every part arrives exactly once and in order, soon after Redis is back
-    took = delivered_exactly_once_in_order(status_webhooks, sent, timeout=90)
-    received = Counter((r.to, r.body) for r in status_webhooks.delivered())
-    report.add(
+    recovered(
+        status_webhooks,
+        sent,
+        report,
         "Redis restarted mid-batch (3 s down)" + (", worker-io restarted" if restarted else ""),
         beat,
-        sum(received.values()),
-        len(received),
-        CONTACTS * PARTS,
-        took,
+        timeout=90,
     )
-    assert max(received.values()) == 1
-    assert took < 30, took
     known = (ACK_DURING_OUTAGE, KOMBU_CLOSE_CRASH)
     assert clean(stack.log("worker-io")[log_before:], tolerate=known) == []
 
