@@ -21,7 +21,7 @@ def session_dir() -> Path:
     return SESSION_DIR
 
 
-pytest_plugins = ["tests.stack"]
+pytest_plugins = ["tests.stack", "tests.faults"]
 
 
 # The container tests need a Docker Engine and run on their own: `make test-compose`.

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from devstack.standins.whatsapp import inbound_text_payload
+from tests.faults import Report, clean
 from tests.scratch import REPO_DIR
 from tests.stack import Stack, wait_until
 from tests.whatsapp.conftest import bodies, post_webhook, reply_text
@@ -32,7 +33,6 @@ from whatsapp.services import text_send_staggered
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
 LATENCY = 0.2
-UNRECOVERABLE = ("CRITICAL", "Couldn't ack", "MaxConnectionsError", "Unrecoverable error")
 # Open (docs/troubleshooting.md): an acknowledgement sent while Redis restarts fails and is logged
 # at CRITICAL by kombu. The message waits in `unacked`; its row was claimed, so nothing repeats.
 ACK_DURING_OUTAGE = "Couldn't ack"
@@ -42,31 +42,6 @@ ACK_DURING_OUTAGE = "Couldn't ack"
 KOMBU_CLOSE_CRASH = "object has no attribute 'hostname'"
 CONTACTS, PARTS = 50, 10
 TO = "15551234567"
-REPORT = REPO_DIR / "var" / "fault-report.md"
-
-
-class Report:
-    """One row per fault for the closing note, written to var/fault-report.md."""
-
-    def __init__(self) -> None:
-        self.rows = ["| fault | beat | sent | delivered | duplicated | lost | last delivery |"]
-        self.rows.append("|---|---|---|---|---|---|---|")
-
-    def add(self, fault: str, beat: bool, sent: int, delivered: int, total: int, took: float):
-        duplicated, lost = sent - delivered, total - delivered
-        self.rows.append(
-            f"| {fault} | {'yes' if beat else 'no'} | {sent} | {delivered} | {duplicated} "
-            f"| {lost} | {took:.1f} s after the fault cleared |"
-        )
-
-
-@pytest.fixture(scope="module")
-def report() -> Iterator[Report]:
-    collected = Report()
-    yield collected
-    REPORT.parent.mkdir(exist_ok=True)
-    REPORT.write_text("\n".join(collected.rows) + "\n")
-    print("\n" + "\n".join(collected.rows))
 
 
 @pytest.fixture(autouse=True)
@@ -126,15 +101,6 @@ def delivered_exactly_once_in_order(
     done = (OutboundStatus.SENT, OutboundStatus.DELIVERED, OutboundStatus.READ)
     wait_until(lambda: not rows.exclude(status__in=done).exists(), timeout=15)
     return took
-
-
-def clean(log: str, *, tolerate: tuple[str, ...] = ()) -> list[str]:
-    """The lines of ``log`` that say something went wrong for good."""
-    return [
-        line
-        for line in log.splitlines()
-        if any(bad in line for bad in UNRECOVERABLE) and not any(ok in line for ok in tolerate)
-    ]
 
 
 def restart_redis(private_redis, *, down_for: float) -> None:
