@@ -22,6 +22,7 @@ from django.conf import settings
 
 from config.discovery import beat_schedule, task_routes
 from config.queues import DEFAULT_QUEUE, Queue
+from ops.redis_transport import transport_for
 
 # Time limits every task gets unless it sets its own. gevent has no soft limit (only the hard
 # one is enforced there); prefork enforces both.
@@ -37,6 +38,8 @@ class BaseTask(DjangoTask):
     ``Exception`` would repeat programming errors and permanent API rejections.
     """
 
+    # Acknowledging while Redis restarts is expected, not critical (ops.requests).
+    Request = "ops.requests:BrokerAwareRequest"
     retry_backoff = 2
     retry_backoff_max = min(600, settings.CELERY_MAX_COUNTDOWN)
     retry_jitter = True
@@ -47,6 +50,8 @@ app = Celery("config", task_cls=BaseTask)
 
 app.conf.update(
     broker_url=settings.CELERY_BROKER_URL,
+    # kombu's Redis transport, except that losing Redis mid-close does not crash the worker.
+    broker_transport=transport_for(settings.CELERY_BROKER_URL),
     result_backend=settings.CELERY_RESULT_BACKEND,
     # Keep retrying the broker at start-up (Compose may start workers before Redis accepts).
     broker_connection_retry_on_startup=True,

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 from django.utils.module_loading import autodiscover_modules
 
+from config.discovery import worker_schedule
 from config.queues import QUEUE_WORKLOAD, Workload
 from config.topology import WORKERS, WorkerService, consumed_queues
 
@@ -68,6 +69,39 @@ def check_routes(app: Celery[Any], workers: tuple[WorkerService, ...]) -> list[C
     return problems
 
 
+def _scheduled_entry(
+    app: Celery[Any],
+    consumed: set[str],
+    label: str,
+    task_name: str,
+    options: Mapping[str, Any],
+    ids: tuple[str, str, str],
+) -> list[CheckMessage]:
+    """A schedule entry (beat's or the workers') names a registered task on a consumed queue."""
+    unknown, undeclared, unconsumed = ids
+    problems: list[CheckMessage] = []
+    if task_name not in app.tasks:
+        problems.append(
+            Error(f"{label} sends {task_name!r}, which is not a registered task.", id=unknown)
+        )
+    try:
+        queue = _route(app, task_name, options)
+    except QueueNotFound as exc:
+        problems.append(
+            Error(f"{label} sends to queue {exc.args[0]!r}, which is not declared.", id=undeclared)
+        )
+        return problems
+    if queue not in consumed:
+        problems.append(
+            Error(
+                f"{label} sends {task_name!r} to queue {queue!r}, which no worker consumes.",
+                hint="Fix the entry's queue or the route, or add a worker for it.",
+                id=unconsumed,
+            )
+        )
+    return problems
+
+
 def check_beat(
     app: Celery[Any], schedule: Mapping[str, Mapping[str, Any]], workers: tuple[WorkerService, ...]
 ) -> list[CheckMessage]:
@@ -75,42 +109,43 @@ def check_beat(
     consumed = consumed_queues(workers)
     problems: list[CheckMessage] = []
     for entry_name, entry in schedule.items():
-        task_name = entry["task"]
         options = entry.get("options", {})
-        if task_name not in app.tasks:
-            problems.append(
-                Error(
-                    f"Beat entry {entry_name!r} sends {task_name!r}, "
-                    "which is not a registered task.",
-                    id="ops.E004",
-                )
-            )
-        try:
-            queue = _route(app, task_name, options)
-        except QueueNotFound as exc:
-            problems.append(
-                Error(
-                    f"Beat entry {entry_name!r} sends to queue {exc.args[0]!r}, "
-                    "which is not declared.",
-                    id="ops.E005",
-                )
-            )
-            continue
-        if queue not in consumed:
-            problems.append(
-                Error(
-                    f"Beat entry {entry_name!r} sends {task_name!r} to queue {queue!r}, "
-                    "which no worker consumes.",
-                    hint="Fix the entry's options.queue or the route, or add a worker for it.",
-                    id="ops.E006",
-                )
-            )
+        problems += _scheduled_entry(
+            app,
+            consumed,
+            f"Beat entry {entry_name!r}",
+            entry["task"],
+            options,
+            ("ops.E004", "ops.E005", "ops.E006"),
+        )
         if "expires" not in options:
             problems.append(
                 Warning(
                     f"Beat entry {entry_name!r} has no options.expires: after downtime a backlog "
                     "of stale runs would be replayed.",
                     id="ops.W001",
+                )
+            )
+    return problems
+
+
+def check_worker_schedule(
+    app: Celery[Any], schedule: Mapping[str, Mapping[str, Any]], workers: tuple[WorkerService, ...]
+) -> list[CheckMessage]:
+    """Every ``WORKER_SCHEDULE`` entry (ops.worker_schedule) names a registered task, routes to a
+    queue some worker consumes (only those workers run it), and repeats after a positive time."""
+    consumed = consumed_queues(workers)
+    problems: list[CheckMessage] = []
+    for entry_name, entry in schedule.items():
+        label = f"Worker schedule entry {entry_name!r}"
+        problems += _scheduled_entry(
+            app, consumed, label, entry["task"], {}, ("ops.E007", "ops.E008", "ops.E009")
+        )
+        every = entry.get("every")
+        if not isinstance(every, int | float) or every <= 0:
+            problems.append(
+                Error(
+                    f"{label} has every={every!r}; it needs a number of seconds > 0.", id="ops.E013"
                 )
             )
     return problems
@@ -203,6 +238,7 @@ def celery_topology_check(app_configs: Any = None, **kwargs: Any) -> list[CheckM
     return [
         *check_routes(app, WORKERS),
         *check_beat(app, app.conf.beat_schedule, WORKERS),
+        *check_worker_schedule(app, worker_schedule(settings.INSTALLED_APPS), WORKERS),
         *check_pools(app, WORKERS),
         *check_visibility_timeout(
             app,

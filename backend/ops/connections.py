@@ -1,9 +1,14 @@
-"""A worker's broker connection pool, sized to its concurrency.
+"""How a worker uses the broker: a connection pool sized to its concurrency, and publishing that
+waits out a short broker outage.
 
 kombu's Redis transport lets each process open 10 connections unless told otherwise. A gevent
 worker acknowledging more messages than that at once fails with ``MaxConnectionsError``, logs
 ``Couldn't ack``, and the message runs again after the visibility timeout (docs/troubleshooting.md,
 "Couldn't ack ... Too many connections").
+
+What a task publishes (a retry, the wake-up of the next part) is lost if Redis is away longer
+than the web's short publish retry (about 2 s), and then waits for a sweep. A worker's task can
+afford to wait: inside a worker, publishing retries for about ``WORKER_PUBLISH_PATIENCE`` seconds.
 """
 
 from __future__ import annotations
@@ -14,6 +19,14 @@ from celery import bootsteps
 
 # Connections beyond one per task slot: consuming, publishing, remote control, events, liveness.
 HEADROOM = 20
+# Seconds a task's publish waits for the broker: a Redis restart, well inside a task time limit.
+WORKER_PUBLISH_PATIENCE = 10
+WORKER_PUBLISH_RETRY_POLICY = {
+    "max_retries": WORKER_PUBLISH_PATIENCE * 2,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 0.5,
+}
 
 
 def broker_max_connections(concurrency: int, configured: int | None) -> int:
@@ -22,7 +35,8 @@ def broker_max_connections(concurrency: int, configured: int | None) -> int:
 
 
 class BrokerConnections(bootsteps.Step):
-    """Worker bootstep: raise the transport's ``max_connections`` before the first connection."""
+    """Worker bootstep, before the first connection: raise the transport's ``max_connections``
+    and make publishing patient."""
 
     def __init__(self, worker: Any, **kwargs: Any) -> None:
         super().__init__(worker, **kwargs)
@@ -32,3 +46,5 @@ class BrokerConnections(bootsteps.Step):
             int(worker.concurrency), options.get("max_connections")
         )
         conf.broker_transport_options = options
+        # In place: Celery's task sender keeps a reference to this dict once it has published.
+        conf.task_publish_retry_policy.update(WORKER_PUBLISH_RETRY_POLICY)

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
 from config.celery import app
+from config.discovery import worker_schedule
 from config.topology import WORKERS
 from ops import checks
 
@@ -40,6 +43,7 @@ def test_the_shipped_configuration_is_clean():
     problems = [
         *checks.check_routes(app_, WORKERS),
         *checks.check_beat(app_, app_.conf.beat_schedule, WORKERS),
+        *checks.check_worker_schedule(app_, worker_schedule(settings.INSTALLED_APPS), WORKERS),
         *checks.check_pools(app_, WORKERS),
     ]
     assert problems == []
@@ -92,13 +96,34 @@ def test_beat_naming_an_unknown_task_or_an_undeclared_queue_is_an_error():
 
     problems = checks.check_beat(checks._celery_app(), schedule, WORKERS)
 
-    assert set(ids(problems)) == {"ops.E004", "ops.E005"}
+    assert set(ids(problems)) == {"ops.E004", "ops.E005", "ops.W001"}
 
 
 def test_a_beat_entry_without_expires_is_a_warning():
     schedule = {"tick": {"task": "ops.tasks.probe", "schedule": 60}}
 
     assert ids(checks.check_beat(checks._celery_app(), schedule, WORKERS)) == ["ops.W001"]
+
+
+def test_a_worker_schedule_entry_no_worker_would_run_is_an_error():
+    schedule = {"sweep": {"task": "ops.tasks.probe", "every": 5}}
+
+    problems = checks.check_worker_schedule(checks._celery_app(), schedule, (CPU_WORKER,))
+
+    assert ids(problems) == ["ops.E009"]
+    assert "'io'" in problems[0].msg
+
+
+def test_a_worker_schedule_entry_with_an_unknown_task_or_no_interval_is_an_error():
+    schedule: dict[str, dict[str, Any]] = {
+        "ghost": {"task": "nope.tasks.ghost", "every": 5},
+        "never": {"task": "ops.tasks.probe", "every": 0},
+        "unset": {"task": "ops.tasks.probe"},
+    }
+
+    problems = checks.check_worker_schedule(checks._celery_app(), schedule, WORKERS)
+
+    assert ids(problems) == ["ops.E007", "ops.E013", "ops.E013"]
 
 
 def test_solo_pool_is_an_error():
