@@ -46,12 +46,11 @@ def test_services_never_import_the_tasks_module():
 
 
 @pytest.mark.django_db
-def test_parts_are_published_by_name_after_commit_with_capped_countdowns(
+def test_a_reply_publishes_its_first_part_by_name_after_commit(
     settings, published, django_capture_on_commit_callbacks
 ):
-    # given a spacing of 2 s and a countdown cap of 3 s
+    # given a spacing of 2 s
     settings.WHATSAPP_PART_SPACING_SECONDS = 2.0
-    settings.CELERY_MAX_COUNTDOWN = 3
     text = "\n".join(f"part {n} " + "x" * 4000 for n in range(3))
     # when three parts are queued
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -60,12 +59,8 @@ def test_parts_are_published_by_name_after_commit_with_capped_countdowns(
     assert published == []
     for callback in callbacks:
         callback()
-    # and afterwards each part is published by name, with its countdown capped
-    assert published == [
-        (dispatch.SEND_MESSAGE, {"args": [ids[0]], "countdown": 0.0}),
-        (dispatch.SEND_MESSAGE, {"args": [ids[1]], "countdown": 2.0}),
-        (dispatch.SEND_MESSAGE, {"args": [ids[2]], "countdown": 3.0}),
-    ]
+    # and afterwards only the first part is, by name and due now: each part wakes the next
+    assert published == [(dispatch.SEND_MESSAGE, {"args": [ids[0]], "countdown": 0.0})]
 
 
 @pytest.mark.django_db

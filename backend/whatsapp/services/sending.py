@@ -75,10 +75,10 @@ def text_send_staggered(*, to: str, text: str) -> list[int]:
 
     ``to`` may start with '+' and hold spaces or hyphens; a bad number, an empty text or one
     needing more than WHATSAPP_TEXT_MAX_PARTS parts raises ``whatsapp.validation.OutboundInvalid``
-    (a ValueError) before anything is stored. All rows are created in one transaction; after it
-    commits, part N is enqueued with a countdown of N x WHATSAPP_PART_SPACING_SECONDS (capped at
-    CELERY_MAX_COUNTDOWN: the row's ``next_attempt_at`` holds the real time, and an early wake-up
-    goes back to sleep). Returns the OutboundMessage ids in order.
+    (a ValueError) before anything is stored. All rows are created in one transaction, part N due
+    N x WHATSAPP_PART_SPACING_SECONDS after the first; after it commits, the first part is
+    enqueued. Each part, once final, wakes the next at its due time (``_wake_next``), so a reply
+    costs one wake-up per part, however long. Returns the OutboundMessage ids in order.
     """
     wa_id = recipient_normalize(to)
     parts = text_parts(text)
@@ -103,10 +103,8 @@ def text_send_staggered(*, to: str, text: str) -> list[int]:
             )
         created = OutboundMessage.objects.bulk_create(rows)
         ids = [row.pk for row in created]
-        for position, message_id in enumerate(ids):
-            dispatch.message_send_on_commit(
-                message_id=message_id, countdown=send_countdown(position * spacing)
-            )
+        # If an earlier reply to this contact is still going out, this one waits for its turn.
+        dispatch.message_send_on_commit(message_id=ids[0])
     return ids
 
 
