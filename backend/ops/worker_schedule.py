@@ -3,8 +3,10 @@
 An app lists them in ``schedules.WORKER_SCHEDULE`` as ``{name: {"task": ..., "every": seconds}}``
 (``config.discovery`` finds them). Every worker runs, every ``every`` seconds and in its own pool,
 the entries whose task routes to a queue it consumes: not through the queue, so a backlog cannot
-delay them. With several workers each runs its own, so such a task must be cheap and idempotent,
-as a sweep is. Why: docs/architecture.md, "Recovery without beat".
+delay them. Each also runs at every (re)connection, with the entry's ``on_connect`` keyword
+arguments if it has any: a worker that just (re)started may have lost what it held. With several
+workers each runs its own, so such a task must be cheap and idempotent, as a sweep is. Why:
+docs/architecture.md, "Recovery without beat".
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ from config.discovery import worker_schedule
 logger = logging.getLogger(__name__)
 
 
-def run(task: str) -> None:
+def run(task: str, kwargs: dict[str, Any]) -> None:
     """Run a registered task's body here and now (in a pool slot: a greenlet or a child)."""
     try:
-        current_app.tasks[task]()
+        current_app.tasks[task](**kwargs)
     except Exception:
         logger.exception("worker schedule: %s failed", task)
     finally:
@@ -51,14 +53,14 @@ class WorkerSchedule(bootsteps.StartStopStep):
         for entry in worker_schedule(settings.INSTALLED_APPS).values():
             if c.app.amqp.router.route({}, entry["task"])["queue"].name not in consumed:
                 continue
-            args = (self.apply, c, entry["task"])
+            args: tuple[Any, ...] = (self.apply, c, entry["task"], {})
             self.trefs.append(c.timer.call_repeatedly(float(entry["every"]), c.call_soon, args))
-            c.call_soon(*args)
+            c.call_soon(self.apply, c, entry["task"], entry.get("on_connect", {}))
 
-    def apply(self, c: Any, task: str) -> None:
+    def apply(self, c: Any, task: str, kwargs: dict[str, Any]) -> None:
         # Runs in the consumer's loop, where an exception would count as a lost connection.
         try:
-            c.pool.apply_async(run, args=(task,), callback=_ran)
+            c.pool.apply_async(run, args=(task, kwargs), callback=_ran)
         except Exception:
             logger.exception("worker schedule: could not start %s", task)
 

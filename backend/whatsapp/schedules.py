@@ -20,5 +20,11 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
 }
 
 WORKER_SCHEDULE: dict[str, dict[str, Any]] = {
-    "whatsapp-sweep": {"task": SWEEP, "every": WORKER_SWEEP_INTERVAL_SECONDS},
+    "whatsapp-sweep": {
+        "task": SWEEP,
+        "every": WORKER_SWEEP_INTERVAL_SECONDS,
+        # A worker that has just (re)connected may have lost the wake-ups it held (SIGKILL, a
+        # Redis restart): anything overdue at all goes again; the claim turns duplicates away.
+        "on_connect": {"stuck_after": 1.0},
+    },
 }

@@ -63,10 +63,11 @@ def process_webhook_event(event_id: int) -> bool:
     soft_time_limit=50,
     time_limit=60,
 )
-def sweep() -> dict[str, int]:
-    """Periodic (beat): recover messages and webhook events whose task was lost."""
-    messages = services.message_sweep()
-    events = services.webhook_event_sweep()
+def sweep(stuck_after: float | None = None) -> dict[str, int]:
+    """Periodic (beat, and each worker-io): recover messages and webhook events whose task was
+    lost, overdue by ``stuck_after`` seconds (default WHATSAPP_SWEEP_AFTER_SECONDS)."""
+    messages = services.message_sweep(stuck_after=stuck_after)
+    events = services.webhook_event_sweep(stuck_after=stuck_after)
     return {"messages": len(messages), "events": len(events)}
 
 

@@ -106,20 +106,39 @@ def test_a_permanent_error_fails_the_part_and_never_blocks_what_follows(worker, 
     assert _wait_final([later], timeout=20)[0].status == OutboundStatus.SENT
 
 
-def test_worker_io_recovers_a_lost_wake_up_by_itself_without_beat(worker, stack, standin):
-    # given a message whose wake-up was lost (nothing on the queue), overdue; no beat runs
-    overdue = timezone.now() - dt.timedelta(seconds=5)
+def lost_wake_up(body: str, overdue_by: float) -> None:
+    """A message due ``overdue_by`` seconds ago whose wake-up was lost: nothing on the queue."""
+    overdue = timezone.now() - dt.timedelta(seconds=overdue_by)
     OutboundMessage.objects.create(
         contact=Contact.objects.create(wa_id=TO),
-        body="lost and found",
+        body=body,
         batch=uuid.uuid4(),
         scheduled_at=overdue,
         next_attempt_at=overdue,
     )
+
+
+def test_worker_io_recovers_a_lost_wake_up_by_itself_without_beat(worker, stack, standin):
+    # given a message whose wake-up was lost (nothing on the queue), overdue; no beat runs
+    lost_wake_up("lost and found", overdue_by=5)
     # when worker-io sweeps on its own schedule, then the message goes out once
     wait_until(lambda: len(standin.delivered()) == 1, timeout=20, interval=0.1)
     assert standin.delivered()[0].body == "lost and found"
     assert "sweeper re-enqueued 1 message(s)" in stack.log("worker-io")
+
+
+def test_worker_io_starting_sends_at_once_what_its_predecessor_held(worker, stack, standin):
+    # given worker-io gone, and a message 3 s overdue whose wake-up was held by the worker that
+    # died (nothing on the queue)
+    stack.stop("worker-io")
+    lost_wake_up("held by the dead", overdue_by=3)
+    # when worker-io starts with the deployed sweep threshold (15 s overdue)
+    deployed = {k: v for k, v in worker.items() if k != "WHATSAPP_SWEEP_AFTER_SECONDS"}
+    stack.ensure("worker-io", **deployed)
+    # then it goes out well before its periodic sweep would take it (12 s from now): the sweep
+    # at connection takes anything overdue
+    wait_until(lambda: len(standin.delivered()) == 1, timeout=8, interval=0.1)
+    assert standin.delivered()[0].body == "held by the dead"
 
 
 def test_an_inbound_help_webhook_is_answered_through_the_worker(worker, standin, client):
