@@ -54,7 +54,7 @@ chaos: $(STAMP) ## Fault tests: kills, outages, bursts; exact counts and recover
 	FAULT_TESTS=1 DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} \
 	  $(BIN)/pytest -m faults --timeout=900 -v --durations=0
 
-test-compose: $(STAMP) ## The stack on a real Docker Engine: both compose setups, stops, scaling (about 5 min)
+test-compose: $(STAMP) ## The stack on a real Docker Engine: both compose setups, stops, scaling, faults (about 6 min)
 	COMPOSE_TESTS=1 $(BIN)/pytest tests/compose --timeout=1800 -v --durations=0
 
 test-removal: $(STAMP) ## Remove each example app in a scratch copy; checks, contracts, suite pass (~10 min)

@@ -4,6 +4,7 @@ note, written to var/fault-report.md, and the check that a log holds nothing unr
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -28,13 +29,18 @@ class Report:
         )
 
 
-@pytest.fixture(scope="session")
-def report() -> Iterator[Report]:
+def written_to(path: Path) -> Iterator[Report]:
+    """A fixture's body: a Report, written to ``path`` and printed when the fixture ends."""
     collected = Report()
     yield collected
-    REPORT.parent.mkdir(exist_ok=True)
-    REPORT.write_text("\n".join(collected.rows) + "\n")
+    path.parent.mkdir(exist_ok=True)
+    path.write_text("\n".join(collected.rows) + "\n")
     print("\n" + "\n".join(collected.rows))
+
+
+@pytest.fixture(scope="session")
+def report() -> Iterator[Report]:
+    yield from written_to(REPORT)
 
 
 def clean(log: str, *, tolerate: tuple[str, ...] = ()) -> list[str]:

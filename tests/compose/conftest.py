@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from devstack.redis_server import free_port
 from tests.compose.project import ComposeProject, docker
 from tests.scratch import REPO_DIR, copy_repository
 
@@ -21,12 +22,22 @@ REPORT = REPO_DIR / "var" / "compose-report.md"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "ends_dev: stops or removes the shared dev project, so it runs after every other test",
+    )
     try:
         docker("info", timeout=30)
     except (AssertionError, FileNotFoundError) as exc:
         raise pytest.UsageError(
             f"make test-compose needs a running Docker Engine with Compose v2: {exc}"
         ) from None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that end the shared dev project (stop each service, ``down -v``) go last, after
+    every module that uses it (test_dev.py, test_recovery.py); the rest keep their order."""
+    items.sort(key=lambda item: item.get_closest_marker("ends_dev") is not None)
 
 
 @pytest.fixture(scope="session")
@@ -98,3 +109,17 @@ def project_for(
         yield project
     finally:
         project.run("down", "-v", "--remove-orphans", "-t", "5", check=False)
+
+
+@pytest.fixture(scope="session")
+def dev(
+    workspace: Path, built: str, standin_image: str, run_id: str, report: Report
+) -> Iterator[ComposeProject]:
+    """The development setup (the base file and the override, with the API stand-ins), up once
+    for every module that drives it; removed with ``down -v`` at the end."""
+    env = {"APP_IMAGE": built, "STANDIN_IMAGE": standin_image, "WEB_PORT": str(free_port())}
+    for project in project_for(workspace, f"dct-dev-{run_id}", DEV, env):
+        started = time.monotonic()
+        project.up()
+        report.add(f"Dev setup: every service up {time.monotonic() - started:.0f} s after up")
+        yield project

@@ -83,8 +83,12 @@ class ComposeProject:
             f"{service} not {status} within {timeout:.0f}s: {self.health(service)}"
         )
 
-    def logs(self, service: str) -> str:
-        result = self.run("logs", "--no-color", "--no-log-prefix", service)
+    def logs(self, service: str, since: float | None = None) -> str:
+        """The service's log; with ``since`` (a ``time.time()``), only what came after it."""
+        args = ["logs", "--no-color", "--no-log-prefix"]
+        if since is not None:
+            args.append(f"--since={since:.3f}")
+        result = self.run(*args, service)
         return result.stdout + result.stderr
 
     def stop(self, service: str) -> Stopped:

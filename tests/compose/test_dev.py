@@ -1,36 +1,21 @@
 """The development setup (``docker compose up``: the base file plus the override) on a real
-Docker Engine, on a machine that already runs its own Redis on 6379."""
+Docker Engine, on a machine that already runs its own Redis on 6379. The project (the ``dev``
+fixture, tests/compose/conftest.py) also serves test_recovery.py; the tests that stop and remove
+it run last."""
 
 from __future__ import annotations
 
 import json
 import re
-import time
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from devstack.redis_server import free_port
-from tests.compose.conftest import DEV, Report, project_for
-from tests.compose.project import APP_SERVICES, ComposeProject
+from tests.compose.project import APP_SERVICES
 
 pytestmark = pytest.mark.compose
 
 STANDINS = ("whatsapp-standin", "football-data-standin")
-
-
-@pytest.fixture(scope="module")
-def dev(
-    workspace: Path, built: str, standin_image: str, run_id: str, report: Report
-) -> Iterator[ComposeProject]:
-    env = {"APP_IMAGE": built, "STANDIN_IMAGE": standin_image, "WEB_PORT": str(free_port())}
-    for project in project_for(workspace, f"dct-dev-{run_id}", DEV, env):
-        started = time.monotonic()
-        project.up()
-        report.add(f"Dev setup: every service up {time.monotonic() - started:.0f} s after up")
-        yield project
 
 
 def test_every_service_is_up_and_only_web_is_published(dev):
@@ -93,6 +78,7 @@ def test_a_multi_part_reply_reaches_the_standin_complete_and_in_order(dev):
     assert len(bodies) == 1 + parts
 
 
+@pytest.mark.ends_dev
 def test_every_service_stops_cleanly_within_its_grace_period(dev, report):
     report.add(
         "\n| service (dev setup) | exit code | stop time | grace period |\n|---|---|---|---|"
@@ -106,6 +92,7 @@ def test_every_service_stops_cleanly_within_its_grace_period(dev, report):
         assert stopped.seconds < stopped.grace, service
 
 
+@pytest.mark.ends_dev
 def test_down_with_volumes_leaves_nothing_behind(dev):
     dev.run("down", "-v")
     assert dev.leftovers() == {"containers": [], "networks": [], "volumes": []}
