@@ -128,6 +128,9 @@ if DATABASE_URL or POSTGRES_HOST:
             "USER": env.str("POSTGRES_USER", "app"),
             "PASSWORD": env.secret("POSTGRES_PASSWORD", production=production) or "",
         }
+    # A connection kept across requests or tasks is checked before reuse: after a database
+    # restart, every kept one is dead. With a pool, the pool checks each one it hands out.
+    default_db["CONN_HEALTH_CHECKS"] = True
     if DATABASE_POOL_MAX_SIZE and default_db["ENGINE"] == "django.db.backends.postgresql":
         default_db["CONN_MAX_AGE"] = 0
         default_db.setdefault("OPTIONS", {})["pool"] = {
@@ -137,7 +140,6 @@ if DATABASE_URL or POSTGRES_HOST:
         }
     else:
         default_db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
-        default_db["CONN_HEALTH_CHECKS"] = True
 else:
     default_db = {
         "ENGINE": "django.db.backends.sqlite3",

@@ -13,10 +13,16 @@ from typing import Any
 
 from celery import shared_task
 
+from ops.db import DATABASE_UNAVAILABLE, database_retry_countdown
 from whatsapp import dispatch, services
 from whatsapp.client import WhatsAppAuthError
 
 logger = logging.getLogger(__name__)
+
+# Tries after the database went away (a restart, a failover): a minute or more of countdowns,
+# each try also waiting up to the pool's 30 s for a connection. Past that the row, still queued,
+# or the event, still unprocessed, is the sweeper's once the database answers again.
+DATABASE_RETRIES = 10
 
 
 @shared_task(
@@ -30,10 +36,22 @@ logger = logging.getLogger(__name__)
     soft_time_limit=services.SEND_TIME_LIMIT_SECONDS - 5,
     time_limit=services.SEND_TIME_LIMIT_SECONDS,
 )
-def send_message(self: Any, message_id: int) -> str:
-    """Wake-up for one OutboundMessage: send it if it is due and next in line, else sleep again."""
+def send_message(self: Any, message_id: int, database_retries: int = 0) -> str:
+    """Wake-up for one OutboundMessage: send it if it is due and next in line, else sleep again.
+
+    ``database_retries`` counts the tries lost to an unavailable database; the row's own retries
+    (``later``) do not count against it."""
     try:
         outcome = services.message_send(message_id=message_id)
+    except DATABASE_UNAVAILABLE as exc:
+        if database_retries >= DATABASE_RETRIES:
+            raise
+        raise self.retry(
+            exc=exc,
+            kwargs={"database_retries": database_retries + 1},
+            countdown=database_retry_countdown(database_retries),
+            max_retries=None,
+        ) from exc
     except WhatsAppAuthError:
         logger.exception(
             "WhatsApp rejected the access token: message %s failed. Replace "
@@ -52,6 +70,11 @@ def send_message(self: Any, message_id: int) -> str:
     acks_late=False,  # same reasoning as send_message: the stored event and the sweeper recover
     soft_time_limit=50,
     time_limit=60,
+    # The event stays unprocessed meanwhile; should the retries run out, the sweeper has it.
+    autoretry_for=DATABASE_UNAVAILABLE,
+    retry_backoff=True,
+    retry_backoff_max=15,
+    max_retries=DATABASE_RETRIES,
 )
 def process_webhook_event(event_id: int) -> bool:
     return services.webhook_event_process(event_id=event_id)

@@ -2,6 +2,7 @@ import datetime as dt
 import json
 
 import pytest
+from django.db import OperationalError
 from django.utils import timezone
 
 from devstack.standins.whatsapp import status_payload
@@ -13,6 +14,7 @@ from whatsapp.services import (
     message_status_apply,
     message_sweep,
     send_countdown,
+    sending,
     status_event_record,
     text_send_staggered,
 )
@@ -338,6 +340,32 @@ def test_a_status_with_our_callback_data_adopts_a_send_whose_response_was_lost(
         assert message_sweep(stuck_after=0) == []
 
 
+def test_a_send_the_api_accepted_is_recorded_once_the_database_answers_again(
+    standin, django_capture_on_commit_callbacks, monkeypatch
+):
+    # given a database that drops the connection when the send is recorded, once
+    [message] = _queue(1, django_capture_on_commit_callbacks)
+    record = sending._message_sent_record
+    failures: list[int] = []
+
+    def restarting(**kwargs):
+        if not failures:
+            failures.append(1)
+            raise OperationalError("terminating connection due to administrator command")
+        record(**kwargs)
+
+    monkeypatch.setattr(sending, "_message_sent_record", restarting)
+    # when the message is sent
+    outcome = message_send(message_id=message.pk)
+    # then the API got it once, and the row says so (the sweeper would otherwise send it again)
+    [request] = standin.received()
+    message = _refresh(message)
+    assert outcome.result == "sent"
+    assert (message.status, message.wamid) == (OutboundStatus.SENT, request.wamid)
+    with django_capture_on_commit_callbacks(execute=False):
+        assert message_sweep(stuck_after=0) == []
+
+
 # --- the sweeper ----------------------------------------------------------------------------------
 
 
@@ -409,3 +437,22 @@ def test_an_event_that_cannot_be_applied_is_recorded_and_never_swept_again():
     assert event.processed_at is not None or "Error" in event.processing_error
     later = timezone.now() + dt.timedelta(days=1)
     assert event.pk not in selectors.events_unprocessed(received_before=later, limit=100)
+
+
+def test_an_event_the_database_dropped_stays_unprocessed_for_a_retry(monkeypatch):
+    # given a stored event, and a database that goes away while it is applied
+    payload = status_payload(wamid="wamid.Y", status="delivered", recipient_id=TO)
+    event, _ = services.webhook_event_store(body=json.dumps(payload).encode())
+
+    def restarting(**kwargs):
+        raise OperationalError("terminating connection due to administrator command")
+
+    monkeypatch.setattr("whatsapp.services.webhooks._change_apply", restarting)
+    # when it is processed, then the error reaches the task (which retries) ...
+    with pytest.raises(OperationalError):
+        services.webhook_event_process(event_id=event.pk)
+    # ... and the event is not set aside as bad data: the sweeper still has it
+    event.refresh_from_db()
+    assert (event.processed_at, event.processing_error) == (None, "")
+    later = timezone.now() + dt.timedelta(days=1)
+    assert event.pk in selectors.events_unprocessed(received_before=later, limit=100)

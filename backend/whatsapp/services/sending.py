@@ -9,15 +9,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+import time
 import uuid
 from dataclasses import dataclass
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from ops.db import connection_release
+from ops.db import connection_release, until_database_answers
 from whatsapp import dispatch, selectors
 from whatsapp.client import (
     WhatsAppAuthError,
@@ -35,6 +37,8 @@ logger = logging.getLogger(__name__)
 # The send task's hard time limit, above the client's (connect, read) timeouts. A row still
 # `sending` after it has no live task any more, and the sweeper may send it again.
 SEND_TIME_LIMIT_SECONDS = 15
+# Recording an accepted send waits for the database until this long before that limit.
+RECORD_MARGIN_SECONDS = 2
 TRANSIENT_BACKOFF_BASE_SECONDS = 2.0
 TRANSIENT_BACKOFF_MAX_SECONDS = 300.0
 SPACING_TOLERANCE = 0.1
@@ -139,6 +143,7 @@ def message_send(*, message_id: int) -> SendOutcome:
     part spacing ago, or after a retryable error. Raises ``WhatsAppAuthError`` after marking the
     message failed: a bad token needs an operator, so it must be loud.
     """
+    started = time.monotonic()
     message = OutboundMessage.objects.select_related("contact").filter(pk=message_id).first()
     if message is None or message.status != OutboundStatus.QUEUED:
         return SendOutcome("skipped")
@@ -193,13 +198,23 @@ def message_send(*, message_id: int) -> SendOutcome:
         _wake_next(message)
         return SendOutcome("failed")
 
+    # The API took it: a row left `sending` would be sent again by the sweeper, so a database
+    # restart right now is waited out (within the task's time limit).
+    until_database_answers(
+        partial(_message_sent_record, message=message, wamid=sent.wamid),
+        deadline=started + SEND_TIME_LIMIT_SECONDS - RECORD_MARGIN_SECONDS,
+    )
+    return SendOutcome("sent")
+
+
+def _message_sent_record(*, message: OutboundMessage, wamid: str) -> None:
+    """Mark the message sent, apply statuses that came first, wake the next one; repeatable."""
     sent_at = timezone.now()
     OutboundMessage.objects.filter(
         pk=message.pk, status__in=(OutboundStatus.SENDING, OutboundStatus.QUEUED)
-    ).update(status=OutboundStatus.SENT, wamid=sent.wamid, sent_at=sent_at, updated_at=sent_at)
-    status_events_replay(wamid=sent.wamid)
+    ).update(status=OutboundStatus.SENT, wamid=wamid, sent_at=sent_at, updated_at=sent_at)
+    status_events_replay(wamid=wamid)
     _wake_next(message)
-    return SendOutcome("sent")
 
 
 def _wake_next(message: OutboundMessage) -> None:

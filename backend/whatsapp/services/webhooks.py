@@ -13,6 +13,7 @@ from typing import Any
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
+from ops.db import DATABASE_UNAVAILABLE
 from whatsapp import dispatch
 from whatsapp.commands import command_reply
 from whatsapp.models import Contact, InboundMessage, StatusEvent, WebhookEvent
@@ -153,6 +154,9 @@ def webhook_event_process(*, event_id: int) -> bool:
             WebhookEvent.objects.filter(pk=event.pk).update(
                 processed_at=timezone.now(), processing_error="", errors=errors
             )
+    except DATABASE_UNAVAILABLE:
+        # Not bad data: the database went away. The event stays unprocessed, to be tried again.
+        raise
     except IntegrityError as exc:
         if WebhookEvent.objects.filter(pk=event.pk, processed_at__isnull=False).exists():
             # A concurrent run of the same event got there first (its rows are committed).
