@@ -1,7 +1,8 @@
 """Loaded with ``-p tests.bootstrap`` (see pyproject.toml), before pytest-django reads settings.
 
 It starts a private Redis for the whole session and sets the environment, so every test, and
-every worker process a test starts, talks to a broker nobody else uses.
+every worker process a test starts, talks to a broker nobody else uses. The fault tests
+(FAULT_TESTS=1) without a DATABASE_URL get a private PostgreSQL the same way: one they may restart.
 """
 
 from __future__ import annotations
@@ -12,12 +13,18 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from devstack.postgres_server import PrivatePostgres
 from devstack.redis_server import PrivateRedis
 
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="django-celery-tests-"))
 REDIS = PrivateRedis(SESSION_DIR / "redis").start()
 atexit.register(shutil.rmtree, SESSION_DIR, ignore_errors=True)
 atexit.register(REDIS.stop)
+POSTGRES: PrivatePostgres | None = None
+if os.environ.get("FAULT_TESTS") and not os.environ.get("DATABASE_URL"):
+    POSTGRES = PrivatePostgres(SESSION_DIR / "postgres").start()
+    atexit.register(POSTGRES.stop)
+    os.environ["DATABASE_URL"] = POSTGRES.url
 
 for _name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "REDIS_PASSWORD", "REDIS_DB"):
     os.environ.pop(_name, None)

@@ -7,13 +7,22 @@ from pathlib import Path
 
 import pytest
 
+from devstack.postgres_server import PrivatePostgres
 from devstack.redis_server import PrivateRedis
-from tests.bootstrap import REDIS, SESSION_DIR
+from tests.bootstrap import POSTGRES, REDIS, SESSION_DIR
 
 
 @pytest.fixture(scope="session")
 def private_redis() -> PrivateRedis:
     return REDIS
+
+
+@pytest.fixture(scope="session")
+def private_postgres() -> PrivatePostgres:
+    """The session's own PostgreSQL (``make chaos`` without TEST_DATABASE_URL)."""
+    if POSTGRES is None:
+        pytest.skip("the database is not the session's own PostgreSQL (TEST_DATABASE_URL is set)")
+    return POSTGRES
 
 
 @pytest.fixture(scope="session")

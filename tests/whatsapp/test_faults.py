@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from devstack.standins.whatsapp import inbound_text_payload
@@ -29,6 +29,7 @@ from whatsapp.models import (
     WebhookEvent,
 )
 from whatsapp.services import text_send_staggered
+from whatsapp.services.statuses import CALLBACK_PREFIX
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
@@ -229,6 +230,40 @@ def test_redis_restarted_mid_batch(worker, beat, stack, status_webhooks, private
     with redis.Redis.from_url(stack.app.conf.broker_url) as client:
         wait_until(lambda: client.hlen("unacked") == 0, timeout=10)
     assert clean(stack.log("worker-io")[log_before:]) == []
+
+
+def test_postgres_restarted_mid_batch(
+    worker, beat, stack, status_webhooks, private_postgres, report
+):
+    stack.ensure("worker-io", **realistic(worker))
+    status_webhooks.latency = LATENCY
+    log_before = len(stack.log("worker-io"))
+    # given 50 replies of 10 parts on their way
+    sent = replies()
+    wait_until(lambda: len(status_webhooks.delivered()) >= 150, timeout=60, interval=0.01)
+    # when PostgreSQL restarts as `docker compose restart db` does (fast shutdown), down 5 s
+    private_postgres.stop()
+    time.sleep(5)
+    private_postgres.start()
+    # (this process's own connection died with the server: the next query opens a new one)
+    connection.close()
+    # then every part arrives exactly once and in order, soon after PostgreSQL is back
+    fault = "PostgreSQL restarted mid-batch (5 s down)"
+    recovered(status_webhooks, sent, report, fault, beat, timeout=90)
+    # and exactly the rows the API accepted are marked sent, each with the id the API gave it
+    accepted = {
+        int(r.payload["biz_opaque_callback_data"].removeprefix(CALLBACK_PREFIX)): r.wamid
+        for r in status_webhooks.delivered()
+    }
+    done = (OutboundStatus.SENT, OutboundStatus.DELIVERED, OutboundStatus.READ)
+    marked = dict(OutboundMessage.objects.filter(status__in=done).values_list("pk", "wamid"))
+    assert marked == accepted
+    # and every task the restart interrupted was tried again: none failed, no webhook event was
+    # set aside as bad data, and the log is clean
+    log = stack.log("worker-io")[log_before:]
+    assert "raised unexpected" not in log
+    assert not WebhookEvent.objects.exclude(processing_error="").exists()
+    assert clean(log) == []
 
 
 def test_the_api_failing_a_third_of_the_calls(worker, stack, standin, report, monkeypatch):
