@@ -1,17 +1,24 @@
 """What every fault test shares (``make chaos``): the report of recovery times for the closing
-note, written to var/fault-report.md, and the check that a log holds nothing unrecoverable."""
+note, written to var/fault-report.md, the check that a log holds nothing unrecoverable, and each
+test's log kept in var/fault-logs/."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.scratch import REPO_DIR
 
+if TYPE_CHECKING:
+    from tests.stack import Stack
+
 UNRECOVERABLE = ("CRITICAL", "Couldn't ack", "MaxConnectionsError", "Unrecoverable error")
 REPORT = REPO_DIR / "var" / "fault-report.md"
+LOGS = REPO_DIR / "var" / "fault-logs"
 
 
 class Report:
@@ -50,3 +57,14 @@ def clean(log: str, *, tolerate: tuple[str, ...] = ()) -> list[str]:
         for line in log.splitlines()
         if any(bad in line for bad in UNRECOVERABLE) and not any(ok in line for ok in tolerate)
     ]
+
+
+@contextmanager
+def log_kept(stack: Stack, service: str, test_name: str) -> Iterator[None]:
+    """Keep what ``service`` logs during the test in var/fault-logs/<test>.log. It is stopped
+    first, so nothing writes while the test database is emptied."""
+    before = len(stack.log(service))
+    yield
+    stack.stop(service)
+    LOGS.mkdir(parents=True, exist_ok=True)
+    (LOGS / f"{test_name.replace('/', '_')}.log").write_text(stack.log(service)[before:])

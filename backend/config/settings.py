@@ -266,6 +266,11 @@ FOOTBALL_DATA_FIXTURES_SYNC_SECONDS = env.int(
 FOOTBALL_DATA_FIXTURES_DAYS = env.int("FOOTBALL_DATA_FIXTURES_DAYS", 7, minimum=1)
 # Tickets per settlement task: bounded so each chunk stays well inside its time limit.
 FOOTBALL_DATA_SETTLE_CHUNK_SIZE = env.int("FOOTBALL_DATA_SETTLE_CHUNK_SIZE", 500, minimum=1)
+# Seconds after its chunk was enqueued an open ticket counts as lost (its worker died) and is
+# enqueued again, once no chunk waits in the queue. Every worker-cpu checks every 5 s.
+FOOTBALL_DATA_SETTLE_SWEEP_AFTER_SECONDS = env.float(
+    "FOOTBALL_DATA_SETTLE_SWEEP_AFTER_SECONDS", 10.0, minimum=0
+)
 # Hours after its original kick-off a POSTPONED match voids its selections. Before that the
 # ticket waits: football-data usually reschedules a postponed match under the same id.
 FOOTBALL_DATA_POSTPONED_VOID_AFTER_HOURS = env.int(

@@ -133,10 +133,20 @@ class Ticket(models.Model):
     payout = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     settled_at = models.DateTimeField(null=True, blank=True)
+    # The claim: when a settlement chunk was last enqueued for this open ticket; cleared by the
+    # chunk that looked at it. Still set long after means the chunk was lost (worker killed).
+    settle_queued_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.CheckConstraint(condition=models.Q(stake__gt=Decimal(0)), name="stake_positive"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["settle_queued_at"],
+                condition=models.Q(status="open", settle_queued_at__isnull=False),
+                name="ticket_settle_queued",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -15,6 +15,8 @@ from celery.signals import beat_init
 from django.conf import settings
 
 _FIXTURES_EVERY = settings.FOOTBALL_DATA_FIXTURES_SYNC_SECONDS
+# How often each worker-cpu looks for tickets whose settlement chunk died with a worker.
+WORKER_SETTLE_SWEEP_SECONDS = 5.0
 
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     # Upcoming fixtures: kick-off times move; a short interval keeps the fixtures reply fresh.
@@ -48,6 +50,17 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "football_data.tasks.settle_tickets",
         "schedule": timedelta(minutes=5),
         "options": {"expires": 4 * 60},
+    },
+}
+
+# Run by every worker-cpu itself, with or without beat (ops.worker_schedule).
+WORKER_SCHEDULE: dict[str, dict[str, Any]] = {
+    "football-data-settle-sweep": {
+        "task": "football_data.tasks.settle_sweep",
+        "every": WORKER_SETTLE_SWEEP_SECONDS,
+        # A worker that has just (re)started may be the one whose chunks died: with nothing left
+        # waiting in the queue, every claim still open is theirs (a running chunk holds its own).
+        "on_connect": {"stuck_after": 1.0},
     },
 }
 

@@ -27,18 +27,28 @@ def match_q_decided(*, now: datetime | None = None, prefix: str = "") -> Q:
     )
 
 
-def ticket_ids_settleable(*, limit: int | None = None, now: datetime | None = None) -> list[int]:
-    """Open tickets none of whose matches is still to be decided."""
+def tickets_settleable(*, now: datetime | None = None) -> QuerySet[Ticket]:
+    """Open tickets none of whose matches is still to be decided, oldest first."""
     undecided = Selection.objects.filter(ticket=OuterRef("pk")).exclude(
         match_q_decided(now=now, prefix="match__")
     )
+    return Ticket.objects.filter(status=TicketStatus.OPEN).exclude(Exists(undecided)).order_by("pk")
+
+
+def ticket_ids_settleable(*, limit: int | None = None, now: datetime | None = None) -> list[int]:
+    ids = tickets_settleable(now=now).values_list("pk", flat=True)
+    return list(ids[:limit] if limit else ids)
+
+
+def ticket_ids_settle_overdue(*, queued_before: datetime, limit: int) -> list[int]:
+    """Open tickets whose settlement chunk was enqueued before ``queued_before`` and has not
+    looked at them since: the chunk was lost, or is still waiting behind others."""
     ids = (
-        Ticket.objects.filter(status=TicketStatus.OPEN)
-        .exclude(Exists(undecided))
+        Ticket.objects.filter(status=TicketStatus.OPEN, settle_queued_at__lt=queued_before)
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    return list(ids[:limit] if limit else ids)
+    return list(ids[:limit])
 
 
 def fixture_list_upcoming(

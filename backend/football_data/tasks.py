@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 import math
 import random
+from datetime import timedelta
 from typing import Any
 
 from celery import shared_task
 from django.conf import settings
+from django.utils import timezone
 
 from football_data import selectors, services
 from football_data.client import FootballDataRateLimited, FootballDataTransientError
@@ -22,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 # Bounds a single fan-out so one run never floods the queue; the next run picks up the rest.
 MAX_TICKETS_PER_RUN = 200_000
+# Bounds one sweep likewise; with chunks waiting again, the next sweep waits for them.
+SWEEP_TICKET_LIMIT = 20_000
 # A rate-limited sync comes back 1..N seconds after the wait it was given, so the syncs refused
 # by the same full window (or the same 429) do not all ask again in the same second.
 RATE_LIMIT_JITTER_SECONDS = 5
@@ -87,16 +91,57 @@ def sync_results(
     return written
 
 
-@shared_task(soft_time_limit=60, time_limit=90)
-def settle_tickets(chunk_size: int | None = None) -> int:
-    """Fan out: enqueue the settleable open tickets in bounded chunks of ids."""
+def _enqueue_chunks(ids: list[int], chunk_size: int | None = None) -> None:
     size = chunk_size or settings.FOOTBALL_DATA_SETTLE_CHUNK_SIZE
-    ids = selectors.ticket_ids_settleable(limit=MAX_TICKETS_PER_RUN)
     for start in range(0, len(ids), size):
         settle_ticket_chunk.delay(ids[start : start + size])
+
+
+@shared_task(soft_time_limit=60, time_limit=90)
+def settle_tickets(chunk_size: int | None = None) -> int:
+    """Fan out: claim the settleable open tickets nobody queued yet, enqueue them in bounded
+    chunks of ids. Settlement triggered again meanwhile finds them claimed and adds nothing."""
+    ids = services.tickets_claim_settleable(limit=MAX_TICKETS_PER_RUN)
+    _enqueue_chunks(ids, chunk_size)
     return len(ids)
 
 
 @shared_task(soft_time_limit=120, time_limit=150)
 def settle_ticket_chunk(ticket_ids: list[int]) -> int:
     return services.tickets_settle(ticket_ids=ticket_ids).settled
+
+
+def _waiting(task: Any) -> int:
+    """Messages waiting in the queue ``task`` routes to (not those held by workers)."""
+    queue = task.app.amqp.router.route({}, task.name)["queue"].name
+    with task.app.connection_for_read() as connection:
+        return int(connection.default_channel.queue_declare(queue=queue).message_count)
+
+
+@shared_task(soft_time_limit=30, time_limit=40)
+def settle_sweep(stuck_after: float | None = None) -> int:
+    """Re-enqueue tickets whose chunk died with its worker; every worker-cpu runs it every few
+    seconds by itself (``schedules.WORKER_SCHEDULE``). A chunk a worker held when it was killed
+    would come back from Redis only after the visibility timeout (an hour).
+
+    A claim older than ``stuck_after`` (default FOOTBALL_DATA_SETTLE_SWEEP_AFTER_SECONDS), on a
+    ticket still open and not locked by a running chunk, while no chunk waits in the queue,
+    belongs to a lost chunk. While chunks still wait, the sweep waits too: they may hold those
+    tickets.
+    """
+    if stuck_after is None:
+        stuck_after = settings.FOOTBALL_DATA_SETTLE_SWEEP_AFTER_SECONDS
+    cutoff = timezone.now() - timedelta(seconds=stuck_after)
+    overdue = selectors.ticket_ids_settle_overdue(queued_before=cutoff, limit=SWEEP_TICKET_LIMIT)
+    if not overdue or _waiting(settle_ticket_chunk):
+        return 0
+    ids = services.tickets_claim_overdue(ticket_ids=overdue, queued_before=cutoff)
+    _enqueue_chunks(ids)
+    if ids:
+        logger.warning(
+            "settlement sweep: re-enqueued %d ticket(s) whose chunk was lost (%d..%d)",
+            len(ids),
+            ids[0],
+            ids[-1],
+        )
+    return len(ids)

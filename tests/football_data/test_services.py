@@ -254,6 +254,38 @@ def test_settling_twice_changes_nothing_and_never_pays_twice():
     assert Payout.objects.filter(ticket=ticket).count() == 1
 
 
+def test_a_claim_is_taken_once_and_dropped_by_the_chunk_that_looks_at_the_ticket():
+    # Given a settleable ticket and one still waiting for a leg
+    ready = _ticket((_match(), "1", "3.00"))
+    waiting = _ticket((_match(), "1", "2.00"), (_match("TIMED"), "1", "2.00"))
+    # When settlement is fanned out twice / Then only the first claims the settleable one
+    assert services.tickets_claim_settleable(limit=100) == [ready.pk]
+    assert services.tickets_claim_settleable(limit=100) == []
+    assert Ticket.objects.get(pk=waiting.pk).settle_queued_at is None
+    # When the chunk looks at both / Then neither is claimed any more, settled or waiting
+    Ticket.objects.filter(pk=waiting.pk).update(settle_queued_at=timezone.now())
+    services.tickets_settle(ticket_ids=[ready.pk, waiting.pk])
+    assert list(Ticket.objects.values_list("settle_queued_at", flat=True)) == [None, None]
+
+
+def test_only_overdue_claims_on_open_tickets_are_claimed_again():
+    # Given three claimed tickets: one an hour ago, one just now, one already settled
+    lost, fresh, done = (_ticket((_match(), "1", "3.00")) for _ in range(3))
+    services.tickets_claim_settleable(limit=100)
+    services.tickets_settle(ticket_ids=[done.pk])
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    Ticket.objects.filter(pk__in=[lost.pk, done.pk]).update(settle_queued_at=an_hour_ago)
+    cutoff = timezone.now() - timedelta(seconds=10)
+    # When the overdue ones are looked up and claimed again
+    overdue = selectors.ticket_ids_settle_overdue(queued_before=cutoff, limit=100)
+    # Then only the open one whose claim is old comes back, once
+    assert overdue == [lost.pk]
+    assert Ticket.objects.get(pk=fresh.pk).settle_queued_at is not None
+    assert services.tickets_claim_overdue(ticket_ids=overdue, queued_before=cutoff) == [lost.pk]
+    assert services.tickets_claim_overdue(ticket_ids=overdue, queued_before=cutoff) == []
+    assert selectors.ticket_ids_settle_overdue(queued_before=cutoff, limit=100) == []
+
+
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 import time
 
 import pytest
+import redis
 from celery.exceptions import Retry
+from django.utils import timezone
 
+from football_data import tasks
 from football_data.client import FootballDataAuthError
-from football_data.models import Match
+from football_data.demo import demo_matches_seed, demo_tickets_seed
+from football_data.models import Match, Ticket
+from football_data.schedules import WORKER_SCHEDULE
 from football_data.tasks import (
     RATE_LIMIT_JITTER_SECONDS,
     rate_limited_countdown,
+    settle_sweep,
     settle_ticket_chunk,
     settle_tickets,
     sync_fixtures,
@@ -110,8 +117,65 @@ def test_sync_results_stores_matches(football_api):
 
 
 def test_tasks_have_soft_and_hard_time_limits():
-    for task in (sync_fixtures, sync_results, settle_tickets, settle_ticket_chunk):
+    for task in (sync_fixtures, sync_results, settle_tickets, settle_ticket_chunk, settle_sweep):
         soft, hard = task.soft_time_limit, task.time_limit
         assert soft is not None
         assert hard is not None
         assert 0 < soft < hard
+
+
+@pytest.fixture
+def chunks(monkeypatch) -> list[list[int]]:
+    """The chunks enqueued, recorded instead of sent."""
+    sent: list[list[int]] = []
+    monkeypatch.setattr(settle_ticket_chunk, "delay", sent.append)
+    return sent
+
+
+def test_settlement_fans_out_once_however_often_it_is_triggered(chunks, settings):
+    settings.FOOTBALL_DATA_SETTLE_CHUNK_SIZE = 4
+    demo_matches_seed(days_back=3, days_ahead=0)
+    demo_tickets_seed(tickets=10, decided_only=True)
+    assert settle_tickets.apply().get() == 10
+    assert settle_tickets.apply().get() == 0
+    assert [len(chunk) for chunk in chunks] == [4, 4, 2]
+
+
+def test_the_sweep_re_enqueues_a_lost_chunk_once_nothing_waits_in_the_queue(
+    chunks, settings, monkeypatch
+):
+    # Given a chunk of ten tickets enqueued 20 s ago and never run (its worker was killed)
+    demo_matches_seed(days_back=3, days_ahead=0)
+    demo_tickets_seed(tickets=10, decided_only=True)
+    settle_tickets.apply()
+    [lost] = chunks
+    Ticket.objects.update(settle_queued_at=timezone.now() - datetime.timedelta(seconds=20))
+    settings.FOOTBALL_DATA_SETTLE_SWEEP_AFTER_SECONDS = 10
+    # When the sweep runs while other chunks still wait in the queue / Then it waits for them
+    monkeypatch.setattr(tasks, "_waiting", lambda task: 3)
+    assert settle_sweep.apply().get() == 0
+    # When the queue is empty / Then the lost tickets go again, once
+    monkeypatch.setattr(tasks, "_waiting", lambda task: 0)
+    assert settle_sweep.apply().get() == 10
+    assert settle_sweep.apply().get() == 0
+    assert chunks[1:] == [lost]
+    # And a sweep at a worker's start, with a shorter threshold, finds the fresh claims too
+    assert settle_sweep.apply(kwargs={"stuck_after": 0}).get() == 10
+    assert chunks[2:] == [lost]
+    # And once a chunk looked at them, nothing is overdue
+    settle_ticket_chunk.apply(args=(lost,))
+    settings.FOOTBALL_DATA_SETTLE_SWEEP_AFTER_SECONDS = 0
+    assert settle_sweep.apply().get() == 0
+
+
+def test_the_sweep_reads_the_real_queue_depth(settings):
+    # The cpu queue of the private Redis, which no worker consumes in this test
+    with redis.Redis.from_url(settings.CELERY_BROKER_URL) as client:
+        client.delete("cpu")
+    assert tasks._waiting(settle_ticket_chunk) == 0
+
+
+def test_every_worker_cpu_sweeps_settlement_more_often_than_a_claim_turns_overdue(settings):
+    entry = WORKER_SCHEDULE["football-data-settle-sweep"]
+    assert entry["task"] == settle_sweep.name
+    assert entry["every"] < settings.FOOTBALL_DATA_SETTLE_SWEEP_AFTER_SECONDS

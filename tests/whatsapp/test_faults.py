@@ -16,8 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from devstack.standins.whatsapp import inbound_text_payload
-from tests.faults import Report, clean
-from tests.scratch import REPO_DIR
+from tests.faults import Report, clean, log_kept
 from tests.stack import Stack, wait_until
 from tests.whatsapp.conftest import bodies, post_webhook, reply_text
 from whatsapp import dispatch
@@ -40,15 +39,8 @@ TO = "15551234567"
 
 @pytest.fixture(autouse=True)
 def keep_logs(request, stack: Stack) -> Iterator[None]:
-    """Each test's worker-io log, kept in var/fault-logs/ for reading after the run. The worker
-    stops first, so nothing writes while the test database is emptied."""
-    before = len(stack.log("worker-io"))
-    yield
-    stack.stop("worker-io")
-    folder = REPO_DIR / "var" / "fault-logs"
-    folder.mkdir(parents=True, exist_ok=True)
-    name = request.node.name.replace("/", "_")
-    (folder / f"{name}.log").write_text(stack.log("worker-io")[before:])
+    with log_kept(stack, "worker-io", request.node.name):
+        yield
 
 
 @pytest.fixture(params=[False, True], ids=["without-beat", "with-beat"])

@@ -15,6 +15,8 @@ from football_data.services.tickets import (
     SelectionInput,
     SettleSummary,
     ticket_place,
+    tickets_claim_overdue,
+    tickets_claim_settleable,
     tickets_settle,
 )
 
@@ -27,5 +29,7 @@ __all__ = [
     "odds_import",
     "results_sync",
     "ticket_place",
+    "tickets_claim_overdue",
+    "tickets_claim_settleable",
     "tickets_settle",
 ]

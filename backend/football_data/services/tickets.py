@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from football_data import selectors, settlement
@@ -22,6 +24,9 @@ from football_data.models import (
     Ticket,
     TicketStatus,
 )
+
+# Tickets stamped per UPDATE when claiming (one statement per chunk's worth, not one huge IN).
+CLAIM_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,9 @@ def tickets_settle(*, ticket_ids: Sequence[int]) -> SettleSummary:
 
     Idempotent: rows are locked and re-read as OPEN inside the transaction, so a redelivered or
     concurrent chunk finds nothing left to do; the one-payout-per-ticket constraint makes a
-    second payment impossible even if that guard were bypassed.
+    second payment impossible even if that guard were bypassed. Every ticket looked at loses its
+    claim (``settle_queued_at``), settled or still waiting, in the same transaction: a chunk
+    killed before it commits leaves the claims behind for ``tickets_claim_overdue``.
     """
     with transaction.atomic():
         tickets = list(
@@ -104,8 +111,42 @@ def tickets_settle(*, ticket_ids: Sequence[int]) -> SettleSummary:
                 settled_legs.append(selection)
             if result.payout > 0:
                 payouts.append(Payout(ticket=ticket, amount=result.payout))
-        Ticket.objects.bulk_update(settled_tickets, ["status", "payout", "settled_at"], 500)
+        for ticket in tickets:
+            ticket.settle_queued_at = None
+        Ticket.objects.bulk_update(
+            tickets, ["status", "payout", "settled_at", "settle_queued_at"], 500
+        )
         Selection.objects.bulk_update(settled_legs, ["result"], 500)
         Payout.objects.bulk_create(payouts, 500)
     paid = sum((p.amount for p in payouts), Decimal(0))
     return SettleSummary(len(settled_tickets), len(tickets) - len(settled_tickets), paid)
+
+
+def _claim(candidates: QuerySet[Ticket], *, limit: int) -> list[int]:
+    """Stamp ``settle_queued_at`` on up to ``limit`` of ``candidates`` that no running chunk
+    holds (``skip_locked``: a chunk locks its tickets until it commits) and return their ids.
+    Two claimers at once get disjoint tickets; each then enqueues what it claimed."""
+    with transaction.atomic():
+        ids = list(
+            candidates.select_for_update(skip_locked=True).values_list("pk", flat=True)[:limit]
+        )
+        now = timezone.now()
+        for start in range(0, len(ids), CLAIM_BATCH):
+            Ticket.objects.filter(pk__in=ids[start : start + CLAIM_BATCH]).update(
+                settle_queued_at=now
+            )
+    return ids
+
+
+def tickets_claim_settleable(*, limit: int) -> list[int]:
+    """Claim the settleable open tickets no settlement is queued for yet (the fan-out)."""
+    return _claim(selectors.tickets_settleable().filter(settle_queued_at__isnull=True), limit=limit)
+
+
+def tickets_claim_overdue(*, ticket_ids: Sequence[int], queued_before: datetime) -> list[int]:
+    """Claim again those of ``ticket_ids`` still open and claimed before ``queued_before``: their
+    chunk died with its worker (docs/football_data.md, "A killed worker's chunks")."""
+    candidates = Ticket.objects.filter(
+        pk__in=ticket_ids, status=TicketStatus.OPEN, settle_queued_at__lt=queued_before
+    ).order_by("pk")
+    return _claim(candidates, limit=len(ticket_ids))
