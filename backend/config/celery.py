@@ -102,6 +102,10 @@ app.conf.update(
     enable_utc=True,
     beat_schedule=beat_schedule(settings.INSTALLED_APPS),
     beat_scheduler="ops.liveness:HeartbeatScheduler",
+    # Write each entry's last run to the schedule file as soon as it is sent, not every 3 minutes
+    # (Celery's default): beat killed (OOM, SIGKILL) would otherwise come back with older times
+    # and send again at once what it had just sent.
+    beat_sync_every=1,
     # Beat wakes at least this often, which is also how often it reports that it is alive.
     beat_max_loop_interval=15,
 )

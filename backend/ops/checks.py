@@ -8,11 +8,15 @@ tests can feed it a drifted configuration.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from celery import Celery
 from celery.exceptions import QueueNotFound
+from celery.schedules import crontab, maybe_schedule
+from celery.schedules import schedule as celery_schedule
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 from django.utils.module_loading import autodiscover_modules
@@ -105,7 +109,8 @@ def _scheduled_entry(
 def check_beat(
     app: Celery[Any], schedule: Mapping[str, Mapping[str, Any]], workers: tuple[WorkerService, ...]
 ) -> list[CheckMessage]:
-    """Every beat entry names a registered task, lands on a consumed queue and expires."""
+    """Every beat entry names a registered task, lands on a consumed queue and expires, within
+    its interval."""
     consumed = consumed_queues(workers)
     problems: list[CheckMessage] = []
     for entry_name, entry in schedule.items():
@@ -124,6 +129,19 @@ def check_beat(
                     f"Beat entry {entry_name!r} has no options.expires: after downtime a backlog "
                     "of stale runs would be replayed.",
                     id="ops.W001",
+                )
+            )
+            continue
+        every = shortest_interval(entry["schedule"])
+        expires = options["expires"]
+        if every is not None and isinstance(expires, int | float) and expires > every:
+            problems.append(
+                Warning(
+                    f"Beat entry {entry_name!r} expires after {expires:g} s but runs every "
+                    f"{every:g} s: a run that waited for a worker can still run after the next "
+                    "one was sent, twice in a row.",
+                    hint="Make options.expires at most the interval.",
+                    id="ops.W002",
                 )
             )
     return problems
@@ -149,6 +167,35 @@ def check_worker_schedule(
                 )
             )
     return problems
+
+
+def shortest_interval(schedule: Any) -> float | None:
+    """Seconds between an entry's closest two runs: its interval, or for a crontab the shortest
+    gap over a week, minute by minute (None for a crontab rarer than that)."""
+    schedule = maybe_schedule(schedule)
+    if isinstance(schedule, celery_schedule):
+        return float(schedule.seconds)
+    if not isinstance(schedule, crontab):
+        return None
+    start = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday
+    runs = [
+        minute
+        for minute in range(8 * 24 * 60)
+        if _crontab_matches(schedule, start + timedelta(minutes=minute))
+    ]
+    gaps = [b - a for a, b in itertools.pairwise(runs)]
+    return 60.0 * min(gaps) if gaps else None
+
+
+def _crontab_matches(schedule: Any, moment: datetime) -> bool:
+    # A crontab's fields are sets of the minutes, hours, ... it runs at (the stubs omit them).
+    return (
+        moment.minute in schedule.minute
+        and moment.hour in schedule.hour
+        and moment.isoweekday() % 7 in schedule.day_of_week
+        and moment.day in schedule.day_of_month
+        and moment.month in schedule.month_of_year
+    )
 
 
 def check_pools(app: Celery[Any], workers: tuple[WorkerService, ...]) -> list[CheckMessage]:

@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from celery.schedules import crontab
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
@@ -124,6 +125,40 @@ def test_a_worker_schedule_entry_with_an_unknown_task_or_no_interval_is_an_error
     problems = checks.check_worker_schedule(checks._celery_app(), schedule, WORKERS)
 
     assert ids(problems) == ["ops.E007", "ops.E013", "ops.E013"]
+
+
+def test_a_beat_entry_expiring_after_its_next_run_is_a_warning():
+    schedule = {
+        "every-minute": {
+            "task": "ops.tasks.canary",
+            "schedule": 60.0,
+            "args": ("io",),
+            "options": {"expires": 90},
+        },
+        "every-ten-minutes-by-day": {
+            "task": "ops.tasks.canary",
+            "schedule": crontab(minute="*/10", hour="11-23"),
+            "args": ("io",),
+            "options": {"expires": 9 * 60},
+        },
+        "nightly": {
+            "task": "ops.tasks.canary",
+            "schedule": crontab(hour=2, minute=30),
+            "args": ("io",),
+            "options": {"expires": 2 * 86400},
+        },
+    }
+    problems = checks.check_beat(checks._celery_app(), schedule, WORKERS)
+    assert ids(problems) == ["ops.W002", "ops.W002"]
+    assert "'every-minute' expires after 90 s but runs every 60 s" in problems[0].msg
+    assert "runs every 86400 s" in problems[1].msg
+
+
+def test_the_shortest_interval_of_a_crontab_is_its_closest_two_runs():
+    assert checks.shortest_interval(crontab(minute="*/10", hour="11-23")) == 600
+    assert checks.shortest_interval(crontab(hour=2, minute=30)) == 86400
+    assert checks.shortest_interval(crontab(hour="9,17", minute=0)) == 8 * 3600
+    assert checks.shortest_interval(crontab(day_of_month=1, hour=0, minute=0)) is None
 
 
 def test_solo_pool_is_an_error():
