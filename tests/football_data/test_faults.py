@@ -106,8 +106,8 @@ def test_sigkill_of_worker_cpu_mid_settlement_then_restart(cpu_worker, beat, sta
     )
     assert not Selection.objects.filter(result=SelectionResult.OPEN).exists()
     report.add(
-        f"SIGKILL worker-cpu mid-settlement ({TICKETS:,} tickets; {came_back} held chunks "
-        "redelivered later), restart",
+        f"SIGKILL worker-cpu mid-settlement ({TICKETS:,} tickets; held chunks redelivered "
+        f"later: {came_back}), restart",
         beat,
         len(after) + len(resettled),
         len(after),
