@@ -1,5 +1,6 @@
-"""What every benchmark needs: a private Redis, a throwaway database, Django set up, and worker
-services started with their docker-compose.yml commands."""
+"""What every benchmark needs: a private Redis, a private PostgreSQL (or a throwaway database
+given with --database-url), Django set up, and worker services started with their
+docker-compose.yml commands."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "backend"), str(REPO)]
 
 from devstack.compose import COMPOSE_FILES, load_services  # noqa: E402
+from devstack.postgres_server import PrivatePostgres  # noqa: E402
 from devstack.processes import ServiceProcess, service_environment  # noqa: E402
 from devstack.redis_server import PrivateRedis  # noqa: E402
 
@@ -25,14 +27,34 @@ def bench_parser(description: str | None, *, concurrency: list[int]) -> argparse
     parser.add_argument("--concurrency", type=int, nargs="+", default=concurrency)
     parser.add_argument("--timeout", type=float, default=300, help="seconds per run at most")
     parser.add_argument(
-        "--database-url", default=None, help="a throwaway database (default: a SQLite file)"
+        "--database-url",
+        default=None,
+        help="a throwaway database (default: a private PostgreSQL started for the run)",
     )
     return parser
 
 
-def bench_setup(workdir: Path, *, database_url: str | None, **env: str) -> PrivateRedis:
-    """Start a private Redis, point the environment at it and a throwaway database, migrate."""
+class Servers:
+    """The private servers of one benchmark run; ``stop()`` ends them."""
+
+    def __init__(self, redis_server: PrivateRedis, postgres: PrivatePostgres | None) -> None:
+        self.redis = redis_server
+        self.postgres = postgres
+
+    def stop(self) -> None:
+        self.redis.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+
+
+def bench_setup(workdir: Path, *, database_url: str | None, **env: str) -> Servers:
+    """Start a private Redis (and PostgreSQL unless ``database_url``), point the environment at
+    them, migrate."""
     redis_server = PrivateRedis(workdir / "redis").start()
+    postgres = None
+    if not database_url:
+        postgres = PrivatePostgres(workdir / "postgres").start()
+        database_url = postgres.url
     for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "REDIS_PASSWORD", "POSTGRES_HOST"):
         os.environ.pop(name, None)
     os.environ.update(
@@ -46,11 +68,7 @@ def bench_setup(workdir: Path, *, database_url: str | None, **env: str) -> Priva
         CELERY_SOFT_SHUTDOWN_TIMEOUT="1",
         **env,
     )
-    if database_url:
-        os.environ["DATABASE_URL"] = database_url
-    else:
-        os.environ.pop("DATABASE_URL", None)
-        os.environ["SQLITE_PATH"] = str(workdir / "bench.sqlite3")
+    os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
     import django
@@ -59,7 +77,7 @@ def bench_setup(workdir: Path, *, database_url: str | None, **env: str) -> Priva
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    return redis_server
+    return Servers(redis_server, postgres)
 
 
 def worker_start(service_name: str, log: IO[str], **env: str) -> ServiceProcess:

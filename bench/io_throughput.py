@@ -69,7 +69,7 @@ def main() -> int:
     standin = WhatsAppStandIn(
         access_token=TOKEN, phone_number_id=PHONE_NUMBER_ID, latency=args.latency
     ).start()
-    redis_server = bench_setup(
+    servers = bench_setup(
         workdir,
         database_url=args.database_url,
         WHATSAPP_API_BASE_URL=standin.url,
@@ -80,7 +80,7 @@ def main() -> int:
         rates = {c: run(c, args, standin) for c in args.concurrency}
     finally:
         standin.stop()
-        redis_server.stop()
+        servers.stop()
     print()
     print(f"{args.messages} WhatsApp sends, stand-in latency {args.latency}s, worker-io gevent")
     base = args.concurrency[0]

@@ -33,7 +33,7 @@ def main() -> int:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-settlement-"))
-    redis_server = bench_setup(
+    servers = bench_setup(
         workdir,
         database_url=args.database_url,
         FOOTBALL_DATA_SETTLE_CHUNK_SIZE=str(args.chunk_size),
@@ -41,7 +41,7 @@ def main() -> int:
     try:
         results = {c: run(c, args) for c in args.concurrency}
     finally:
-        redis_server.stop()
+        servers.stop()
     print()
     print(f"settlement of {args.tickets} tickets, chunks of {args.chunk_size}, worker-cpu prefork")
     ratio_header = f"vs c={args.concurrency[0]}"
