@@ -55,8 +55,10 @@ class PrivatePostgres:
     traversable; the folders above that must be already (the system's temporary folder is).
     """
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, settings: dict[str, str] | None = None) -> None:
         self.workdir = workdir
+        # More server settings (``-c name=value``), e.g. the benchmarks' pg_stat_statements.
+        self.settings = settings or {}
         self.data = workdir / "data"
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -104,6 +106,7 @@ class PrivatePostgres:
                 # before it returns, so even an immediate stop (a crash) loses nothing committed.
                 "-c", "fsync=off",
                 "-c", "full_page_writes=off",
+                *(arg for item in self.settings.items() for arg in ("-c", "=".join(item))),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -40,6 +40,11 @@ class ServiceProcess:
     def name(self) -> str:
         return self.service.name
 
+    @property
+    def pid(self) -> int:
+        assert self.popen is not None
+        return self.popen.pid
+
     def start(self) -> ServiceProcess:
         self.popen = subprocess.Popen(
             list(self.service.command),

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from football_data import selectors, services
 from football_data.client import FootballDataRateLimited, FootballDataTransientError
+from ops.queues import messages_waiting
 
 logger = logging.getLogger(__name__)
 
@@ -111,13 +112,6 @@ def settle_ticket_chunk(ticket_ids: list[int]) -> int:
     return services.tickets_settle(ticket_ids=ticket_ids).settled
 
 
-def _waiting(task: Any) -> int:
-    """Messages waiting in the queue ``task`` routes to (not those held by workers)."""
-    queue = task.app.amqp.router.route({}, task.name)["queue"].name
-    with task.app.connection_for_read() as connection:
-        return int(connection.default_channel.queue_declare(queue=queue).message_count)
-
-
 @shared_task(soft_time_limit=30, time_limit=40)
 def settle_sweep(stuck_after: float | None = None) -> int:
     """Re-enqueue tickets whose chunk died with its worker; every worker-cpu runs it every few
@@ -133,7 +127,7 @@ def settle_sweep(stuck_after: float | None = None) -> int:
         stuck_after = settings.FOOTBALL_DATA_SETTLE_SWEEP_AFTER_SECONDS
     cutoff = timezone.now() - timedelta(seconds=stuck_after)
     overdue = selectors.ticket_ids_settle_overdue(queued_before=cutoff, limit=SWEEP_TICKET_LIMIT)
-    if not overdue or _waiting(settle_ticket_chunk):
+    if not overdue or messages_waiting(settle_ticket_chunk):
         return 0
     ids = services.tickets_claim_overdue(ticket_ids=overdue, queued_before=cutoff)
     _enqueue_chunks(ids)

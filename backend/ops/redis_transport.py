@@ -2,13 +2,15 @@
 
 When Redis goes away, a worker closes its channel and tries to put the messages it held (countdown
 tasks waiting for their time, tasks not yet acknowledged) back in their queues. Redis is down, so
-kombu leaves them in its ``unacked`` hash until the visibility timeout (an hour). Two changes:
+kombu leaves them in its ``unacked`` hash until the visibility timeout (an hour). Three changes:
 
 - the tags it could not put back are remembered, and the next channel this process opens (on
   reconnecting) puts them back at once, atomically, as kombu would have;
 - closing after Celery unlinked the transport from its connection is a connection error, not
   ``AttributeError("'NoneType' object has no attribute 'hostname'")``, which stopped the worker
-  for good.
+  for good;
+- acknowledgements share one client object over the channel's pool instead of building a new
+  ``redis.Redis`` for each (5 % of a gevent worker's CPU per task, docs/workers.md).
 
 docs/troubleshooting.md, "Acknowledgements while Redis restarts".
 """
@@ -16,6 +18,8 @@ docs/troubleshooting.md, "Acknowledgements while Redis restarts".
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,6 +40,7 @@ _RedisChannel: Any = kombu_redis.Channel
 
 class Channel(_RedisChannel):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._pooled_client: redis.Redis | None = None
         super().__init__(*args, **kwargs)
         if _unrestored:
             self._restore_held_before()
@@ -57,6 +62,21 @@ class Channel(_RedisChannel):
         except self.connection_errors:
             _unrestored.update(held)
             raise
+
+    @contextmanager
+    def conn_or_acquire(self, client: redis.Redis | None = None) -> Iterator[redis.Redis]:
+        """``client``, or the channel's shared one: each command takes a connection of its own
+        from the pool, so one object serves every caller (kombu creates one a call)."""
+        if client is not None:
+            yield client
+            return
+        if self._pooled_client is None:
+            self._pooled_client = self._create_client()
+        yield self._pooled_client
+
+    def _disconnect_pools(self) -> None:
+        self._pooled_client = None
+        super()._disconnect_pools()
 
     def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
         if self.connection is None or self.connection.client is None:

@@ -24,7 +24,8 @@ WORKER_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": SWEEP,
         "every": WORKER_SWEEP_INTERVAL_SECONDS,
         # A worker that has just (re)connected may have lost the wake-ups it held (SIGKILL, a
-        # Redis restart): anything overdue at all goes again; the claim turns duplicates away.
-        "on_connect": {"stuck_after": 1.0},
+        # Redis restart): anything overdue at all goes again, even behind a backlog; the claim
+        # turns duplicates away.
+        "on_connect": {"stuck_after": 1.0, "behind_backlog": True},
     },
 }

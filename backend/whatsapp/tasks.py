@@ -14,6 +14,7 @@ from typing import Any
 from celery import shared_task
 
 from ops.db import DATABASE_UNAVAILABLE, database_retry_countdown
+from ops.queues import messages_waiting
 from whatsapp import dispatch, services
 from whatsapp.client import WhatsAppAuthError
 
@@ -86,11 +87,17 @@ def process_webhook_event(event_id: int) -> bool:
     soft_time_limit=50,
     time_limit=60,
 )
-def sweep(stuck_after: float | None = None) -> dict[str, int]:
+def sweep(stuck_after: float | None = None, behind_backlog: bool = False) -> dict[str, int]:
     """Periodic (beat, and each worker-io): recover messages and webhook events whose task was
-    lost, overdue by ``stuck_after`` seconds (default WHATSAPP_SWEEP_AFTER_SECONDS)."""
-    messages = services.message_sweep(stuck_after=stuck_after)
-    events = services.webhook_event_sweep(stuck_after=stuck_after)
+    lost, overdue by ``stuck_after`` seconds (default WHATSAPP_SWEEP_AFTER_SECONDS).
+
+    While wake-ups still wait in the ``io`` queue, an overdue row may simply be behind them, and
+    enqueueing it again would add work exactly when the worker is behind: queued rows and events
+    wait for the queue to drain. ``behind_backlog`` sweeps them anyway, for a worker that has just
+    (re)connected: the wake-ups it held died with its last connection."""
+    waiting_too = behind_backlog or not messages_waiting(send_message)
+    messages = services.message_sweep(stuck_after=stuck_after, overdue_queued=waiting_too)
+    events = services.webhook_event_sweep(stuck_after=stuck_after) if waiting_too else []
     return {"messages": len(messages), "events": len(events)}
 
 

@@ -2,7 +2,8 @@ import datetime as dt
 import json
 
 import pytest
-from django.db import OperationalError
+from django.db import OperationalError, connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from devstack.standins.whatsapp import status_payload
@@ -100,6 +101,68 @@ def test_message_send_sends_once_and_records_the_wamid(standin, django_capture_o
     assert message.sent_at is not None
     assert request.payload["to"] == TO
     assert request.payload["biz_opaque_callback_data"] == f"outbound:{message.pk}"
+
+
+def test_a_send_costs_two_statements_the_claim_and_the_record(
+    standin, django_capture_on_commit_callbacks
+):
+    # given a reply of three parts whose first one is out
+    first, second, third = _queue(3, django_capture_on_commit_callbacks)
+    assert message_send(message_id=first.pk).result == "sent"
+    # when the second is sent (and finds the third to wake)
+    with (
+        CaptureQueriesContext(connection) as queries,
+        django_capture_on_commit_callbacks(execute=False) as woken,
+    ):
+        assert message_send(message_id=second.pk).result == "sent"
+    # then it took one statement to claim it and one to record it and find the next
+    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["UPDATE", "UPDATE"]
+    assert _woken(woken) == [third.pk]
+    assert _refresh(second).status == OutboundStatus.SENT
+
+
+def test_the_rest_of_a_reply_is_due_after_its_first_part_went_out(
+    whatsapp_settings, standin, django_capture_on_commit_callbacks
+):
+    # given a reply of four parts 2 s apart, created 5 s ago, whose first part goes out only now
+    whatsapp_settings.WHATSAPP_PART_SPACING_SECONDS = 2.0
+    parts = _queue(4, django_capture_on_commit_callbacks)
+    created = timezone.now() - dt.timedelta(seconds=5)
+    for n, part in enumerate(parts):
+        due = created + dt.timedelta(seconds=2 * n)
+        OutboundMessage.objects.filter(pk=part.pk).update(scheduled_at=due, next_attempt_at=due)
+    before = timezone.now()
+    with django_capture_on_commit_callbacks(execute=False) as woken:
+        assert message_send(message_id=parts[0].pk).result == "sent"
+    # then part n is due n x 2 s after the first part's request, not after the reply's creation
+    for n, part in enumerate(parts[1:], start=1):
+        due = _refresh(part).scheduled_at
+        assert (
+            before + dt.timedelta(seconds=2 * n)
+            <= due
+            <= timezone.now() + dt.timedelta(seconds=2 * n)
+        )
+        assert _refresh(part).next_attempt_at == due
+    # and the second part wakes at its new time, 2 s from now
+    [wake] = woken
+    assert 1.5 < wake.keywords["countdown"] <= 2.0
+
+
+def test_a_wake_up_that_cannot_claim_reads_why_and_sends_nothing(
+    whatsapp_settings, standin, django_capture_on_commit_callbacks
+):
+    # given a spacing of 2 s, a part sent a moment ago and the next one due now
+    whatsapp_settings.WHATSAPP_PART_SPACING_SECONDS = 2.0
+    first, second = _queue(2, django_capture_on_commit_callbacks)
+    assert message_send(message_id=first.pk).result == "sent"
+    OutboundMessage.objects.filter(pk=second.pk).update(next_attempt_at=timezone.now())
+    # when the next one wakes inside the spacing
+    outcome = message_send(message_id=second.pk)
+    # then it goes back to sleep for the rest of the spacing, unclaimed
+    assert 1.5 < _later(outcome) <= 2.0
+    assert _refresh(second).status == OutboundStatus.QUEUED
+    assert _refresh(second).attempts == 0
+    assert len(standin.received()) == 1
 
 
 def test_a_missing_row_is_skipped():

@@ -1,8 +1,13 @@
+import datetime as dt
+
+import pytest
 from django.db import OperationalError
+from django.utils import timezone
 
 from config.celery import app
 from ops.db import DATABASE_UNAVAILABLE
 from whatsapp import services, tasks
+from whatsapp.models import OutboundMessage
 from whatsapp.schedules import WORKER_SCHEDULE
 
 BEAT_SCHEDULE = app.conf.beat_schedule
@@ -52,3 +57,32 @@ def test_webhook_events_are_retried_when_the_database_drops():
     task = tasks.process_webhook_event
     assert tuple(getattr(task, "autoretry_for", ())) == DATABASE_UNAVAILABLE
     assert task.max_retries == tasks.DATABASE_RETRIES
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("whatsapp_settings")
+def test_the_periodic_sweep_waits_while_wake_ups_are_queued_the_on_connect_one_does_not(
+    django_capture_on_commit_callbacks,
+):
+    # given a queued message overdue for a minute, and a wake-up waiting in the io queue
+    app.control.purge()
+    with django_capture_on_commit_callbacks(execute=False):
+        [message_id] = services.text_send_staggered(to="15550001111", text="hello")
+    minute_ago = timezone.now() - dt.timedelta(minutes=1)
+    OutboundMessage.objects.filter(pk=message_id).update(next_attempt_at=minute_ago)
+    tasks.send_message.delay(message_id)
+    try:
+        # when the periodic sweep runs, it leaves the row: its wake-up may be the one waiting
+        with django_capture_on_commit_callbacks(execute=False) as enqueued:
+            assert tasks.sweep(stuck_after=30) == {"messages": 0, "events": 0}
+        assert enqueued == []
+        # and the on-connect sweep takes it anyway
+        with django_capture_on_commit_callbacks(execute=False) as enqueued:
+            assert tasks.sweep(stuck_after=30, behind_backlog=True)["messages"] == 1
+        assert len(enqueued) == 1
+    finally:
+        app.control.purge()
+    # and once the queue is empty the periodic sweep takes an overdue row too
+    OutboundMessage.objects.filter(pk=message_id).update(next_attempt_at=minute_ago)
+    with django_capture_on_commit_callbacks(execute=False):
+        assert tasks.sweep(stuck_after=30)["messages"] == 1

@@ -1,4 +1,5 @@
-"""WhatsApp writes, one module per job: ``sending``, ``statuses``, ``webhooks``, ``recovery``.
+"""WhatsApp writes, one module per job: ``sending`` (with its SQL in ``claim``), ``statuses``,
+``webhooks``, ``recovery``.
 
 Callers import from here. None of these modules imports ``whatsapp.tasks``: they enqueue by
 task name through ``whatsapp.dispatch``.

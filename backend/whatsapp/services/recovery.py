@@ -20,10 +20,11 @@ logger = logging.getLogger(__name__)
 SWEEP_BATCH_LIMIT = 500
 
 
-def message_sweep(*, stuck_after: float | None = None) -> list[int]:
+def message_sweep(*, stuck_after: float | None = None, overdue_queued: bool = True) -> list[int]:
     """Re-enqueue messages whose wake-up was lost; returns the ids enqueued.
 
-    ``queued`` rows overdue by ``stuck_after`` go again (the claim turns a late original away).
+    ``queued`` rows overdue by ``stuck_after`` go again (the claim turns a late original away),
+    unless ``overdue_queued`` is false (their wake-ups may still wait in the queue).
     Rows still ``sending`` after ``stuck_after`` and the send time limit are sent again, or failed
     past the attempt limit: a rare duplicate beats a missing part (docs/whatsapp.md, "The sweeper
     and lost tasks").
@@ -53,9 +54,11 @@ def message_sweep(*, stuck_after: float | None = None) -> list[int]:
             )
             if released:
                 to_enqueue.append(message.pk)
-        overdue = selectors.messages_overdue_queued(
-            before=now - dt.timedelta(seconds=threshold), limit=SWEEP_BATCH_LIMIT
-        )
+        overdue = []
+        if overdue_queued:
+            overdue = selectors.messages_overdue_queued(
+                before=now - dt.timedelta(seconds=threshold), limit=SWEEP_BATCH_LIMIT
+            )
         # Due again now, so the next sweep leaves them alone while these wake-ups are on their way.
         OutboundMessage.objects.filter(pk__in=overdue, status=OutboundStatus.QUEUED).update(
             next_attempt_at=now

@@ -16,7 +16,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Case, DateTimeField, Value, When
 from django.utils import timezone
 
 from ops.db import connection_release, until_database_answers
@@ -29,6 +29,7 @@ from whatsapp.client import (
     get_client,
 )
 from whatsapp.models import Contact, OutboundMessage, OutboundStatus
+from whatsapp.services import claim
 from whatsapp.services.statuses import CALLBACK_PREFIX, status_events_replay
 from whatsapp.validation import recipient_normalize, text_parts
 
@@ -138,48 +139,36 @@ def _pair_rate_limit_backoff(attempts: int) -> float:
 def message_send(*, message_id: int) -> SendOutcome:
     """Send one queued message, at most once per claim (see docs/whatsapp.md).
 
-    Returns ``later`` (with seconds) when it is not yet due, when an earlier message to the same
-    contact is still pending (ordering), when the contact's last message went out less than the
-    part spacing ago, or after a retryable error. Raises ``WhatsAppAuthError`` after marking the
-    message failed: a bad token needs an operator, so it must be loud.
+    Returns ``later`` (with seconds) when it is not yet due, when the contact's last message went
+    out less than the part spacing ago, or after a retryable error; ``waiting`` when an earlier
+    message to the same contact is still pending (it wakes this one). Raises
+    ``WhatsAppAuthError`` after marking the message failed: a bad token needs an operator, so it
+    must be loud. A send that goes out costs two statements: the claim and the record.
     """
     started = time.monotonic()
-    message = OutboundMessage.objects.select_related("contact").filter(pk=message_id).first()
-    if message is None or message.status != OutboundStatus.QUEUED:
-        return SendOutcome("skipped")
     now = timezone.now()
-    not_due_for = (message.next_attempt_at - now).total_seconds()
-    if not_due_for > 0:
-        return SendOutcome("later", not_due_for)
-    if selectors.message_blocked_by_earlier(message=message):
-        return SendOutcome("waiting")
     spacing = settings.WHATSAPP_PART_SPACING_SECONDS
-    last_request_at = selectors.contact_last_request_at(contact_id=message.contact_id)
-    if last_request_at is not None:
-        shortfall = spacing - (now - last_request_at).total_seconds()
-        # A few percent short is scheduling jitter between two on-time parts, not a burst.
-        if shortfall > SPACING_TOLERANCE * spacing:
-            return _postpone(message.pk, shortfall)
-
-    claimed = OutboundMessage.objects.filter(pk=message.pk, status=OutboundStatus.QUEUED).update(
-        status=OutboundStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
+    # A few percent short is scheduling jitter between two on-time parts, not a burst.
+    claimed = claim.message_claim(
+        message_id=message_id, now=now, spacing=spacing * (1 - SPACING_TOLERANCE)
     )
-    if not claimed:
-        return SendOutcome("skipped")  # another wake-up claimed it first
-    message.refresh_from_db(fields=["attempts"])
-    attempts = message.attempts
+    if claimed is None:
+        return _not_claimed(message_id=message_id, now=now, spacing=spacing)
+    message = claimed.as_message()
 
     connection_release()
+    request_at = timezone.now()
     try:
         sent = get_client().text_send(
-            to=message.contact.wa_id,
-            body=message.body,
-            callback_data=f"{CALLBACK_PREFIX}{message.pk}",
+            to=claimed.wa_id,
+            body=claimed.body,
+            callback_data=f"{CALLBACK_PREFIX}{claimed.id}",
         )
     except WhatsAppAuthError as exc:
         message_fail(message=message, code=exc.code, text=str(exc))
         raise
     except WhatsAppTransientError as exc:
+        attempts = claimed.attempts
         if attempts >= settings.WHATSAPP_SEND_MAX_ATTEMPTS:
             message_fail(
                 message=message, code=exc.code, text=f"gave up after {attempts} attempts: {exc}"
@@ -191,7 +180,7 @@ def message_send(*, message_id: int) -> SendOutcome:
         else:
             delay = _transient_backoff(attempts)
         _message_release(message=message, delay=delay, code=exc.code, text=str(exc))
-        logger.warning("message %s: %s; retrying in %.1fs", message.pk, exc, delay)
+        logger.warning("message %s: %s; retrying in %.1fs", claimed.id, exc, delay)
         return SendOutcome("later", delay)
     except WhatsAppError as exc:
         message_fail(message=message, code=exc.code, text=str(exc))
@@ -200,37 +189,92 @@ def message_send(*, message_id: int) -> SendOutcome:
 
     # The API took it: a row left `sending` would be sent again by the sweeper, so a database
     # restart right now is waited out (within the task's time limit).
+    record = partial(_message_sent_record, message=message, wamid=sent.wamid)
+    if claimed.position == 0 and claimed.batch_size > 1:
+        record = partial(record, anchor=(request_at, claimed.batch_size, spacing))
     until_database_answers(
-        partial(_message_sent_record, message=message, wamid=sent.wamid),
-        deadline=started + SEND_TIME_LIMIT_SECONDS - RECORD_MARGIN_SECONDS,
+        record, deadline=started + SEND_TIME_LIMIT_SECONDS - RECORD_MARGIN_SECONDS
     )
     return SendOutcome("sent")
 
 
-def _message_sent_record(*, message: OutboundMessage, wamid: str) -> None:
-    """Mark the message sent, apply statuses that came first, wake the next one; repeatable."""
-    sent_at = timezone.now()
+def _not_claimed(*, message_id: int, now: dt.datetime, spacing: float) -> SendOutcome:
+    """Why the claim took nothing, read back from the row: what the wake-up does instead."""
+    message = OutboundMessage.objects.filter(pk=message_id).first()
+    if message is None or message.status != OutboundStatus.QUEUED:
+        return SendOutcome("skipped")
+    not_due_for = (message.next_attempt_at - now).total_seconds()
+    if not_due_for > 0:
+        return SendOutcome("later", not_due_for)
+    if selectors.message_blocked_by_earlier(message=message):
+        return SendOutcome("waiting")
+    last_request_at = selectors.contact_last_request_at(contact_id=message.contact_id)
+    if last_request_at is not None:
+        shortfall = spacing - (now - last_request_at).total_seconds()
+        if shortfall > 0:
+            return _postpone(message.pk, shortfall)
+    # The way cleared between the claim and this read (the earlier message just became final).
+    return SendOutcome("later", 0.0)
+
+
+def _message_sent_record(
+    *, message: OutboundMessage, wamid: str, anchor: tuple[dt.datetime, int, float] | None = None
+) -> None:
+    """Mark the message sent, apply statuses that came first, wake the next one; repeatable.
+
+    ``anchor`` (when the first part's request went out, the batch size, the spacing) moves the
+    rest of the reply to that time plus n x spacing."""
+    if anchor is not None:
+        _batch_reanchor(message=message, sent_at=anchor[0], size=anchor[1], spacing=anchor[2])
+    recorded = claim.message_sent_mark(message_id=message.pk, wamid=wamid, now=timezone.now())
+    if recorded is None:
+        # Already final: an earlier try of this record committed, or a status webhook adopted
+        # the row. What it would have found is read again.
+        status_events_replay(wamid=wamid)
+        _wake_next(message)
+        return
+    if recorded.statuses_waiting:
+        status_events_replay(wamid=wamid)
+    if recorded.following is not None:
+        _wake(recorded.following)
+
+
+def _batch_reanchor(
+    *, message: OutboundMessage, sent_at: dt.datetime, size: int, spacing: float
+) -> None:
+    """Part n of the reply is due n x spacing after its first part went out, not after the reply
+    was created: a first part held up (a busy worker, a rush of replies) delays the whole reply
+    instead of squeezing the gap to its second part. Absolute times, so repeating is harmless."""
+    due = Case(
+        *(
+            When(position=n, then=Value(sent_at + dt.timedelta(seconds=n * spacing)))
+            for n in range(1, size)
+        ),
+        output_field=DateTimeField(),
+    )
     OutboundMessage.objects.filter(
-        pk=message.pk, status__in=(OutboundStatus.SENDING, OutboundStatus.QUEUED)
-    ).update(status=OutboundStatus.SENT, wamid=wamid, sent_at=sent_at, updated_at=sent_at)
-    status_events_replay(wamid=wamid)
-    _wake_next(message)
+        batch=message.batch, position__gt=0, status=OutboundStatus.QUEUED
+    ).update(scheduled_at=due, next_attempt_at=due)
 
 
 def _wake_next(message: OutboundMessage) -> None:
     """This message is final: wake the next one to the same contact, due at its own time (the
     part spacing is kept by ``message_send`` itself)."""
     following = selectors.message_next_queued(message=message)
-    if following is None:
-        return
+    if following is not None:
+        _wake(claim.NextQueued(following.pk, following.scheduled_at, following.next_attempt_at))
+
+
+def _wake(following: claim.NextQueued) -> None:
     now = timezone.now()
     due = max(following.scheduled_at, now)
-    # Its next_attempt_at may be later (the sweeper's stamp, a spacing wait); the turn is now.
-    OutboundMessage.objects.filter(
-        pk=following.pk, status=OutboundStatus.QUEUED, next_attempt_at__gt=due
-    ).update(next_attempt_at=due)
+    if following.next_attempt_at > due:
+        # A later wake-up was stamped (the sweeper, a spacing wait); the turn is now.
+        OutboundMessage.objects.filter(
+            pk=following.id, status=OutboundStatus.QUEUED, next_attempt_at__gt=due
+        ).update(next_attempt_at=due)
     dispatch.message_send_on_commit(
-        message_id=following.pk, countdown=send_countdown((due - now).total_seconds())
+        message_id=following.id, countdown=send_countdown((due - now).total_seconds())
     )
 
 
