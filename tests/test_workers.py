@@ -7,6 +7,7 @@ what their tasks wrote), never from reading configuration back.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 import time
@@ -77,6 +78,20 @@ def test_each_worker_runs_the_pool_queues_and_concurrency_of_its_topology(worker
     assert stats[io_node]["pool"]["max-concurrency"] == 100
     # -c auto: the CPUs this process may use
     assert stats[cpu_node]["pool"]["max-concurrency"] == cpu_budget().count
+
+
+def test_prefork_pool_processes_yield_the_cpu_and_the_consumers_do_not(workers):
+    stats = app.control.inspect(
+        timeout=3, destination=[node_name(w.service) for w in WORKERS]
+    ).stats()
+    assert stats is not None
+    cpu, io = stats[node_name("worker-cpu")], stats[node_name("worker-io")]
+    parent = os.getpriority(os.PRIO_PROCESS, cpu["pid"])
+    children = [os.getpriority(os.PRIO_PROCESS, pid) for pid in cpu["pool"]["processes"]]
+    assert children
+    assert children == [min(19, parent + settings.CELERY_PREFORK_NICE)] * len(children)
+    assert parent == os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, io["pid"]) == parent
 
 
 def test_concurrency_from_the_environment_is_honoured(stack):

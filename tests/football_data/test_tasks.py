@@ -152,10 +152,10 @@ def test_the_sweep_re_enqueues_a_lost_chunk_once_nothing_waits_in_the_queue(
     Ticket.objects.update(settle_queued_at=timezone.now() - datetime.timedelta(seconds=20))
     settings.FOOTBALL_DATA_SETTLE_SWEEP_AFTER_SECONDS = 10
     # When the sweep runs while other chunks still wait in the queue / Then it waits for them
-    monkeypatch.setattr(tasks, "_waiting", lambda task: 3)
+    monkeypatch.setattr(tasks, "messages_waiting", lambda task: 3)
     assert settle_sweep.apply().get() == 0
     # When the queue is empty / Then the lost tickets go again, once
-    monkeypatch.setattr(tasks, "_waiting", lambda task: 0)
+    monkeypatch.setattr(tasks, "messages_waiting", lambda task: 0)
     assert settle_sweep.apply().get() == 10
     assert settle_sweep.apply().get() == 0
     assert chunks[1:] == [lost]
@@ -172,7 +172,7 @@ def test_the_sweep_reads_the_real_queue_depth(settings):
     # The cpu queue of the private Redis, which no worker consumes in this test
     with redis.Redis.from_url(settings.CELERY_BROKER_URL) as client:
         client.delete("cpu")
-    assert tasks._waiting(settle_ticket_chunk) == 0
+    assert tasks.messages_waiting(settle_ticket_chunk) == 0
 
 
 def test_every_worker_cpu_sweeps_settlement_more_often_than_a_claim_turns_overdue(settings):

@@ -51,7 +51,8 @@ WHERE {M}.id = %(id)s AND {M}.status = '{OutboundStatus.QUEUED}'
     SELECT 1 FROM {M} AS s
     WHERE s.contact_id = {M}.contact_id AND s.status IN {_in(ACCEPTED_STATUSES)}
       AND s.claimed_at > %(spaced_after)s)
-RETURNING {M}.contact_id, {M}.batch, {M}.position, {M}.batch_size, {M}.attempts, {M}.body,
+RETURNING {M}.contact_id, {M}.batch, {M}.position, {M}.batch_size, {M}.scheduled_at,
+  {M}.attempts, {M}.body,
   (SELECT c.wa_id FROM {_CONTACTS} AS c WHERE c.id = {M}.contact_id)
 """  # noqa: S608 (table names and statuses are the models', not input)
 
@@ -80,6 +81,7 @@ class Claimed:
     batch: uuid.UUID
     position: int
     batch_size: int
+    scheduled_at: dt.datetime
     attempts: int
     body: str
     wa_id: str
@@ -121,13 +123,14 @@ def message_claim(*, message_id: int, now: dt.datetime, spacing: float) -> Claim
         row = cursor.fetchone()
     if row is None:
         return None
-    contact_id, batch, position, batch_size, attempts, body, wa_id = row
+    contact_id, batch, position, batch_size, scheduled_at, attempts, body, wa_id = row
     return Claimed(
         id=message_id,
         contact_id=contact_id,
         batch=batch if isinstance(batch, uuid.UUID) else uuid.UUID(batch),
         position=position,
         batch_size=batch_size,
+        scheduled_at=_datetime(scheduled_at),
         attempts=attempts,
         body=body,
         wa_id=wa_id,

@@ -16,7 +16,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, DateTimeField, Value, When
+from django.db.models import F
 from django.utils import timezone
 
 from ops.db import connection_release, until_database_answers
@@ -190,8 +190,8 @@ def message_send(*, message_id: int) -> SendOutcome:
     # The API took it: a row left `sending` would be sent again by the sweeper, so a database
     # restart right now is waited out (within the task's time limit).
     record = partial(_message_sent_record, message=message, wamid=sent.wamid)
-    if claimed.position == 0 and claimed.batch_size > 1:
-        record = partial(record, anchor=(request_at, claimed.batch_size, spacing))
+    if claimed.position == 0 and claimed.batch_size > 1 and request_at > claimed.scheduled_at:
+        record = partial(record, first_part_late_by=request_at - claimed.scheduled_at)
     until_database_answers(
         record, deadline=started + SEND_TIME_LIMIT_SECONDS - RECORD_MARGIN_SECONDS
     )
@@ -218,15 +218,31 @@ def _not_claimed(*, message_id: int, now: dt.datetime, spacing: float) -> SendOu
 
 
 def _message_sent_record(
-    *, message: OutboundMessage, wamid: str, anchor: tuple[dt.datetime, int, float] | None = None
+    *, message: OutboundMessage, wamid: str, first_part_late_by: dt.timedelta | None = None
 ) -> None:
     """Mark the message sent, apply statuses that came first, wake the next one; repeatable.
 
-    ``anchor`` (when the first part's request went out, the batch size, the spacing) moves the
-    rest of the reply to that time plus n x spacing."""
-    if anchor is not None:
-        _batch_reanchor(message=message, sent_at=anchor[0], size=anchor[1], spacing=anchor[2])
-    recorded = claim.message_sent_mark(message_id=message.pk, wamid=wamid, now=timezone.now())
+    ``first_part_late_by``: this is the first part of a reply and went out that late. The rest
+    of the reply moves by as much: part n is due n x spacing after the first part went out, not
+    after the reply was created, so a first part held up (a rush of replies, a busy worker)
+    delays the whole reply instead of squeezing the gap to its second part.
+    """
+    if first_part_late_by is None:
+        recorded = claim.message_sent_mark(message_id=message.pk, wamid=wamid, now=timezone.now())
+    else:
+        with transaction.atomic():
+            OutboundMessage.objects.filter(
+                batch=message.batch, position__gt=0, status=OutboundStatus.QUEUED
+            ).update(
+                scheduled_at=F("scheduled_at") + first_part_late_by,
+                next_attempt_at=F("next_attempt_at") + first_part_late_by,
+            )
+            recorded = claim.message_sent_mark(
+                message_id=message.pk, wamid=wamid, now=timezone.now()
+            )
+            if recorded is None:
+                # Recorded by an earlier try, which moved the reply then: not twice.
+                transaction.set_rollback(True)
     if recorded is None:
         # Already final: an earlier try of this record committed, or a status webhook adopted
         # the row. What it would have found is read again.
@@ -237,24 +253,6 @@ def _message_sent_record(
         status_events_replay(wamid=wamid)
     if recorded.following is not None:
         _wake(recorded.following)
-
-
-def _batch_reanchor(
-    *, message: OutboundMessage, sent_at: dt.datetime, size: int, spacing: float
-) -> None:
-    """Part n of the reply is due n x spacing after its first part went out, not after the reply
-    was created: a first part held up (a busy worker, a rush of replies) delays the whole reply
-    instead of squeezing the gap to its second part. Absolute times, so repeating is harmless."""
-    due = Case(
-        *(
-            When(position=n, then=Value(sent_at + dt.timedelta(seconds=n * spacing)))
-            for n in range(1, size)
-        ),
-        output_field=DateTimeField(),
-    )
-    OutboundMessage.objects.filter(
-        batch=message.batch, position__gt=0, status=OutboundStatus.QUEUED
-    ).update(scheduled_at=due, next_attempt_at=due)
 
 
 def _wake_next(message: OutboundMessage) -> None:
