@@ -11,7 +11,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from football_data import selectors, services
+from football_data import selectors, services, settlement
 from football_data.client import FootballDataClient
 from football_data.models import (
     Competition,
@@ -24,6 +24,8 @@ from football_data.models import (
     TicketStatus,
 )
 from football_data.services import SelectionInput
+from football_data.services import tickets as tickets_module
+from football_data.services.tickets import _score
 from tests.football_data.conftest import load_sample
 
 pytestmark = pytest.mark.django_db
@@ -284,6 +286,100 @@ def test_only_overdue_claims_on_open_tickets_are_claimed_again():
     assert services.tickets_claim_overdue(ticket_ids=overdue, queued_before=cutoff) == [lost.pk]
     assert services.tickets_claim_overdue(ticket_ids=overdue, queued_before=cutoff) == []
     assert selectors.ticket_ids_settle_overdue(queued_before=cutoff, limit=100) == []
+
+
+def _mixed_tickets() -> list[Ticket]:
+    """Won (each paying a different amount), lost, void, part-void and waiting tickets."""
+    tickets = [
+        _ticket((_match(), "1", f"{1.01 + n / 7:.2f}"), stake=f"{n + 1}.35") for n in range(9)
+    ]
+    tickets += [
+        _ticket((_match(), "2", "2.50")),
+        _ticket((_match("CANCELLED"), "1", "2.50"), (_match("POSTPONED"), "X", "3.10")),
+        _ticket((_match(), "1", "1.91"), (_match("AWARDED"), "2", "4.00"), stake="3.33"),
+        _ticket((_match(), "1", "2.00"), (_match("TIMED"), "1", "2.00")),
+    ]
+    return tickets
+
+
+def _settled_state(tickets: list[Ticket]) -> tuple[object, ...]:
+    ids = [t.pk for t in tickets]
+    return (
+        list(
+            Ticket.objects.filter(pk__in=ids)
+            .order_by("pk")
+            .values_list("status", "payout", "settled_at", "settle_queued_at")
+        ),
+        list(
+            Selection.objects.filter(ticket__in=ids).order_by("pk").values_list("result", flat=True)
+        ),
+        list(Payout.objects.order_by("ticket_id").values_list("ticket_id", "amount")),
+    )
+
+
+def test_a_chunk_writes_what_the_rules_say_in_a_fixed_number_of_statements(
+    django_assert_max_num_queries,
+):
+    # Given claimed tickets of every kind, each won one paying a different amount
+    tickets = _mixed_tickets()
+    Ticket.objects.update(settle_queued_at=timezone.now())
+    ids = [t.pk for t in tickets]
+    # When the chunk settles them / Then the writes do not grow with the chunk: a savepoint, lock
+    # and read (2), the waiting claims and the settled tickets (2), selections (one UPDATE per
+    # outcome: 3), payouts (1), release
+    with django_assert_max_num_queries(10):
+        summary = services.tickets_settle(ticket_ids=ids)
+    # And every payout is the one the pure rules compute, to the cent
+    expected = {}
+    for ticket in tickets:
+        result = settlement.ticket_result(
+            stake=ticket.stake,
+            legs=[
+                settlement.Leg(pick=s.pick, odds=s.odds, score=_score(s.match))
+                for s in ticket.selections.select_related("match")
+            ],
+            now=timezone.now(),
+        )
+        # (a waiting ticket's legs stay open until it settles)
+        legs = [o.value for o in result.legs] if result.payout is not None else ["open"] * 2
+        expected[ticket.pk] = (result.status.value, result.payout, legs)
+    rows = Ticket.objects.in_bulk(ids)
+    for pk, (status, payout, legs) in expected.items():
+        assert (rows[pk].status, rows[pk].payout) == (status, payout)
+        results = Selection.objects.filter(ticket_id=pk).order_by("pk")
+        assert list(results.values_list("result", flat=True)) == legs
+    paying = {pk: p for pk, (_, p, _) in expected.items() if p}
+    assert dict(Payout.objects.values_list("ticket_id", "amount")) == paying
+    assert summary.paid == sum(paying.values())
+    assert (summary.settled, summary.waiting) == (len(ids) - 1, 1)
+    assert not Ticket.objects.filter(settle_queued_at__isnull=False).exists()
+    assert Ticket.objects.exclude(status="open").filter(settled_at__isnull=True).count() == 0
+
+
+def test_the_portable_write_and_small_batches_give_the_same_results(monkeypatch):
+    # Given the same tickets settled three ways: UPDATE … FROM (VALUES …), Django's bulk_update
+    # (databases without UPDATE … FROM), and batches of two rows
+    def settle(**patches: object) -> tuple[object, ...]:
+        with transaction.atomic():
+            tickets = _mixed_tickets()
+            with monkeypatch.context() as patched:
+                for name, value in patches.items():
+                    patched.setattr(tickets_module, name, value)
+                services.tickets_settle(ticket_ids=[t.pk for t in tickets])
+            state = _settled_state(tickets)
+            # settled_at differs from run to run; compare whether it is set
+            state = (
+                [(s, p, at is not None, q) for s, p, at, q in state[0]],  # type: ignore[attr-defined]
+                state[1],
+                [amount for _, amount in state[2]],  # type: ignore[attr-defined]
+            )
+            transaction.set_rollback(True)
+        return state
+
+    # When / Then every way writes the same statuses, payouts, results and claims
+    values = settle()
+    assert settle(_update_from_values_supported=lambda connection: False) == values
+    assert settle(WRITE_BATCH=2) == values
 
 
 @settings(
