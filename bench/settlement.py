@@ -1,28 +1,42 @@
-"""Settlement throughput through a real prefork worker-cpu, at concurrency 1 and 2.
+"""Settlement throughput through a real prefork worker-cpu at concurrency 1 and 2, repeated, with
+the worker's memory.
 
-    .venv/bin/python bench/settlement.py [--tickets 20000] [--chunk-size 500] [--timeout 300]
+    .venv/bin/python bench/settlement.py [--tickets 20000] [--chunk-size 500] [--repeat 3]
+        [--json PATH] [--timeout 300] [--database-url URL]
 
-Starts a private redis-server and a throwaway SQLite database (or --database-url, which must be
-a database you can throw away: it is migrated and its tickets are replaced), seeds matches that
-are all decided and N open tickets on them, then for each concurrency starts worker-cpu with the
-command from docker-compose.yml, enqueues settle_tickets once and times until every ticket is
-settled. Prints tickets per second side by side, with the ratio.
+Starts a private redis-server and a private PostgreSQL (or uses --database-url, which must be a
+database you can throw away: it is migrated and its tickets are replaced). For each concurrency
+it starts worker-cpu once, with the command from docker-compose.yml, and runs ``--repeat`` times:
+seed matches that are all decided and N open tickets on them, enqueue settle_tickets once, time
+until every ticket is settled. The ratio is taken run by run (run i at c=2 over run i at c=1);
+the median of those ratios is the figure (the machine is shared: one run is noise).
 
-SQLite allows one writer at a time, so concurrency 2 mostly overlaps the reading and the rule
-evaluation of one chunk with the writes of another; on Postgres the chunks write in parallel.
+Memory (bench/memory.py): RSS and PSS of the worker's process tree (the celery parent and its
+prefork children, summed) idle after start, the peak while settling, and idle again one second
+after each run; the same worker across its runs, so growth from run 1 to run N would show.
+
+Prints a table; ``--json PATH`` writes every figure (docs/benchmarks.md is rendered from it).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import bench_parser, bench_setup, worker_start
+from memory import MemorySampler, cpu_seconds, memory_now
+
+# After a run (or the start) the pool is left alone this long before idle memory is read.
+SETTLE_SECONDS = 1.0
 
 
 def main() -> int:
@@ -30,7 +44,11 @@ def main() -> int:
     parser = bench_parser(description, concurrency=[1, 2])
     parser.add_argument("--tickets", type=int, default=20_000)
     parser.add_argument("--chunk-size", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per concurrency (default 3)")
+    parser.add_argument("--json", type=Path, default=None, help="write every figure here")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-settlement-"))
     servers = bench_setup(
@@ -38,51 +56,242 @@ def main() -> int:
         database_url=args.database_url,
         FOOTBALL_DATA_SETTLE_CHUNK_SIZE=str(args.chunk_size),
     )
+    load_start = os.getloadavg()
+    started = time.monotonic()
     try:
-        results = {c: run(c, args) for c in args.concurrency}
+        database = _database()
+        per_concurrency = {c: run_concurrency(c, args) for c in args.concurrency}
     finally:
         servers.stop()
-    print()
-    print(f"settlement of {args.tickets} tickets, chunks of {args.chunk_size}, worker-cpu prefork")
-    ratio_header = f"vs c={args.concurrency[0]}"
-    print(f"{'concurrency':>12} {'seconds':>9} {'tickets/s':>10} {ratio_header:>8}")
-    base = results[args.concurrency[0]][1]
-    for concurrency, (seconds, rate) in results.items():
-        print(f"{concurrency:>12} {seconds:>9.2f} {rate:>10.0f} {rate / base:>8.2f}")
+    report = summarize(args, per_concurrency, database=database, load_start=load_start)
+    report["wall_seconds"] = round(time.monotonic() - started, 1)
+    print_report(report)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"\nwrote {args.json}")
     return 0
 
 
-def run(concurrency: int, args: argparse.Namespace) -> tuple[float, float]:
+def _database() -> str:
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW server_version")
+            return f"PostgreSQL {cursor.fetchone()[0].split()[0]}"
+    return connection.vendor
+
+
+def _seed(tickets: int) -> int:
+    """Replace the matches and tickets with ``tickets`` open tickets on decided matches.
+
+    On PostgreSQL the tables are truncated, not deleted from (run N would scan the dead rows of
+    runs 1..N-1), and analysed after the seeding: with the statistics of the empty tables the
+    fan-out's claim query once took over a minute (its soft time limit) on the sixth seeding.
+    """
+    from django.db import connection
+
     from config.celery import app
     from football_data.demo import demo_matches_seed, demo_tickets_seed
     from football_data.models import Match, Payout, Selection, Ticket
+
+    models = (Payout, Selection, Ticket, Match)
+    tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in models)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {tables} CASCADE")
+    else:
+        for model in models:
+            model.objects.all().delete()
+    demo_matches_seed(days_back=60, days_ahead=0)
+    seeded = demo_tickets_seed(tickets=tickets, decided_only=True)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {tables}")
+    app.control.purge()
+    return seeded
+
+
+def run_concurrency(concurrency: int, args: argparse.Namespace) -> dict[str, Any]:
+    """One worker-cpu at ``concurrency``, ``args.repeat`` settlements through it."""
+    from football_data.models import Ticket
     from football_data.tasks import settle_tickets
 
-    Payout.objects.all().delete()
-    Selection.objects.all().delete()
-    Ticket.objects.all().delete()
-    Match.objects.all().delete()
-    demo_matches_seed(days_back=60, days_ahead=0)
-    seeded = demo_tickets_seed(tickets=args.tickets, decided_only=True)
-    app.control.purge()
+    log_path = Path(tempfile.gettempdir()) / f"bench-worker-cpu-c{concurrency}.log"
+    runs: list[dict[str, Any]] = []
+    with log_path.open("w") as log:
+        worker = worker_start("worker-cpu", log, WORKER_CPU_CONCURRENCY=str(concurrency))
+        assert worker.popen is not None
+        pid = worker.popen.pid  # the celery main process: the compose command runs directly
+        try:
+            time.sleep(SETTLE_SECONDS)
+            idle = memory_now(pid)
+            for number in range(1, args.repeat + 1):
+                seeding = time.monotonic()
+                seeded = _seed(args.tickets)
+                seeding = time.monotonic() - seeding
+                load = os.getloadavg()[0]
+                sampler = MemorySampler(pid).start()
+                cpu = cpu_seconds(pid)
+                started = time.monotonic()
+                settle_tickets.delay()
+                deadline = started + args.timeout
+                while Ticket.objects.filter(status="open").exists():
+                    if time.monotonic() > deadline:
+                        raise SystemExit(
+                            f"not settled within {args.timeout:.0f}s at c={concurrency}"
+                        )
+                    time.sleep(0.05)
+                seconds = time.monotonic() - started
+                cpu = cpu_seconds(pid) - cpu
+                peak = sampler.stop()
+                time.sleep(SETTLE_SECONDS)
+                after = memory_now(pid)
+                rate = seeded / seconds
+                runs.append(
+                    {
+                        "run": number,
+                        "tickets": seeded,
+                        "seconds": round(seconds, 3),
+                        "seed_seconds": round(seeding, 1),
+                        "worker_cpu_seconds": round(cpu, 2),
+                        "worker_cpu_ms_per_ticket": round(cpu * 1000 / seeded, 3),
+                        "tickets_per_s": round(rate, 1),
+                        "load_1m_before": round(load, 2),
+                        "peak": peak.as_dict(),
+                        "idle_after": after.as_dict(),
+                    }
+                )
+                print(
+                    f"c={concurrency} run {number}: {seeded} tickets in {seconds:.2f}s "
+                    f"({rate:.0f}/s; seeded in {seeding:.1f}s), load {load:.2f}, "
+                    f"peak RSS {peak.rss_mib:.0f} MiB PSS {peak.pss_mib:.0f} MiB",
+                    flush=True,
+                )
+        finally:
+            worker.stop(20)
+    return {"idle": idle.as_dict(), "runs": runs}
 
-    log = (Path(tempfile.gettempdir()) / f"bench-worker-cpu-c{concurrency}.log").open("w")
-    worker = worker_start("worker-cpu", log, WORKER_CPU_CONCURRENCY=str(concurrency))
-    try:
-        started = time.monotonic()
-        settle_tickets.delay()
-        deadline = started + args.timeout
-        while Ticket.objects.filter(status="open").exists():
-            if time.monotonic() > deadline:
-                raise SystemExit(f"not settled within {args.timeout:.0f}s at c={concurrency}")
-            time.sleep(0.05)
-        seconds = time.monotonic() - started
-    finally:
-        worker.stop(20)
-        log.close()
-    rate = seeded / seconds
-    print(f"c={concurrency}: {seeded} tickets settled in {seconds:.2f}s ({rate:.0f}/s)", flush=True)
-    return seconds, rate
+
+def summarize(
+    args: argparse.Namespace,
+    per_concurrency: dict[int, dict[str, Any]],
+    *,
+    database: str,
+    load_start: tuple[float, float, float],
+) -> dict[str, Any]:
+    concurrency: dict[str, Any] = {}
+    for number, figures in per_concurrency.items():
+        runs = figures["runs"]
+        first, last = runs[0]["idle_after"], runs[-1]["idle_after"]
+        concurrency[str(number)] = {
+            "idle": figures["idle"],
+            "runs": runs,
+            "median_tickets_per_s": round(statistics.median(r["tickets_per_s"] for r in runs), 1),
+            "peak": {
+                "rss_mib": max(r["peak"]["rss_mib"] for r in runs),
+                "pss_mib": max(r["peak"]["pss_mib"] for r in runs),
+            },
+            "idle_after_first_run": first,
+            "idle_after_last_run": last,
+            "growth_first_to_last": {
+                "rss_mib": round(last["rss_mib"] - first["rss_mib"], 1),
+                "pss_mib": round(last["pss_mib"] - first["pss_mib"], 1),
+            },
+        }
+    base_c = str(args.concurrency[0])
+    base = concurrency[base_c]
+    ratios: dict[str, Any] = {}
+    for c, figures in concurrency.items():
+        if c == base_c:
+            continue
+        per_run = [
+            round(r["tickets_per_s"] / b["tickets_per_s"], 3)
+            for r, b in zip(figures["runs"], base["runs"], strict=True)
+        ]
+        ratios[c] = {
+            "per_run": per_run,
+            "median": round(statistics.median(per_run), 3),
+            "of_median_rates": round(
+                figures["median_tickets_per_s"] / base["median_tickets_per_s"], 3
+            ),
+        }
+    return {
+        "benchmark": "settlement",
+        "command": "python bench/settlement.py " + " ".join(sys.argv[1:]),
+        "database": database,
+        "worker": "worker-cpu, prefork (docker-compose.yml command)",
+        "tickets": args.tickets,
+        "chunk_size": args.chunk_size,
+        "repeat": args.repeat,
+        "base_concurrency": int(base_c),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_average_start": [round(x, 2) for x in load_start],
+            "load_average_end": [round(x, 2) for x in os.getloadavg()],
+        },
+        "concurrency": concurrency,
+        "ratios": ratios,
+    }
+
+
+def print_report(report: dict[str, Any]) -> None:
+    base = report["base_concurrency"]
+    print()
+    print(
+        f"settlement of {report['tickets']} tickets, chunks of {report['chunk_size']}, "
+        f"{report['worker']}, {report['database']}, {report['machine']['cpus']} CPUs"
+    )
+    print(
+        f"load average at start {report['machine']['load_average_start']}, "
+        f"at end {report['machine']['load_average_end']}"
+    )
+    print()
+    print(
+        f"{'run':>4} {'c':>3} {'seconds':>8} {'tickets/s':>10} {'vs c=' + str(base):>8} "
+        f"{'CPU ms/t':>8} {'load 1m':>8} {'peak RSS':>9} {'peak PSS':>9} "
+        f"{'idle RSS':>9} {'idle PSS':>9}"
+    )
+    for c, figures in report["concurrency"].items():
+        ratios = report["ratios"].get(c, {}).get("per_run")
+        for i, run in enumerate(figures["runs"]):
+            ratio = f"{ratios[i]:.2f}" if ratios else "1.00"
+            print(
+                f"{run['run']:>4} {c:>3} {run['seconds']:>8.2f} {run['tickets_per_s']:>10.0f} "
+                f"{ratio:>8} {run['worker_cpu_ms_per_ticket']:>8.3f} "
+                f"{run['load_1m_before']:>8.2f} {run['peak']['rss_mib']:>9.0f} "
+                f"{run['peak']['pss_mib']:>9.0f} {run['idle_after']['rss_mib']:>9.0f} "
+                f"{run['idle_after']['pss_mib']:>9.0f}"
+            )
+    print(
+        "(CPU ms/t: the worker's CPU per ticket; memory in MiB, the worker's process tree;"
+        " idle: one second after the run)"
+    )
+    print()
+    for c, ratio in report["ratios"].items():
+        print(
+            f"c={c} vs c={base}: median of per-run ratios {ratio['median']:.2f} "
+            f"(runs: {', '.join(f'{r:.2f}' for r in ratio['per_run'])}); "
+            f"ratio of median rates {ratio['of_median_rates']:.2f}"
+        )
+    print()
+    print(
+        f"{'c':>3} {'idle RSS/PSS':>14} {'peak RSS/PSS':>14} {'after run 1':>14} "
+        f"{'after run ' + str(report['repeat']):>14} {'growth RSS/PSS':>16}"
+    )
+    for c, figures in report["concurrency"].items():
+        pairs = [
+            figures["idle"],
+            figures["peak"],
+            figures["idle_after_first_run"],
+            figures["idle_after_last_run"],
+        ]
+        cells = [f"{p['rss_mib']:.0f}/{p['pss_mib']:.0f}" for p in pairs]
+        growth = figures["growth_first_to_last"]
+        print(
+            f"{c:>3} {cells[0]:>14} {cells[1]:>14} {cells[2]:>14} {cells[3]:>14} "
+            f"{growth['rss_mib']:>+8.1f}/{growth['pss_mib']:+.1f}"
+        )
 
 
 if __name__ == "__main__":
