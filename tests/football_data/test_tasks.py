@@ -12,7 +12,7 @@ import redis
 from celery.exceptions import Retry
 from django.utils import timezone
 
-from football_data import tasks
+from football_data import services, tasks
 from football_data.client import FootballDataAuthError
 from football_data.demo import demo_matches_seed, demo_tickets_seed
 from football_data.models import Match, Ticket
@@ -139,6 +139,31 @@ def test_settlement_fans_out_once_however_often_it_is_triggered(chunks, settings
     assert settle_tickets.apply().get() == 10
     assert settle_tickets.apply().get() == 0
     assert [len(chunk) for chunk in chunks] == [4, 4, 2]
+
+
+def test_the_fan_out_enqueues_each_round_before_claiming_the_next(chunks, settings, monkeypatch):
+    # Given 10 settleable tickets, chunks of 3 and rounds of one chunk
+    settings.FOOTBALL_DATA_SETTLE_CHUNK_SIZE = 3
+    monkeypatch.setattr(tasks, "FAN_OUT_ROUND_CHUNKS", 1)
+    demo_matches_seed(days_back=3, days_ahead=0)
+    demo_tickets_seed(tickets=10, decided_only=True)
+    claim = services.tickets_claim_settleable
+    enqueued_before_claim: list[int] = []
+
+    def recording_claim(*, limit: int) -> list[int]:
+        enqueued_before_claim.append(len(chunks))
+        return claim(limit=limit)
+
+    monkeypatch.setattr(services, "tickets_claim_settleable", recording_claim)
+    # When the fan-out runs / Then every round's chunk went out before the next claim
+    assert settle_tickets.apply().get() == 10
+    assert enqueued_before_claim == [0, 1, 2, 3]
+    # And every ticket is in exactly one chunk, and a second fan-out finds none
+    assert [len(chunk) for chunk in chunks] == [3, 3, 3, 1]
+    assert sorted(pk for chunk in chunks for pk in chunk) == sorted(
+        Ticket.objects.values_list("pk", flat=True)
+    )
+    assert settle_tickets.apply().get() == 0
 
 
 def test_the_sweep_re_enqueues_a_lost_chunk_once_nothing_waits_in_the_queue(
