@@ -42,28 +42,28 @@ PROC = Path("/proc")
 KIB_PER_MIB = 1024
 
 
+class _Figures:
+    def as_dict(self) -> dict[str, float]:
+        """The fields, rounded to 0.1 MiB (for JSON)."""
+        return {k: round(v, 1) for k, v in asdict(self).items()}  # type: ignore[call-overload]
+
+
 @dataclass(frozen=True)
-class MemoryUsage:
+class MemoryUsage(_Figures):
     """One sample: RSS and PSS summed over ``processes`` processes, in MiB."""
 
     rss_mib: float
     pss_mib: float
     processes: int
 
-    def as_dict(self) -> dict[str, float]:
-        return {k: round(v, 1) for k, v in asdict(self).items()}
-
 
 @dataclass(frozen=True)
-class MemoryPeak:
+class MemoryPeak(_Figures):
     """The highest RSS and PSS sums over ``samples`` samples, in MiB."""
 
     rss_mib: float
     pss_mib: float
     samples: int
-
-    def as_dict(self) -> dict[str, float]:
-        return {k: round(v, 1) for k, v in asdict(self).items()}
 
 
 def _parent(pid: int) -> int | None:
