@@ -1,15 +1,16 @@
 """Settlement throughput through a real prefork worker-cpu at concurrency 1 and 2, repeated, with
 the worker's memory.
 
-    .venv/bin/python bench/settlement.py [--tickets 20000] [--chunk-size 500] [--repeat 3]
+    .venv/bin/python bench/settlement.py [--tickets 20000] [--chunk-size 500] [--repeat 5]
         [--json PATH] [--timeout 300] [--database-url URL]
 
 Starts a private redis-server and a private PostgreSQL (or uses --database-url, which must be a
-database you can throw away: it is migrated and its tickets are replaced). For each concurrency
-it starts worker-cpu once, with the command from docker-compose.yml, and runs ``--repeat`` times:
-seed matches that are all decided and N open tickets on them, enqueue settle_tickets once, time
-until every ticket is settled. The ratio is taken run by run (run i at c=2 over run i at c=1);
-the median of those ratios is the figure (the machine is shared: one run is noise).
+database you can throw away: it is migrated and its tickets are replaced) and seeds matches that
+are all decided and N open tickets on them. For each concurrency it starts worker-cpu once, with
+the command from docker-compose.yml, and runs ``--repeat`` times: set every ticket open again,
+enqueue settle_tickets once, time until every ticket is settled. The ratio is taken run by run
+(run i at c=2 over run i at c=1); the median of those ratios is the figure (the machine is
+shared: one run is noise).
 
 Memory (bench/memory.py): RSS and PSS of the worker's process tree (the celery parent and its
 prefork children, summed) idle after start, the peak while settling, and idle again one second
@@ -44,7 +45,7 @@ def main() -> int:
     parser = bench_parser(description, concurrency=[1, 2])
     parser.add_argument("--tickets", type=int, default=20_000)
     parser.add_argument("--chunk-size", type=int, default=500)
-    parser.add_argument("--repeat", type=int, default=3, help="runs per concurrency (default 3)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per concurrency (default 5)")
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
     args = parser.parse_args()
     if args.repeat < 1:
@@ -60,6 +61,7 @@ def main() -> int:
     started = time.monotonic()
     try:
         database = _database()
+        _seed(args.tickets)
         per_concurrency = {c: run_concurrency(c, args) for c in args.concurrency}
     finally:
         servers.stop()
@@ -82,34 +84,55 @@ def _database() -> str:
     return connection.vendor
 
 
-def _seed(tickets: int) -> int:
-    """Replace the matches and tickets with ``tickets`` open tickets on decided matches.
+def _tables() -> str:
+    from django.db import connection
 
-    On PostgreSQL the tables are truncated, not deleted from (run N would scan the dead rows of
-    runs 1..N-1), and analysed after the seeding: with the statistics of the empty tables the
-    fan-out's claim query once took over a minute (its soft time limit) on the sixth seeding.
+    from football_data.models import Match, Payout, Selection, Ticket
+
+    models = (Payout, Selection, Ticket, Match)
+    return ", ".join(connection.ops.quote_name(m._meta.db_table) for m in models)
+
+
+def _seed(tickets: int) -> int:
+    """Replace the matches and tickets with ``tickets`` open tickets on decided matches (once
+    per benchmark; ``_reopen`` sets them back between runs, in a fraction of the time)."""
+    from django.db import connection
+
+    from football_data.demo import demo_matches_seed, demo_tickets_seed
+    from football_data.models import Match, Payout, Selection, Ticket
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {_tables()} CASCADE")
+    else:
+        for model in (Payout, Selection, Ticket, Match):
+            model.objects.all().delete()
+    demo_matches_seed(days_back=60, days_ahead=0)
+    return demo_tickets_seed(tickets=tickets, decided_only=True)
+
+
+def _reopen() -> int:
+    """Every ticket open and unclaimed again, every selection open, no payouts: the tickets state.
+
+    On PostgreSQL the tables are then vacuumed and analysed: run N would otherwise scan the dead
+    rows of runs 1..N-1, and with stale statistics the fan-out's claim query once took over a
+    minute (its soft time limit).
     """
     from django.db import connection
 
     from config.celery import app
-    from football_data.demo import demo_matches_seed, demo_tickets_seed
-    from football_data.models import Match, Payout, Selection, Ticket
+    from football_data.models import Payout, Selection, Ticket
 
-    models = (Payout, Selection, Ticket, Match)
-    tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in models)
+    Payout.objects.all().delete()
+    Selection.objects.update(result="open")
+    tickets = Ticket.objects.update(
+        status="open", payout=None, settled_at=None, settle_queued_at=None
+    )
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(f"TRUNCATE {tables} CASCADE")
-    else:
-        for model in models:
-            model.objects.all().delete()
-    demo_matches_seed(days_back=60, days_ahead=0)
-    seeded = demo_tickets_seed(tickets=tickets, decided_only=True)
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {tables}")
+            cursor.execute(f"VACUUM ANALYZE {_tables()}")
     app.control.purge()
-    return seeded
+    return tickets
 
 
 def run_concurrency(concurrency: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -127,9 +150,9 @@ def run_concurrency(concurrency: int, args: argparse.Namespace) -> dict[str, Any
             time.sleep(SETTLE_SECONDS)
             idle = memory_now(pid)
             for number in range(1, args.repeat + 1):
-                seeding = time.monotonic()
-                seeded = _seed(args.tickets)
-                seeding = time.monotonic() - seeding
+                resetting = time.monotonic()
+                tickets = _reopen()
+                resetting = time.monotonic() - resetting
                 load = os.getloadavg()[0]
                 sampler = MemorySampler(pid).start()
                 cpu = cpu_seconds(pid)
@@ -147,15 +170,15 @@ def run_concurrency(concurrency: int, args: argparse.Namespace) -> dict[str, Any
                 peak = sampler.stop()
                 time.sleep(SETTLE_SECONDS)
                 after = memory_now(pid)
-                rate = seeded / seconds
+                rate = tickets / seconds
                 runs.append(
                     {
                         "run": number,
-                        "tickets": seeded,
+                        "tickets": tickets,
                         "seconds": round(seconds, 3),
-                        "seed_seconds": round(seeding, 1),
+                        "reset_seconds": round(resetting, 1),
                         "worker_cpu_seconds": round(cpu, 2),
-                        "worker_cpu_ms_per_ticket": round(cpu * 1000 / seeded, 3),
+                        "worker_cpu_ms_per_ticket": round(cpu * 1000 / tickets, 3),
                         "tickets_per_s": round(rate, 1),
                         "load_1m_before": round(load, 2),
                         "peak": peak.as_dict(),
@@ -163,8 +186,8 @@ def run_concurrency(concurrency: int, args: argparse.Namespace) -> dict[str, Any
                     }
                 )
                 print(
-                    f"c={concurrency} run {number}: {seeded} tickets in {seconds:.2f}s "
-                    f"({rate:.0f}/s; seeded in {seeding:.1f}s), load {load:.2f}, "
+                    f"c={concurrency} run {number}: {tickets} tickets in {seconds:.2f}s "
+                    f"({rate:.0f}/s; reset in {resetting:.1f}s), load {load:.2f}, "
                     f"peak RSS {peak.rss_mib:.0f} MiB PSS {peak.pss_mib:.0f} MiB",
                     flush=True,
                 )
