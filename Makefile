@@ -79,10 +79,9 @@ shell: $(STAMP) ## Django shell
 migrate: $(STAMP) ## Apply database migrations
 	$(MANAGE) migrate
 
-BENCH_ARGS = $(if $(BENCH_DATABASE_URL),--database-url $(BENCH_DATABASE_URL))
-bench: $(STAMP) ## Benchmarks: settlement (worker-cpu c=1 vs c=2), WhatsApp sends (worker-io vs its ceiling)
-	$(if $(call app,football_data),$(BIN)/python bench/settlement.py $(BENCH_ARGS))
-	$(if $(call app,whatsapp),$(BIN)/python bench/io_throughput.py $(BENCH_ARGS))
+# bench/report.py skips the benchmarks of a removed example app by itself.
+bench: $(STAMP) ## Every benchmark in one run (~12 min), written into docs/benchmarks.md with its chart
+	$(BIN)/python bench/report.py $(if $(BENCH_DATABASE_URL),--database-url $(BENCH_DATABASE_URL))
 
 demo: $(STAMP) ## Push an inbound `help` and a long reply through the running stack (make run / up)
 	$(if $(call app,football_data),$(MANAGE) football_data_demo --tickets 50)

@@ -8,17 +8,23 @@ import argparse
 import os
 import socket
 import sys
+import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
-REPO = Path(__file__).resolve().parents[1]
+from celery import Celery
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
 sys.path[:0] = [str(REPO / "backend"), str(REPO)]
 
-from devstack.compose import COMPOSE_FILES, load_services  # noqa: E402
+from devstack.compose import COMPOSE_FILES, Service, load_services  # noqa: E402
 from devstack.postgres_server import PrivatePostgres  # noqa: E402
 from devstack.processes import ServiceProcess, service_environment  # noqa: E402
 from devstack.redis_server import PrivateRedis  # noqa: E402
+from devstack.standins.whatsapp import WhatsAppStandIn  # noqa: E402
 
 
 def bench_parser(description: str | None, *, concurrency: list[int]) -> argparse.ArgumentParser:
@@ -53,7 +59,10 @@ def bench_setup(workdir: Path, *, database_url: str | None, **env: str) -> Serve
     redis_server = PrivateRedis(workdir / "redis").start()
     postgres = None
     if not database_url:
-        postgres = PrivatePostgres(workdir / "postgres").start()
+        # pg_stat_statements counts the statements each benchmark costs (bench/io_throughput.py).
+        postgres = PrivatePostgres(
+            workdir / "postgres", {"shared_preload_libraries": "pg_stat_statements"}
+        ).start()
         database_url = postgres.url
     for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "REDIS_PASSWORD", "POSTGRES_HOST"):
         os.environ.pop(name, None)
@@ -80,19 +89,72 @@ def bench_setup(workdir: Path, *, database_url: str | None, **env: str) -> Serve
     return Servers(redis_server, postgres)
 
 
-def worker_start(service_name: str, log: IO[str], **env: str) -> ServiceProcess:
-    """Start a worker service with its compose command and wait until its node answers."""
+def worker_start(
+    service_name: str,
+    log: IO[str],
+    *,
+    command_edit: tuple[str, str] | None = None,
+    extra_args: tuple[str, ...] = (),
+    **env: str,
+) -> ServiceProcess:
+    """Start a worker service with its compose command and wait until its node answers.
+
+    ``command_edit`` (old, new) replaces one word of the command, e.g. the pool; ``extra_args``
+    are added to it."""
     from config.celery import app
     from config.topology import WORKERS
 
     environ = {**os.environ, **env}
     service = load_services(environ, [service_name], files=COMPOSE_FILES[:1])[service_name]
+    if command_edit:
+        old, new = command_edit
+        service = replace(service, command=tuple(new if a == old else a for a in service.command))
+    service = replace(service, command=(*service.command, *extra_args))
     worker = ServiceProcess(service, {**service_environment(service, environ), **env}, log).start()
     topology = next(w for w in WORKERS if w.service == service_name)
-    node = topology.node_name(socket.gethostname())
+    return _answering(worker, app, topology.node_name(socket.gethostname()), log)
+
+
+def bare_worker_start(log: IO[str], *, concurrency: int) -> ServiceProcess:
+    """Start bench/bare_app.py's gevent worker (the baseline) and wait until it answers."""
+    import bare_app
+
+    node = f"bare@{socket.gethostname()}"
+    command = ("celery", "-A", "bare_app", "worker", "-P", "gevent", "-c", str(concurrency))
+    command += ("-Q", bare_app.QUEUE, "-n", node, "--loglevel=WARNING")
+    service = Service("bare", command)
+    environ = {**os.environ, "PYTHONPATH": str(BENCH_DIR)}
+    worker = ServiceProcess(service, service_environment(service, environ), log).start()
+    return _answering(worker, bare_app.app, node, log)
+
+
+def _answering(worker: ServiceProcess, app: Celery, node: str, log: IO[str]) -> ServiceProcess:
     deadline = time.monotonic() + 60
     while not app.control.ping(destination=[node], timeout=0.5):
         if time.monotonic() > deadline or not worker.alive():
             worker.stop(5)
-            raise SystemExit(f"{service_name} did not start; see {log.name}")
+            raise SystemExit(f"{worker.name} did not start; see {log.name}")
     return worker
+
+
+# The WhatsApp stand-in's credentials in every benchmark (not secrets).
+STANDIN_TOKEN = "bench-token"  # noqa: S105
+STANDIN_PHONE_NUMBER_ID = "100000000000001"
+
+
+def whatsapp_setup(
+    prefix: str, *, latency: float, database_url: str | None, **env: str
+) -> tuple[WhatsAppStandIn, Servers]:
+    """The WhatsApp stand-in answering after ``latency`` s, and ``bench_setup`` pointed at it."""
+    standin = WhatsAppStandIn(
+        access_token=STANDIN_TOKEN, phone_number_id=STANDIN_PHONE_NUMBER_ID, latency=latency
+    ).start()
+    servers = bench_setup(
+        Path(tempfile.mkdtemp(prefix=prefix)),
+        database_url=database_url,
+        WHATSAPP_API_BASE_URL=standin.url,
+        WHATSAPP_ACCESS_TOKEN=STANDIN_TOKEN,
+        WHATSAPP_PHONE_NUMBER_ID=STANDIN_PHONE_NUMBER_ID,
+        **env,
+    )
+    return standin, servers

@@ -1,98 +1,302 @@
-"""WhatsApp sends through a real gevent worker-io, against the physical ceiling.
+"""WhatsApp sends through a real worker-io, side by side with a bare Celery task, against the limit.
 
-    .venv/bin/python bench/io_throughput.py [--messages 2000] [--latency 0.2] [--concurrency 20 100]
+    .venv/bin/python bench/io_throughput.py [--messages 2000] [--latency 0.2] [--repeat 2]
 
 Each message is a one-part reply to its own recipient (so per-recipient ordering never makes one
 wait for another), created with the real service and sent by the real send_message task through
-the WhatsApp stand-in, which answers after --latency seconds. A worker at concurrency c can at
-best send c / latency messages per second; the table shows the rate reached and that ratio, and
-the ratio between the concurrencies. All messages are queued before the worker starts; the rate
-is measured between the first and the last request the stand-in received.
+the WhatsApp stand-in, which answers after --latency seconds. The same number of sends then goes
+through bench/bare_app.py: what a user would write by hand, with no database. Every configuration
+runs --repeat times, interleaved, so a ratio compares runs taken moments apart. A worker at
+concurrency c can at best send c / latency messages per second.
+
+For each run: sends per second (between the first and the last request the stand-in received),
+the worker's CPU time per send, and, for the project, the SQL statements per send (PostgreSQL's
+pg_stat_statements).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import statistics
 import sys
 import tempfile
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import bench_parser, bench_setup, worker_start
+from common import (
+    STANDIN_TOKEN,
+    bare_worker_start,
+    bench_parser,
+    whatsapp_setup,
+    worker_start,
+)
+from memory import MemorySampler, cpu_seconds, memory_now
 
 from devstack.standins.whatsapp import WhatsAppStandIn
 
-TOKEN = "bench-token"  # noqa: S105  (the stand-in's, not a secret)
-PHONE_NUMBER_ID = "100000000000001"
+BENCH_DIR = Path(__file__).resolve().parent
 
 
-def run(concurrency: int, args: argparse.Namespace, standin: WhatsAppStandIn) -> float:
+@dataclass(frozen=True)
+class Config:
+    name: str
+    app: str  # "project" or "bare"
+    pool: str
+
+
+CONFIGS = (
+    Config("project send_message, gevent (shipped)", "project", "gevent"),
+    Config("project send_message, threads", "project", "threads"),
+    Config("bare Celery task, gevent", "bare", "gevent"),
+)
+
+
+@dataclass(frozen=True)
+class Run:
+    config: str
+    sends: int
+    seconds: float
+    rate: float
+    cpu_ms_per_send: float
+    statements_per_send: float | None
+    idle_rss_mib: float
+    peak_rss_mib: float
+    peak_pss_mib: float
+
+
+def _statements_reset() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_statements_reset()")
+
+
+def _statements() -> dict[str, int]:
+    """Calls per statement since the last reset, by the statement's first words."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT query, calls FROM pg_stat_statements"
+            " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+        rows = cursor.fetchall()
+    return {query: calls for query, calls in rows}
+
+
+def _project_queue(args: argparse.Namespace, run_number: int) -> None:
+    """The replies in one transaction: their wake-ups are published together at its commit."""
+    from django.db import transaction
+
+    from whatsapp.services import text_send_staggered
+
+    with transaction.atomic():
+        for number in range(args.messages):
+            text_send_staggered(to=f"44{run_number:03d}{number:07d}", text=f"bench {number}")
+
+
+def _bare_queue(args: argparse.Namespace, run_number: int) -> None:
+    import bare_app
+
+    for number in range(args.messages):
+        bare_app.send.delay(f"44{run_number:03d}{number:07d}", f"bench {number}", f"bare:{number}")
+
+
+def run(config: Config, args: argparse.Namespace, standin: WhatsAppStandIn, run_number: int) -> Run:
     from config.celery import app
     from whatsapp.models import OutboundMessage
-    from whatsapp.services import text_send_staggered
 
     OutboundMessage.objects.all().delete()
     standin.reset()
-    standin.latency = args.latency
     app.control.purge()
-    for number in range(args.messages):
-        text_send_staggered(to=f"4470{concurrency:03d}{number:06d}", text=f"bench {number}")
-
-    log = (Path(tempfile.gettempdir()) / f"bench-worker-io-c{concurrency}.log").open("w")
-    worker = worker_start(
-        "worker-io",
-        log,
-        WORKER_IO_CONCURRENCY=str(concurrency),
-        WHATSAPP_HTTP_POOL_SIZE=str(concurrency),
-    )
+    log = (Path(tempfile.gettempdir()) / f"bench-io-{config.app}-{config.pool}.log").open("w")
+    # The worker starts first: its on-connect sweep would take queued rows for lost ones.
+    if config.app == "project":
+        command_edit = None if config.pool == "gevent" else ("gevent", config.pool)
+        worker = worker_start(
+            "worker-io",
+            log,
+            command_edit=command_edit,
+            WORKER_IO_CONCURRENCY=str(args.concurrency),
+            WHATSAPP_HTTP_POOL_SIZE=str(args.concurrency),
+        )
+    else:
+        os.environ["BARE_BROKER_URL"] = app.conf.broker_url
+        worker = bare_worker_start(log, concurrency=args.concurrency)
+    _statements_reset()
+    idle = memory_now(worker.pid)
+    sampler = MemorySampler(worker.pid).start()
+    cpu_before = cpu_seconds(worker.pid)
     try:
+        (_project_queue if config.app == "project" else _bare_queue)(args, run_number)
+        # The producer's statements (before its commit) are not the worker's.
+        queued_statements = _statements()
         received = standin.wait_for(args.messages, timeout=args.timeout)
+        cpu = cpu_seconds(worker.pid) - cpu_before
+        peak = sampler.stop()
     finally:
         worker.stop(20)
         log.close()
     times = sorted(r.at for r in received)
     seconds = times[-1] - times[0]
-    rate = (len(times) - 1) / seconds
-    print(f"c={concurrency}: {len(times)} sends in {seconds:.2f}s ({rate:.0f}/s)", flush=True)
-    return rate
+    statements = None
+    if config.app == "project":
+        time.sleep(1.5)  # backends report their counts when idle
+        counts = _statements()
+        worker_counts = {q: n - queued_statements.get(q, 0) for q, n in counts.items()}
+        statements = sum(worker_counts.values()) / len(times)
+        for query, calls in sorted(worker_counts.items(), key=lambda item: -item[1])[:8]:
+            print(f"  {calls / len(times):6.2f}/send  {' '.join(query.split())[:110]}")
+    result = Run(
+        config=config.name,
+        sends=len(times),
+        seconds=round(seconds, 2),
+        rate=round((len(times) - 1) / seconds, 1),
+        cpu_ms_per_send=round(cpu * 1000 / len(times), 2),
+        statements_per_send=None if statements is None else round(statements, 2),
+        idle_rss_mib=round(idle.rss_mib, 1),
+        peak_rss_mib=round(peak.rss_mib, 1),
+        peak_pss_mib=round(peak.pss_mib, 1),
+    )
+    print(
+        f"{config.name}: {result.sends} sends in {result.seconds}s ({result.rate:.0f}/s), "
+        f"{result.cpu_ms_per_send} ms CPU/send, statements/send {result.statements_per_send}",
+        flush=True,
+    )
+    return result
+
+
+def measure(args: argparse.Namespace) -> dict[str, object]:
+    standin, servers = whatsapp_setup(
+        "bench-io-", latency=args.latency, database_url=args.database_url
+    )
+    from django.db import connection
+
+    from whatsapp.client import get_client
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    os.environ.update(
+        BARE_API_URL=get_client().messages_url,
+        BARE_TOKEN=STANDIN_TOKEN,
+        BARE_POOL_SIZE=str(args.concurrency),
+    )
+    runs: list[Run] = []
+    try:
+        for repetition in range(args.repeat):
+            for number, config in enumerate(CONFIGS):
+                runs.append(run(config, args, standin, repetition * len(CONFIGS) + number))
+        growth = memory_rounds(args, standin)
+    finally:
+        standin.stop()
+        servers.stop()
+    return {**summarize(runs, args), "memory_rounds": growth}
+
+
+def memory_rounds(args: argparse.Namespace, standin: WhatsAppStandIn) -> dict[str, object]:
+    """One shipped worker-io through --rounds batches of sends: its RSS after each, to show
+    whether it grows."""
+    from config.celery import app
+    from whatsapp.models import OutboundMessage
+
+    app.control.purge()
+    log = (Path(tempfile.gettempdir()) / "bench-io-rounds.log").open("w")
+    worker = worker_start(
+        "worker-io",
+        log,
+        WORKER_IO_CONCURRENCY=str(args.concurrency),
+        WHATSAPP_HTTP_POOL_SIZE=str(args.concurrency),
+    )
+    after: list[float] = []
+    try:
+        idle = memory_now(worker.pid)
+        for number in range(args.rounds):
+            OutboundMessage.objects.all().delete()
+            standin.reset()
+            standin.latency = args.latency
+            _project_queue(args, 100 + number)
+            standin.wait_for(args.messages, timeout=args.timeout)
+            time.sleep(1)
+            after.append(round(memory_now(worker.pid).rss_mib, 1))
+    finally:
+        worker.stop(20)
+        log.close()
+    print(f"worker-io RSS: idle {idle.rss_mib} MiB, after each round {after}", flush=True)
+    return {
+        "sends_per_round": args.messages,
+        "idle_rss_mib": round(idle.rss_mib, 1),
+        "rss_mib": after,
+    }
+
+
+def summarize(runs: list[Run], args: argparse.Namespace) -> dict[str, object]:
+    bare = [r.rate for r in runs if r.config == CONFIGS[-1].name]
+    configs = []
+    for config in CONFIGS:
+        mine = [r for r in runs if r.config == config.name]
+        # Each repetition's ratio to the bare run of the same repetition.
+        ratios = [r.rate / b for r, b in zip(mine, bare, strict=True)]
+        statements = [r.statements_per_send for r in mine if r.statements_per_send is not None]
+        configs.append(
+            {
+                "name": config.name,
+                "rates": [r.rate for r in mine],
+                "cpu_ms_per_send": [r.cpu_ms_per_send for r in mine],
+                "statements_per_send": max(statements) if statements else None,
+                "vs_bare": [round(x, 2) for x in ratios],
+                "vs_bare_median": round(statistics.median(ratios), 2),
+                "idle_rss_mib": [r.idle_rss_mib for r in mine],
+                "peak_rss_mib": [r.peak_rss_mib for r in mine],
+                "peak_pss_mib": [r.peak_pss_mib for r in mine],
+            }
+        )
+    return {
+        "messages": args.messages,
+        "latency": args.latency,
+        "concurrency": args.concurrency,
+        "repeat": args.repeat,
+        "limit": args.concurrency / args.latency,
+        "configs": configs,
+        "runs": [asdict(r) for r in runs],
+    }
+
+
+def report(result: dict[str, object]) -> None:
+    print()
+    print(
+        f"{result['messages']} one-part sends, stand-in latency {result['latency']} s, "
+        f"-c {result['concurrency']}, limit {result['limit']:.0f}/s"
+    )
+    print(
+        f"{'configuration':<40} {'sends/s':>13} {'CPU ms/send':>13} {'SQL/send':>9} {'vs bare':>11}"
+    )
+    for c in result["configs"]:  # type: ignore[attr-defined]
+        rates = f"{min(c['rates']):.0f}-{max(c['rates']):.0f}"
+        cpu = f"{min(c['cpu_ms_per_send']):.1f}-{max(c['cpu_ms_per_send']):.1f}"
+        sql = "-" if c["statements_per_send"] is None else f"{c['statements_per_send']:.1f}"
+        ratios = f"{min(c['vs_bare']):.2f}-{max(c['vs_bare']):.2f}"
+        print(f"{c['name']:<40} {rates:>13} {cpu:>13} {sql:>9} {ratios:>11}")
 
 
 def main() -> int:
     description = __doc__.splitlines()[0] if __doc__ else None
-    parser = bench_parser(description, concurrency=[20, 100])
+    parser = bench_parser(description, concurrency=[100])
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--latency", type=float, default=0.2, help="stand-in seconds per send")
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the memory check")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args()
-
-    workdir = Path(tempfile.mkdtemp(prefix="bench-io-"))
-    standin = WhatsAppStandIn(
-        access_token=TOKEN, phone_number_id=PHONE_NUMBER_ID, latency=args.latency
-    ).start()
-    servers = bench_setup(
-        workdir,
-        database_url=args.database_url,
-        WHATSAPP_API_BASE_URL=standin.url,
-        WHATSAPP_ACCESS_TOKEN=TOKEN,
-        WHATSAPP_PHONE_NUMBER_ID=PHONE_NUMBER_ID,
-    )
-    try:
-        rates = {c: run(c, args, standin) for c in args.concurrency}
-    finally:
-        standin.stop()
-        servers.stop()
-    print()
-    print(f"{args.messages} WhatsApp sends, stand-in latency {args.latency}s, worker-io gevent")
-    base = args.concurrency[0]
-    print(
-        f"{'concurrency':>12} {'sends/s':>9} {'ceiling':>8} {'of ceiling':>11} {f'vs c={base}':>8}"
-    )
-    for concurrency, rate in rates.items():
-        ceiling = concurrency / args.latency
-        print(
-            f"{concurrency:>12} {rate:>9.0f} {ceiling:>8.0f} {rate / ceiling:>11.0%}"
-            f" {rate / rates[base]:>8.2f}"
-        )
+    args.concurrency = args.concurrency[0]
+    result = measure(args)
+    report(result)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
     return 0
 
 

@@ -1,0 +1,235 @@
+"""docs/benchmarks.md's measured part, and its chart, from one ``make bench`` run's figures."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+DASH = "\u2013"  # en dash, for ranges
+TIMES = "\u00d7"
+
+
+def _range(values: list[float], fmt: str = "{:.0f}") -> str:
+    low, high = fmt.format(min(values)), fmt.format(max(values))
+    return low if low == high else f"{low}{DASH}{high}"
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _mib(figures: dict[str, float]) -> str:
+    return f"{figures['rss_mib']:.0f} / {figures['pss_mib']:.0f} MiB"
+
+
+def chart(io: dict[str, Any], path: Path) -> None:
+    """Sends per second per configuration (median, with the range), against the limit."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    configs = io["configs"]
+    names = [c["name"].replace(", ", ",\n") for c in configs]
+    medians = [_median(c["rates"]) for c in configs]
+    low = [m - min(c["rates"]) for m, c in zip(medians, configs, strict=True)]
+    high = [max(c["rates"]) - m for m, c in zip(medians, configs, strict=True)]
+    colours = ["#2b7bba", "#7fb3d5", "#999999"][: len(names)]
+    figure, axes = plt.subplots(figsize=(8, 4.2), dpi=110)
+    bars = axes.bar(names, medians, yerr=[low, high], capsize=6, color=colours)
+    axes.axhline(io["limit"], color="#c0392b", linestyle="--", linewidth=1.2)
+    limit_label = f"limit: c / latency = {io['limit']:.0f}/s"
+    axes.text(len(names) - 0.5, io["limit"], limit_label, color="#c0392b", ha="right", va="bottom")
+    for bar, value in zip(bars, medians, strict=True):
+        middle = bar.get_x() + bar.get_width() / 2
+        axes.text(middle, value / 2, f"{value:.0f}", ha="center", color="white")
+    axes.set_ylabel("sends per second")
+    axes.set_ylim(0, io["limit"] * 1.15)
+    axes.set_title(
+        f"{io['messages']} one-part sends, -c {io['concurrency']}, API latency "
+        f"{io['latency'] * 1000:.0f} ms (median of {io['repeat']}; bar: range)"
+    )
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def render(info: dict[str, str], results: dict[str, dict[str, Any]], chart_name: str | None) -> str:
+    """The page's measured part: the machine, then each benchmark that ran."""
+    lines = [
+        f"Measured by `make bench` on {dt.date.today().isoformat()} in one run of"
+        f" {info['minutes']} min: {info['cpu']}, {info['memory']}, Linux {info['kernel']},"
+        f" Python {info['python']}, {info['postgres']}, {info['redis']}; load average"
+        f" {info['load_before']} before and {info['load_after']} after. Each benchmark starts its"
+        " own Redis and PostgreSQL (fsync off: the database's CPU, not the disk, is measured) and"
+        " runs the workers with their `docker-compose.yml` commands. Every figure below comes"
+        " from that one run; a ratio compares runs taken moments apart on the same machine.",
+        "",
+    ]
+    if "io" in results:
+        lines += _io(results["io"], chart_name)
+    if "stagger" in results:
+        lines += _stagger(results["stagger"])
+    if "webhook" in results:
+        lines += _webhook(results["webhook"])
+    if "settlement" in results:
+        lines += _settlement(results["settlement"])
+    lines += _memory(results)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _io(io: dict[str, Any], chart_name: str | None) -> list[str]:
+    lines = [
+        "## The send path against a bare Celery task (`bench/io_throughput.py`)",
+        "",
+        f"{io['messages']} one-part replies to as many contacts, sent through the WhatsApp"
+        f" stand-in answering after {io['latency'] * 1000:.0f} ms by one worker at"
+        f" `-c {io['concurrency']}`; each configuration {io['repeat']} times, interleaved. The"
+        " bare task (`bench/bare_app.py`) is what a user would write by hand: it POSTs the same"
+        " JSON through a `requests.Session` sized to the concurrency, with no database,"
+        " `acks_late` off and prefetch 1. CPU is the worker process's own (user + system) per"
+        " send; SQL is PostgreSQL's count (pg_stat_statements) of the worker's statements per"
+        " send. The ratio compares each run with the bare run of the same repetition.",
+        "",
+        "| configuration | sends/s | worker CPU per send | SQL per send | vs bare |",
+        "|---|---|---|---|---|",
+    ]
+    for c in io["configs"]:
+        sql = DASH if c["statements_per_send"] is None else f"{c['statements_per_send']:.1f}"
+        cpu = _range(c["cpu_ms_per_send"], "{:.1f}")
+        ratio = _range(c["vs_bare"], "{:.2f}")
+        lines.append(f"| {c['name']} | {_range(c['rates'])} | {cpu} ms | {sql} | {ratio} |")
+    lines += [f"| limit: c / latency | {io['limit']:.0f} | {DASH} | {DASH} | {DASH} |", ""]
+    if chart_name:
+        lines += [f"![sends per second per configuration]({chart_name})", ""]
+    return lines
+
+
+def _stagger(st: dict[str, Any]) -> list[str]:
+    quiet, flood = st["quiet"], st["flood"]
+    parts = st["replies"] * st["parts"]
+
+    def ms(figures: dict[str, float]) -> str:
+        return f"{figures['p50_ms']:.0f} / {figures['p99_ms']:.0f} / {figures['max_ms']:.0f} ms"
+
+    def row(label: str, get: Any) -> str:
+        return f"| {label} | {get(quiet)} | {get(flood)} |"
+
+    return [
+        "## Staggered replies under a CPU flood, and isolation (`bench/stagger.py`)",
+        "",
+        f"{st['replies']} replies of {st['parts']} parts each, 2 s apart, to {st['replies']}"
+        f" contacts, queued in one transaction ({parts} parts), with and without a flood that"
+        " keeps both worker-cpu processes busy (`bench/cpu_flood.py`: pure-Python tasks back to"
+        f" back on the `cpu` queue). Skew is |received {DASH} (the reply's first part received +"
+        f" n {TIMES} 2 s)| at the stand-in, which answers after {st['latency'] * 1000:.0f} ms."
+        " Isolation: a one-part reply to a new contact every"
+        f" {st['probe_interval'] * 1000:.0f} ms, timed from just before it is queued to its"
+        " arrival at the stand-in, first alone, then during the rush.",
+        "",
+        "| | no flood | CPU flood |",
+        "|---|---|---|",
+        row("worker-cpu cores busy during the rush", lambda p: f"{p['worker_cpu_cores_busy']:.2f}"),
+        row("parts delivered", lambda p: f"{p['rush']['delivered']} / {p['rush']['parts']}"),
+        row("parts duplicated", lambda p: str(p["rush"]["duplicated"])),
+        row("replies in order", lambda p: f"{p['rush']['replies_in_order']} / {st['replies']}"),
+        row("skew p50 / p99 / max", lambda p: ms(p["rush"]["skew"])),
+        row("isolation p50 / p99 / max, alone", lambda p: ms(p["isolation_alone"])),
+        row("isolation p50 / p99 / max, during the rush", lambda p: ms(p["isolation_during_rush"])),
+        "",
+    ]
+
+
+def _webhook(wh: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Webhook ingest (`bench/webhook_ingest.py`)",
+        "",
+        wh.get("description", ""),
+        "",
+        "| endpoint | concurrency | requests/s | p50 | p99 | stored | processed |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in wh["rows"]:
+        lines.append(
+            f"| {row['endpoint']} | {row['concurrency']} | {row['rps']:.0f} |"
+            f" {row['p50_ms']:.1f} ms | {row['p99_ms']:.1f} ms | {row.get('stored', DASH)} |"
+            f" {row.get('processed', DASH)} |"
+        )
+    lines.append("")
+    if wh.get("costs"):
+        lines += ["What one request pays for (in-process, per request):", ""]
+        lines += [f"- {name}: {cost}" for name, cost in wh["costs"].items()]
+        lines.append("")
+    return lines
+
+
+def _settlement(se: dict[str, Any]) -> list[str]:
+    one, two = se["concurrency"]["1"], se["concurrency"]["2"]
+    ratios = se["ratios"]["2"]
+    rates_1 = [r["tickets_per_s"] for r in one["runs"]]
+    rates_2 = [r["tickets_per_s"] for r in two["runs"]]
+    cpu_1 = [r["worker_cpu_ms_per_ticket"] for r in one["runs"]]
+    cpu_2 = [r["worker_cpu_ms_per_ticket"] for r in two["runs"]]
+    per_run = ", ".join(f"{x:.2f}" for x in ratios["per_run"])
+    return [
+        "## Settlement on worker-cpu, c=2 against c=1 (`bench/settlement.py`)",
+        "",
+        f"{se['tickets']:,} open tickets on decided matches, settled by `settle_tickets` in chunks"
+        f" of {se['chunk_size']}, {se['repeat']} runs at each concurrency on one worker (the"
+        " tickets are reopened between runs).",
+        "",
+        "| | c=1 | c=2 |",
+        "|---|---|---|",
+        f"| tickets/s | {_range(rates_1)} | {_range(rates_2)} |",
+        f"| worker CPU per ticket | {_range(cpu_1, '{:.2f}')} ms | {_range(cpu_2, '{:.2f}')} ms |",
+        "",
+        f"c=2 / c=1 per run: {per_run}; **median {ratios['median']:.2f}** (ratio of the median"
+        f" rates: {ratios['of_median_rates']:.2f}).",
+        "",
+    ]
+
+
+def _memory(results: dict[str, dict[str, Any]]) -> list[str]:
+    rows = []
+    if "io" in results:
+        io = results["io"]
+        shipped = io["configs"][0]
+        rounds = io["memory_rounds"]
+        after = ", ".join(f"{x:.0f}" for x in rounds["rss_mib"])
+        rows.append(
+            f"| worker-io (gevent, -c {io['concurrency']}) | {_range(shipped['idle_rss_mib'])} MiB"
+            f" RSS | {_range(shipped['peak_rss_mib'])} MiB RSS | the sends above |"
+            f" {rounds['idle_rss_mib']:.0f} {DASH} {after} MiB RSS after each of"
+            f" {len(rounds['rss_mib'])} rounds of {rounds['sends_per_round']:,} sends |"
+        )
+    if "stagger" in results:
+        st = results["stagger"]
+        rows.append(
+            f"| worker-io (stagger run) | {_mib(st['idle']['worker-io'])} |"
+            f" {_mib(st['flood']['peak']['worker-io'])} | the rush under the flood | {DASH} |"
+        )
+    if "settlement" in results:
+        for c, figures in results["settlement"]["concurrency"].items():
+            first, last = figures["idle_after_first_run"], figures["idle_after_last_run"]
+            rows.append(
+                f"| worker-cpu (prefork, -c {c}) | {_mib(figures['idle'])} |"
+                f" {_mib(figures['peak'])} | settlement | idle {_mib(first)} after the first"
+                f" run, {_mib(last)} after the last |"
+            )
+    if not rows:
+        return []
+    return [
+        "## Memory",
+        "",
+        "RSS counts shared pages in every process; PSS divides them among the processes sharing"
+        " them, so a prefork worker's PSS is what it costs. Each figure sums the worker's"
+        " processes (prefork: the parent and its children). RSS / PSS where both were read.",
+        "",
+        "| worker | idle | peak | under | across repeated runs |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
