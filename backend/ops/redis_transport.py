@@ -9,8 +9,8 @@ kombu leaves them in its ``unacked`` hash until the visibility timeout (an hour)
 - closing after Celery unlinked the transport from its connection is a connection error, not
   ``AttributeError("'NoneType' object has no attribute 'hostname'")``, which stopped the worker
   for good;
-- acknowledgements share one client object over the channel's pool instead of building a new
-  ``redis.Redis`` for each (5 % of a gevent worker's CPU per task, docs/workers.md).
+- publishing and acknowledging share one client object per connection pool instead of building
+  a new ``redis.Redis`` each time (docs/workers.md, "Per-task overhead").
 
 docs/troubleshooting.md, "Acknowledgements while Redis restarts".
 """
@@ -40,7 +40,6 @@ _RedisChannel: Any = kombu_redis.Channel
 
 class Channel(_RedisChannel):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._pooled_client: redis.Redis | None = None
         super().__init__(*args, **kwargs)
         if _unrestored:
             self._restore_held_before()
@@ -64,19 +63,19 @@ class Channel(_RedisChannel):
             raise
 
     @contextmanager
-    def conn_or_acquire(self, client: redis.Redis | None = None) -> Iterator[redis.Redis]:
-        """``client``, or the channel's shared one: each command takes a connection of its own
-        from the pool, so one object serves every caller (kombu creates one a call)."""
-        if client is not None:
+    def conn_or_acquire(self, client: Any = None) -> Iterator[Any]:
+        """kombu builds a new ``redis.Redis`` for every publish (its ~170 response callbacks
+        each time: a fifth of a task publish's CPU). The client only wraps the channel's
+        connection pool and is thread-safe, so one per pool is kept and reused."""
+        if client:
             yield client
             return
-        if self._pooled_client is None:
-            self._pooled_client = self._create_client()
-        yield self._pooled_client
-
-    def _disconnect_pools(self) -> None:
-        self._pooled_client = None
-        super()._disconnect_pools()
+        pool = self.pool
+        cached = self.__dict__.get("_sync_client")
+        if cached is None or cached.connection_pool is not pool:
+            cached = self._create_client()
+            self.__dict__["_sync_client"] = cached
+        yield cached
 
     def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
         if self.connection is None or self.connection.client is None:

@@ -34,7 +34,9 @@ def webhook_event_process_on_commit(*, event_id: int) -> None:
 
 def _enqueue(name: str, row_id: int, *, countdown: float | None = None) -> None:
     try:
-        current_app.send_task(name, args=[row_id], countdown=countdown)
+        # ignore_result: these tasks store nothing as a result (task_ignore_result), but send_task
+        # by name does not know that and would subscribe to a result channel for each message.
+        current_app.send_task(name, args=[row_id], countdown=countdown, ignore_result=True)
     except OperationalError as exc:
         # The row is committed: the sweeper enqueues it once the broker answers again, so a
         # webhook is still answered 200 and a send is late, not lost.
