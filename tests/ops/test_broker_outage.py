@@ -154,3 +154,28 @@ def test_a_task_publishing_while_redis_restarts_waits_for_it(broker):
 
 def test_the_web_gives_up_sooner_and_leaves_it_to_the_sweep(broker):
     assert not publish_across_a_restart(broker, app.conf.task_publish_retry_policy, down_for=3)
+
+
+def test_a_channel_publishes_through_one_redis_client_until_its_pool_changes(broker):
+    url = f"redis://127.0.0.1:{broker.port}/0"
+    with Connection(url, transport=transport_for(url)) as connection:
+        channel: Any = connection.default_channel
+        for _ in range(3):
+            publish_probe(connection)
+        with channel.conn_or_acquire() as client:
+            first = client
+        # the same client every time (kombu built one per publish), on the channel's pool
+        with channel.conn_or_acquire() as client:
+            assert client is first
+        assert first.connection_pool is channel.pool
+        # a client handed in is used as it is
+        other = broker.client()
+        with channel.conn_or_acquire(other) as client:
+            assert client is other
+        # a new pool (kombu drops it on a lost connection) gets a new client
+        channel._pool = None
+        with channel.conn_or_acquire() as client:
+            assert client is not first
+            assert client.connection_pool is channel.pool
+        publish_probe(connection)
+    assert broker.client().llen("io") == 4
