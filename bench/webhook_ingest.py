@@ -487,7 +487,7 @@ def run(
             }
         )
         try:
-            results["gunicorn"] = gunicorn_settings(log_path)
+            results["gunicorn"] = gunicorn_settings(log_path, overrides)
             healthz = get_request(port)
             for concurrency in args.concurrency:
                 # Warm up both paths (imports, the connection pools, the broker connection).
@@ -523,10 +523,19 @@ def pid_of(server: Any) -> int | None:
     return process.pid if process is not None else None
 
 
-def gunicorn_settings(log_path: Path) -> dict[str, Any]:
-    """Worker class and count, as gunicorn logged them at start."""
+def gunicorn_settings(log_path: Path, overrides: dict[str, str]) -> dict[str, Any]:
+    """Worker class and count as gunicorn logged them at start; threads from its config."""
+    import importlib
+
+    saved = dict(os.environ)
+    os.environ.update(overrides)
+    try:
+        config = importlib.reload(importlib.import_module("config.gunicorn"))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     text = log_path.read_text()
-    found: dict[str, Any] = {}
+    found: dict[str, Any] = {"threads": config.threads}
     for line in text.splitlines():
         if "Using worker:" in line:
             found["worker_class"] = line.rsplit("Using worker:", 1)[1].strip()
@@ -631,8 +640,9 @@ def print_table(results: dict[str, Any]) -> None:
     print()
     gunicorn = results.get("gunicorn", {})
     print(
-        f"webhook ingest: gunicorn {gunicorn.get('worker_class', '?')} x"
-        f"{gunicorn.get('workers', '?')} {results['web_env']}, {results['cpus']} CPUs, "
+        f"webhook ingest: gunicorn {gunicorn.get('worker_class', '?')}, "
+        f"{gunicorn.get('workers', '?')} workers x {gunicorn.get('threads', '?')} threads "
+        f"{results['web_env']}, {results['cpus']} CPUs, "
         f"{results['seconds_per_phase']:.0f} s per phase"
     )
     header = (
