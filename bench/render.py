@@ -144,25 +144,41 @@ def _stagger(st: dict[str, Any]) -> list[str]:
 
 
 def _webhook(wh: dict[str, Any]) -> list[str]:
+    gunicorn = wh["gunicorn"]
     lines = [
         "## Webhook ingest (`bench/webhook_ingest.py`)",
         "",
-        wh.get("description", ""),
+        "Signed inbound webhooks (each body distinct; texts and statuses like Meta's samples)"
+        " POSTed to gunicorn with production settings (`DJANGO_DEBUG=0`), PostgreSQL and Redis,"
+        f" {wh['seconds_per_phase']:.0f} s per phase, beside a trivial view through the same"
+        f" gunicorn ({gunicorn['workers']} x {gunicorn['threads']} {gunicorn['worker_class']}) and"
+        " the same client. CPU per request is web's own, then web + PostgreSQL + Redis; the"
+        " client's is shown apart.",
         "",
-        "| endpoint | concurrency | requests/s | p50 | p99 | stored | processed |",
-        "|---|---|---|---|---|---|---|",
+        "| endpoint | concurrency | requests/s | p50 | p99 | CPU per request (web; all) |",
+        "|---|---|---|---|---|---|",
     ]
-    for row in wh["rows"]:
-        lines.append(
-            f"| {row['endpoint']} | {row['concurrency']} | {row['rps']:.0f} |"
-            f" {row['p50_ms']:.1f} ms | {row['p99_ms']:.1f} ms | {row.get('stored', DASH)} |"
-            f" {row.get('processed', DASH)} |"
-        )
-    lines.append("")
-    if wh.get("costs"):
-        lines += ["What one request pays for (in-process, per request):", ""]
-        lines += [f"- {name}: {cost}" for name, cost in wh["costs"].items()]
-        lines.append("")
+    for concurrency, phases in wh["concurrency"].items():
+        for endpoint in ("trivial", "webhook"):
+            phase = phases[endpoint]
+            cpu = phase["cpu_ms_per_request"]
+            lines.append(
+                f"| {endpoint} | {concurrency} | {phase['requests_per_second']:.0f} |"
+                f" {phase['p50_ms']:.0f} ms | {phase['p99_ms']:.0f} ms |"
+                f" {cpu['web']:.2f}; {cpu['total']:.2f} ms |"
+            )
+    stored, processing, checks = wh["stored"], wh["processing"], wh["checks"]
+    lines += [
+        "",
+        f"Every 200 stored: {stored['rows']:,} rows for {stored['answered_200']:,} answers"
+        f" ({stored['missing']} missing). worker-io then processed {processing['events']:,}"
+        f" events in {processing['seconds']:.0f} s ({processing['events_per_second']:.0f}/s),"
+        f" {processing['unprocessed']} left unprocessed, {processing['processing_errors']}"
+        f" errors. Forged signatures: {checks['bad_signature_statuses']}, stored"
+        f" {checks['bad_signature_stored']}; {checks['redelivered']} redelivered bodies:"
+        f" {checks['redelivered_rows']} rows.",
+        "",
+    ]
     return lines
 
 

@@ -104,9 +104,9 @@ def _rush_queue(replies: int, parts: int, prefix: str) -> None:
 
     from whatsapp.services import text_send_staggered
 
+    text = "\n".join(f"part {n:02d} " + "x" * (PART - 9) for n in range(parts))
     with transaction.atomic():
         for reply in range(replies):
-            text = "\n".join(f"part {n:02d} " + "x" * (PART - 9) for n in range(parts))
             text_send_staggered(to=f"{prefix}{reply:06d}", text=text)
 
 
@@ -205,6 +205,13 @@ def phase(
     return result
 
 
+def warm_up(args: argparse.Namespace, standin: WhatsAppStandIn) -> None:
+    """As many one-part replies as the rush has replies, at once: worker-io's connections to the
+    API are then open, as in steady state (a first burst would time TCP connects instead)."""
+    _rush_queue(args.replies, 1, "449")
+    standin.wait_for(args.replies, timeout=60)
+
+
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     standin, servers = whatsapp_setup(
         "bench-stagger-", latency=args.latency, database_url=args.database_url
@@ -223,6 +230,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             WORKER_CPU_CONCURRENCY="2",
         )
         idle = {n: memory_now(w.pid) for n, w in workers.items()}
+        warm_up(args, standin)
         phases = {
             "quiet": phase("no flood", args, standin, workers, flood=False),
             "flood": phase("CPU flood", args, standin, workers, flood=True),

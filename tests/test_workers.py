@@ -11,6 +11,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from celery.utils.sysinfo import cpu_budget  # type: ignore[attr-defined]
@@ -80,18 +81,22 @@ def test_each_worker_runs_the_pool_queues_and_concurrency_of_its_topology(worker
     assert stats[cpu_node]["pool"]["max-concurrency"] == cpu_budget().count
 
 
-def test_prefork_pool_processes_yield_the_cpu_and_the_consumers_do_not(workers):
+def test_the_prefork_worker_yields_the_cpu_and_the_gevent_one_does_not(workers):
     stats = app.control.inspect(
         timeout=3, destination=[node_name(w.service) for w in WORKERS]
     ).stats()
     assert stats is not None
     cpu, io = stats[node_name("worker-cpu")], stats[node_name("worker-io")]
-    parent = os.getpriority(os.PRIO_PROCESS, cpu["pid"])
-    children = [os.getpriority(os.PRIO_PROCESS, pid) for pid in cpu["pool"]["processes"]]
-    assert children
-    assert children == [min(19, parent + settings.CELERY_PREFORK_NICE)] * len(children)
-    assert parent == os.getpriority(os.PRIO_PROCESS, 0)
-    assert os.getpriority(os.PRIO_PROCESS, io["pid"]) == parent
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    lowered = min(19, ours + settings.CELERY_PREFORK_NICE)
+    processes = [cpu["pid"], *cpu["pool"]["processes"]]
+    assert [os.getpriority(os.PRIO_PROCESS, pid) for pid in processes] == [lowered] * len(processes)
+    assert os.getpriority(os.PRIO_PROCESS, io["pid"]) == ours
+    # and its session's autogroup, where the kernel groups by session (outside containers)
+    autogroup = Path(f"/proc/{cpu['pid']}/autogroup")
+    if autogroup.exists() and Path("/proc/sys/kernel/sched_autogroup_enabled").read_text() == "1\n":
+        assert autogroup.read_text().split()[-1] == str(lowered)
+        assert Path(f"/proc/{io['pid']}/autogroup").read_text().split()[-1] == "0"
 
 
 def test_concurrency_from_the_environment_is_honoured(stack):

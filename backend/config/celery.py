@@ -118,7 +118,7 @@ app.autodiscover_tasks()
 
 from ops.connections import BrokerConnections  # noqa: E402  (needs the app's settings)
 from ops.liveness import ConsumerLiveness  # noqa: E402
-from ops.priority import pool_process_nice  # noqa: E402, F401  (connects the signal)
+from ops.priority import prefork_worker_nice  # noqa: E402, F401  (connects the signal)
 from ops.shutdown import GreenDrain  # noqa: E402
 from ops.worker_schedule import WorkerSchedule  # noqa: E402
 

@@ -210,9 +210,9 @@ CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=6
 # Soft shutdown: on SIGTERM a worker keeps running tasks this long, then requeues what is left.
 # Compose's stop_grace_period must be longer (see docker-compose.yml).
 CELERY_SOFT_SHUTDOWN_TIMEOUT = env.float("CELERY_SOFT_SHUTDOWN_TIMEOUT", 10.0, minimum=0)
-# Niceness of prefork pool processes (worker-cpu's children): CPU-bound work yields a core to
-# latency-bound work (web, worker-io, the database) instead of sharing it equally
-# (docs/workers.md, "Priorities"). 0 leaves them at the parent's priority.
+# Niceness of a prefork worker (worker-cpu) and of its session's autogroup (ops.priority):
+# CPU-bound work yields a core to latency-bound work (web, worker-io, the database) instead of
+# sharing it equally (docs/workers.md, "Priorities"). 0 leaves the priority alone.
 CELERY_PREFORK_NICE = env.int("CELERY_PREFORK_NICE", 10, minimum=0, maximum=19)
 # A worker touches this file while its event loop is healthy; the container healthcheck reads it.
 CELERY_LIVENESS_FILE = env.optional("CELERY_LIVENESS_FILE")

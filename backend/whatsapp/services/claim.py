@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection
 from django.utils import timezone
@@ -152,7 +153,7 @@ def message_sent_mark(*, message_id: int, wamid: str, now: dt.datetime) -> Recor
     return Recorded(statuses_waiting=bool(statuses_waiting), following=following)
 
 
-def _adapt(moment: dt.datetime) -> object:
+def _adapt(moment: dt.datetime) -> Any:
     return connection.ops.adapt_datetimefield_value(moment)
 
 
