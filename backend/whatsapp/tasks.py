@@ -95,9 +95,9 @@ def sweep(stuck_after: float | None = None, behind_backlog: bool = False) -> dic
     enqueueing it again would add work exactly when the worker is behind: queued rows and events
     wait for the queue to drain. ``behind_backlog`` sweeps them anyway, for a worker that has just
     (re)connected: the wake-ups it held died with its last connection."""
-    waiting_too = behind_backlog or not messages_waiting(send_message)
-    messages = services.message_sweep(stuck_after=stuck_after, overdue_queued=waiting_too)
-    events = services.webhook_event_sweep(stuck_after=stuck_after) if waiting_too else []
+    queued_too = behind_backlog or not messages_waiting(send_message)
+    messages = services.message_sweep(stuck_after=stuck_after, overdue_queued=queued_too)
+    events = services.webhook_event_sweep(stuck_after=stuck_after) if queued_too else []
     return {"messages": len(messages), "events": len(events)}
 
 
