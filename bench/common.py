@@ -8,7 +8,6 @@ import argparse
 import os
 import socket
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -143,14 +142,14 @@ STANDIN_PHONE_NUMBER_ID = "100000000000001"
 
 
 def whatsapp_setup(
-    prefix: str, *, latency: float, database_url: str | None, **env: str
+    workdir: Path, *, latency: float, database_url: str | None, **env: str
 ) -> tuple[WhatsAppStandIn, Servers]:
     """The WhatsApp stand-in answering after ``latency`` s, and ``bench_setup`` pointed at it."""
     standin = WhatsAppStandIn(
         access_token=STANDIN_TOKEN, phone_number_id=STANDIN_PHONE_NUMBER_ID, latency=latency
     ).start()
     servers = bench_setup(
-        Path(tempfile.mkdtemp(prefix=prefix)),
+        workdir,
         database_url=database_url,
         WHATSAPP_API_BASE_URL=standin.url,
         WHATSAPP_ACCESS_TOKEN=STANDIN_TOKEN,

@@ -216,7 +216,9 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
 
 def measure_once(args: argparse.Namespace) -> dict[str, object]:
     standin, servers = whatsapp_setup(
-        "bench-io-", latency=args.latency, database_url=args.database_url
+        Path(tempfile.mkdtemp(prefix="bench-io-")),
+        latency=args.latency,
+        database_url=args.database_url,
     )
     from django.db import connection
 

@@ -214,7 +214,9 @@ def warm_up(args: argparse.Namespace, standin: WhatsAppStandIn) -> None:
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     standin, servers = whatsapp_setup(
-        "bench-stagger-", latency=args.latency, database_url=args.database_url
+        Path(tempfile.mkdtemp(prefix="bench-stagger-")),
+        latency=args.latency,
+        database_url=args.database_url,
     )
     logs = {
         n: (Path(tempfile.gettempdir()) / f"bench-stagger-{n}.log").open("w") for n in ("io", "cpu")

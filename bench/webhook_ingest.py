@@ -39,12 +39,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO, Servers, bench_parser, bench_setup, worker_start
+from common import REPO, Servers, bench_parser, whatsapp_setup, worker_start
 
 from devstack.compose import COMPOSE_FILES, load_services
 from devstack.processes import ServiceProcess, service_environment
 from devstack.standins.whatsapp import (
-    WhatsAppStandIn,
     inbound_text_payload,
     new_wamid,
     sign,
@@ -53,8 +52,6 @@ from devstack.standins.whatsapp import (
 
 APP_SECRET = "bench-webhook-app-secret"  # noqa: S105  # pragma: allowlist secret (throwaway)
 VERIFY_TOKEN = "bench-webhook-verify-token"  # noqa: S105  # pragma: allowlist secret (throwaway)
-TOKEN = "bench-access-token"  # noqa: S105  # pragma: allowlist secret (throwaway)
-PHONE_NUMBER_ID = "100000000000001"
 WEBHOOK_PATH = "/whatsapp/webhook/"
 SAMPLES = REPO.parent / "shared" / "samples"
 
@@ -415,15 +412,12 @@ def main() -> int:
     overrides = dict(item.split("=", 1) for item in args.web_env)
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-webhook-"))
-    standin = WhatsAppStandIn(access_token=TOKEN, phone_number_id=PHONE_NUMBER_ID).start()
-    servers = bench_setup(
+    standin, servers = whatsapp_setup(
         workdir,
+        latency=0.0,
         database_url=args.database_url,
         WHATSAPP_APP_SECRET=APP_SECRET,
         WHATSAPP_VERIFY_TOKEN=VERIFY_TOKEN,
-        WHATSAPP_API_BASE_URL=standin.url,
-        WHATSAPP_ACCESS_TOKEN=TOKEN,
-        WHATSAPP_PHONE_NUMBER_ID=PHONE_NUMBER_ID,
     )
     try:
         results = run(args, workdir, overrides, servers)
