@@ -9,6 +9,7 @@ environment is reused across tests; a different environment restarts it.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 import socket
@@ -38,6 +39,18 @@ def wait_until(predicate: Callable[[], T | None], timeout: float, interval: floa
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+def unacked_drained(client: redis.Redis, timeout: float = 10) -> None:
+    """Wait until kombu's ``unacked`` hash is empty; fail naming the tasks still in it."""
+    try:
+        wait_until(lambda: client.hlen("unacked") == 0, timeout=timeout)
+    except AssertionError:
+        held = []
+        for tag, raw in client.hgetall("unacked").items():
+            headers = json.loads(raw)[0]["headers"]
+            held.append(f"{tag!r}: {headers.get('task')}[{headers.get('id')}] {headers.get('eta')}")
+        raise AssertionError(f"{len(held)} message(s) left in unacked: {held}") from None
 
 
 def worker_for(service_name: str) -> WorkerService:

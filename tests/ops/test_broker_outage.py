@@ -4,8 +4,10 @@ Redis to come back."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -123,6 +125,34 @@ def test_messages_held_when_redis_went_away_are_put_back_on_reconnecting(broker)
     with Connection(url, transport=transport_for(url)) as again:
         again.connect()
     assert (held(broker), broker.client().llen("io")) == (0, 2)
+
+
+@pytest.mark.parametrize("recorded", [False, True], ids=["not-recorded", "reply-lost"])
+def test_a_message_taken_as_redis_went_away_is_put_back_on_reconnecting(broker, recorded):
+    # given a message a worker has just taken from its queue (BRPOP), as the connection drops
+    url = f"redis://127.0.0.1:{broker.port}/0"
+    connection = Connection(url, transport=transport_for(url))
+    publish_probe(connection)
+    channel: Any = connection.default_channel
+    client = broker.client()
+    message = channel.Message(json.loads(client.rpop("io")), channel=channel)
+    tag = message.delivery_tag
+    if recorded:
+        # (Redis recorded it as held, but the reply was lost with the connection)
+        client.hset("unacked", tag, json.dumps([message._raw, "", "io"]))
+        client.zadd("unacked_index", {tag: time.time()})
+    # when recording it as held fails because Redis has gone away, and Redis returns
+    broker.stop()
+    with pytest.raises(connection.connection_errors):
+        channel.qos.append(message, tag)
+    connection.close()
+    broker.start()
+    assert (held(broker), broker.client().llen("io")) == (int(recorded), 0)
+    # then the next connection puts it back in its queue, once, and nothing is left held
+    with Connection(url, transport=transport_for(url)) as again:
+        again.connect()
+    assert (held(broker), broker.client().llen("io")) == (0, 1)
+    assert broker.client().zcard("unacked_index") == 0
 
 
 def test_workers_use_this_transport_for_redis_only():

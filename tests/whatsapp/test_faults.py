@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from devstack.standins.whatsapp import inbound_text_payload
 from tests.faults import Report, clean, log_kept
-from tests.stack import Stack, wait_until
+from tests.stack import Stack, unacked_drained, wait_until
 from tests.whatsapp.conftest import bodies, post_webhook, reply_text
 from whatsapp import dispatch
 from whatsapp.models import (
@@ -146,7 +146,7 @@ def test_a_burst_of_1000_sends_due_at_the_same_second_is_sent_once_each(
     # and every message was acknowledged: nothing waits in Redis to run again after the
     # visibility timeout, and the log is clean
     with redis.Redis.from_url(stack.app.conf.broker_url) as client:
-        wait_until(lambda: client.hlen("unacked") == 0, timeout=10)
+        unacked_drained(client)
     assert clean(stack.log("worker-io")[log_before:]) == []
     received = Counter(r.body for r in standin.delivered())
     report.add(
@@ -220,7 +220,7 @@ def test_redis_restarted_mid_batch(worker, beat, stack, status_webhooks, private
     # after the visibility timeout, nothing unrecoverable in its log
     assert stack.processes["worker-io"].alive()
     with redis.Redis.from_url(stack.app.conf.broker_url) as client:
-        wait_until(lambda: client.hlen("unacked") == 0, timeout=10)
+        unacked_drained(client)
     assert clean(stack.log("worker-io")[log_before:]) == []
 
 
