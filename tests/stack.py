@@ -25,6 +25,7 @@ from celery import Celery
 from config.topology import WORKERS, WorkerService
 from devstack.compose import COMPOSE_FILES, Service, load_services
 from devstack.processes import ServiceProcess, service_environment
+from ops.beat import LAST_RUN_KEY, LOCK_KEY
 
 READY_TIMEOUT = 60.0
 T = TypeVar("T")
@@ -93,11 +94,19 @@ class Stack:
         return load_services(env, [name], files=COMPOSE_FILES[:1])[name]
 
     def ensure(
-        self, name: str, include: str = "", *, wait: bool = True, **overrides: str
+        self,
+        name: str,
+        include: str = "",
+        *,
+        wait: bool = True,
+        instance: str = "",
+        **overrides: str,
     ) -> ServiceProcess:
         """Run the service (restarting it if its environment differs); ``include`` names a
         module of extra tasks for a worker (``celery worker --include``); ``wait=False`` does not
-        wait for a worker to answer (its broker may be down on purpose)."""
+        wait for a worker to answer (its broker may be down on purpose); ``instance`` runs one
+        more copy of the service under that name (a second beat)."""
+        key = instance or name
         env = {**self.base_env, **overrides}
         service = self.service(name, env)
         if include:
@@ -105,7 +114,7 @@ class Stack:
                 service, command=(*service.command, f"--include={include}")
             )
         wanted = {**service_environment(service, env), **overrides}
-        current = self.processes.get(name)
+        current = self.processes.get(key)
         if (
             current is not None
             and current.alive()
@@ -114,15 +123,15 @@ class Stack:
         ):
             return current
         if current is not None:
-            self.stop(name)
-        log = (self.log_dir / f"{name}.log").open("a")
-        previous = self._logs.pop(name, None)
+            self.stop(key)
+        log = (self.log_dir / f"{key}.log").open("a")
+        previous = self._logs.pop(key, None)
         if previous is not None:
             previous.close()
-        self._logs[name] = log
+        self._logs[key] = log
         process = ServiceProcess(service, wanted, log).start()
-        self.processes[name] = process
-        if name.startswith("worker-") and wait:
+        self.processes[key] = process
+        if name.startswith("worker-") and wait and not instance:
             try:
                 wait_for_node(self.app, node_name(name))
             except TimeoutError:
@@ -196,13 +205,13 @@ def stack(django_db_setup: None, django_db_blocker: Any, session_dir: Path) -> I
 
 @pytest.fixture
 def clean_queues(stack: Stack) -> Iterator[None]:
-    """Empty the queues, and the Redis transport's record of messages held by workers, before
-    and after a test so no message leaks into the next one."""
+    """Empty the queues, the Redis transport's record of messages held by workers, and beat's
+    lock and record of runs, before and after a test so nothing leaks into the next one."""
 
     def empty() -> None:
         stack.app.control.purge()
         with redis.Redis.from_url(stack.app.conf.broker_url) as client:
-            client.delete("unacked", "unacked_index")
+            client.delete("unacked", "unacked_index", LOCK_KEY, LAST_RUN_KEY)
 
     empty()
     yield

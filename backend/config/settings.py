@@ -218,6 +218,9 @@ CELERY_PREFORK_NICE = env.int("CELERY_PREFORK_NICE", 10, minimum=0, maximum=19)
 CELERY_LIVENESS_FILE = env.optional("CELERY_LIVENESS_FILE")
 # Seconds between touches; the healthchecks (find -mmin -1) tolerate several missed ones.
 CELERY_LIVENESS_INTERVAL = env.float("CELERY_LIVENESS_INTERVAL", 10.0, minimum=0.1)
+# Beat holds a lock in Redis for this long, renewed every third of it; another beat stands by and
+# takes over within about this long after the holder died (ops.beat, docs/operations.md).
+CELERY_BEAT_LOCK_TIMEOUT = env.float("CELERY_BEAT_LOCK_TIMEOUT", 30.0, minimum=3)
 # Beat sends a canary task to every queue this often; the doctor shows when each came through.
 OPS_CANARY_INTERVAL_SECONDS = env.float("OPS_CANARY_INTERVAL_SECONDS", 60.0, minimum=1)
 

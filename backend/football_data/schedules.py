@@ -67,6 +67,7 @@ WORKER_SCHEDULE: dict[str, dict[str, Any]] = {
 
 @beat_init.connect
 def sync_fixtures_at_beat_start(sender: Any, **kwargs: Any) -> None:
-    if settings.FOOTBALL_DATA_API_TOKEN:
+    # Only from the beat that sends (ops.beat): a standby starting must not sync a second time.
+    if settings.FOOTBALL_DATA_API_TOKEN and sender.scheduler.sends():
         entry = BEAT_SCHEDULE["football-data-sync-fixtures"]
         sender.app.send_task(entry["task"], **entry["options"])

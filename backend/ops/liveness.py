@@ -114,20 +114,28 @@ class HeartbeatScheduler(PersistentScheduler):
     _redis: redis.Redis | None = None
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
-        now = time.monotonic()
-        if now - self._last_report >= settings.CELERY_LIVENESS_INTERVAL:
-            self._last_report = now
-            self._report_alive()
+        self.heartbeat(sending=True)
         interval: float = super().tick(*args, **kwargs)
         return interval
 
-    def _report_alive(self) -> None:
+    def heartbeat(self, *, sending: bool) -> None:
+        """Touch the liveness file; a beat that sends also records it in Redis for the doctor."""
+        now = time.monotonic()
+        if now - self._last_report < settings.CELERY_LIVENESS_INTERVAL:
+            return
+        self._last_report = now
         if settings.CELERY_LIVENESS_FILE:
             touch(settings.CELERY_LIVENESS_FILE)
-        if self._redis is None:
-            # One client for beat's lifetime: its pool keeps the connection between reports.
-            self._redis = redis.Redis.from_url(self.app.conf.broker_url, socket_timeout=2)
+        if not sending:
+            return
         try:
-            self._redis.set(BEAT_ALIVE_KEY, time.time(), ex=BEAT_ALIVE_TTL)
+            self.redis.set(BEAT_ALIVE_KEY, time.time(), ex=BEAT_ALIVE_TTL)
         except redis.RedisError as exc:
             logger.warning("beat could not record its heartbeat in Redis: %s", exc)
+
+    @property
+    def redis(self) -> redis.Redis:
+        if self._redis is None:
+            # One client for beat's lifetime: its pool keeps the connection between calls.
+            self._redis = redis.Redis.from_url(self.app.conf.broker_url, socket_timeout=2)
+        return self._redis

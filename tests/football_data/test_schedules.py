@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from celery.schedules import crontab
 
+import football_data.tasks  # noqa: F401  (registers the tasks, as a worker's autodiscovery does)
 from config.celery import app
 from config.topology import consumed_queues
 from football_data.schedules import BEAT_SCHEDULE
@@ -53,9 +54,18 @@ class _RecordingApp:
         self.sent.append((name, options))
 
 
+class _Scheduler:
+    def __init__(self, sends):
+        self._sends = sends
+
+    def sends(self):
+        return self._sends
+
+
 class _Beat:
-    def __init__(self):
+    def __init__(self, sends=True):
         self.app = _RecordingApp()
+        self.scheduler = _Scheduler(sends)
 
 
 def test_beat_start_sends_one_fixtures_sync_with_its_expiry(settings):
@@ -73,5 +83,14 @@ def test_beat_start_sends_nothing_while_the_integration_is_off(settings):
 
     settings.FOOTBALL_DATA_API_TOKEN = None
     beat = _Beat()
+    sync_fixtures_at_beat_start(sender=beat)
+    assert beat.app.sent == []
+
+
+def test_a_standby_beat_starting_sends_nothing(settings):
+    from football_data.schedules import sync_fixtures_at_beat_start
+
+    settings.FOOTBALL_DATA_API_TOKEN = "t"
+    beat = _Beat(sends=False)
     sync_fixtures_at_beat_start(sender=beat)
     assert beat.app.sent == []

@@ -76,6 +76,23 @@ def first_after(stack: Stack, entry: Entry, moment: float) -> float | None:
     return next((t - moment for t in times(stack, entry) if t > moment), None)
 
 
+def each_run_once(stack: Stack, late_by: float) -> tuple[int, int, int]:
+    """Assert no entry ran twice within its interval, nor waited more than ``late_by`` beyond
+    it; the runs counted, those that were not repeats, and those expected."""
+    sent = delivered = expected = 0
+    for entry in ENTRIES:
+        at = times(stack, entry)
+        gaps = [b - a for a, b in itertools.pairwise(at)]
+        repeated = [round(g, 1) for g in gaps if g < entry.every - JITTER]
+        skipped = [round(g, 1) for g in gaps if g > entry.every + late_by]
+        sent += len(at)
+        delivered += len(at) - len(repeated)
+        expected += len(at) - len(repeated) + len(skipped)
+        assert repeated == [], (entry.name, gaps)
+        assert skipped == [], (entry.name, gaps)
+    return sent, delivered, expected
+
+
 @pytest.mark.parametrize(
     ("how", "down_for"),
     [("SIGTERM", 0.0), ("SIGKILL", 0.0), ("SIGKILL", 2.0 * FIXTURES_EVERY)],
@@ -115,17 +132,8 @@ def test_beat_restarted_runs_each_periodic_task_once_per_interval_and_skips_none
     workers.stop("beat")
     time.sleep(1)  # the last sends reach the workers
     down = restarted - stopped
-    sent = delivered = expected = 0
+    counts = each_run_once(workers, late_by=down + STARTUP)
     for entry in ENTRIES:
-        at = times(workers, entry)
-        gaps = [b - a for a, b in itertools.pairwise(at)]
-        repeated = [round(g, 1) for g in gaps if g < entry.every - JITTER]
-        skipped = [round(g, 1) for g in gaps if g > entry.every + down + STARTUP]
-        sent += len(at)
-        delivered += len(at) - len(repeated)
-        expected += len(at) - len(repeated) + len(skipped)
-        assert repeated == [], (entry.name, gaps)
-        assert skipped == [], (entry.name, gaps)
         if down >= entry.every:
             # it fell due while beat was down: one run as soon as beat is back, not one per miss
             assert resumed[entry.name] < STARTUP, (entry.name, resumed)
@@ -134,9 +142,61 @@ def test_beat_restarted_runs_each_periodic_task_once_per_interval_and_skips_none
         f"beat restarted ({how}, down {down:.0f} s); runs of {len(ENTRIES)} entries "
         f"every {CANARY_EVERY} to {FIXTURES_EVERY} s",
         True,
-        sent,
-        delivered,
-        expected,
+        *counts,
+        took,
+    )
+    for name, before in log_before.items():
+        assert clean(workers.log(name)[before:]) == [], name
+
+
+LOCK_TIMEOUT = 6.0
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
+def test_two_beats_send_each_run_once_and_the_standby_takes_over(
+    workers: Stack, session_dir, report: Report, how: str
+):
+    env: dict[str, Any] = {
+        "OPS_CANARY_INTERVAL_SECONDS": str(CANARY_EVERY),
+        "FOOTBALL_DATA_FIXTURES_SYNC_SECONDS": str(FIXTURES_EVERY),
+        "CELERY_BEAT_LOCK_TIMEOUT": str(LOCK_TIMEOUT),
+    }
+    beats = ("beat", "beat-2")
+    log_before = {name: len(workers.log(name)) for name in (*beats, "worker-io", "worker-cpu")}
+
+    def took_lock(name: str) -> bool:
+        return "holding the lock" in workers.log(name)[log_before[name] :]
+
+    # given two beats, each with its own schedule file (as two containers or hosts would have)
+    for name in beats:
+        schedule = str(session_dir / f"beat-schedule-two-{how}-{name}")
+        workers.ensure("beat", instance=name, CELERY_BEAT_SCHEDULE_FILE=schedule, **env)
+    wait_until(lambda: all(len(times(workers, e)) >= 2 for e in ENTRIES), timeout=60)
+    # exactly one of them sends, the other stands by
+    active, standby = sorted(beats, key=took_lock, reverse=True)
+    assert (took_lock(active), took_lock(standby)) == (True, False)
+    assert "standing by" in workers.log(standby)[log_before[standby] :]
+    # when the active one dies (SIGKILL) or is stopped (SIGTERM, as a deploy does)
+    stopped = time.time()
+    if how == "SIGKILL":
+        workers.kill(active)
+    else:
+        assert workers.stop_watched(active).code == 0
+    # then the standby takes over: once the lock expires, or at once when it was released
+    wait_until(lambda: took_lock(standby), timeout=LOCK_TIMEOUT + 10, interval=0.1)
+    took = time.time() - stopped
+    bound = LOCK_TIMEOUT + 2 if how == "SIGKILL" else 2
+    assert took < bound, took
+    # ... and carries on every entry's interval: no run doubled, none skipped
+    time.sleep(LONGEST.every * 2 + JITTER)
+    workers.stop(standby)
+    time.sleep(1)  # the last sends reach the workers
+    counts = each_run_once(workers, late_by=took + JITTER)
+    report.add(
+        f"two beats, the sending one stopped ({how}); runs of {len(ENTRIES)} entries "
+        f"every {CANARY_EVERY} to {FIXTURES_EVERY} s, lock {LOCK_TIMEOUT:.0f} s",
+        True,
+        *counts,
         took,
     )
     for name, before in log_before.items():
