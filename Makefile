@@ -13,7 +13,7 @@ MANAGE := $(BIN)/python backend/manage.py
 # docs/operations.md).
 app = $(wildcard backend/$(1)/apps.py)
 
-.PHONY: help install env up down logs ps test test-postgres chaos test-compose test-removal lint run doctor shell migrate demo bench lock clean
+.PHONY: help install env up down logs ps test test-postgres chaos test-compose test-removal lint run doctor shell migrate demo bench systemd-units lock clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -86,6 +86,10 @@ bench: $(STAMP) ## Every benchmark in one run (~12 min), written into docs/bench
 demo: $(STAMP) ## Push an inbound `help` and a long reply through the running stack (make run / up)
 	$(if $(call app,football_data),$(MANAGE) football_data_demo --tickets 50)
 	$(if $(call app,whatsapp),$(MANAGE) whatsapp_demo --base-url=$${DEMO_BASE_URL:-http://127.0.0.1:8000})
+
+systemd-units: $(STAMP) ## Regenerate deploy/systemd/ from docker-compose.yml and the topology
+	@# Importing the topology loads the settings; none of their values reach the units.
+	DJANGO_DEBUG=1 DOTENV_DISABLED=1 $(BIN)/python -m devstack.systemd $(ARGS)
 
 lock: ## Re-resolve requirements/*.lock from pyproject.toml (needs uv)
 	uv pip compile pyproject.toml --generate-hashes --universal --python-version 3.11 -o requirements/base.lock

@@ -28,7 +28,7 @@ CONTAINER_ONLY_VARIABLES = frozenset(
     }
 )
 
-_VARIABLE = re.compile(
+VARIABLE = re.compile(
     r"\$(?:(?P<escaped>\$)|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\})"
 )
 
@@ -52,7 +52,7 @@ def interpolate(value: str, environ: Mapping[str, str]) -> str:
             return interpolate(arg, environ)
         return current or ""
 
-    return _VARIABLE.sub(replace, value)
+    return VARIABLE.sub(replace, value)
 
 
 def localize(value: str, service_names: Sequence[str]) -> str:
@@ -78,14 +78,14 @@ def _as_dict(value: Any) -> dict[str, str]:
     return dict(item.split("=", 1) if "=" in item else (item, "") for item in value)
 
 
-def _documents(files: Sequence[Path]) -> list[dict[str, Any]]:
+def documents(files: Sequence[Path]) -> list[dict[str, Any]]:
     return [yaml.safe_load(path.read_text()) or {} for path in files if path.exists()]
 
 
 def services_labelled(label: str, files: Sequence[Path] = COMPOSE_FILES) -> list[str]:
     """Names of the services carrying ``label: "true"`` in any of the files."""
     names = []
-    for document in _documents(files):
+    for document in documents(files):
         for name, spec in (document.get("services") or {}).items():
             if _as_dict(spec.get("labels")).get(label) == "true" and name not in names:
                 names.append(name)
@@ -104,7 +104,7 @@ def load_services(
     (``http://web:8000``) become loopback addresses.
     """
     merged: dict[str, dict[str, Any]] = {}
-    for document in _documents(files):
+    for document in documents(files):
         for name, spec in (document.get("services") or {}).items():
             target = merged.setdefault(name, {"command": None, "environment": {}, "labels": {}})
             if spec.get("command") is not None:
