@@ -7,6 +7,7 @@ what their tasks wrote), never from reading configuration back.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import threading
@@ -341,3 +342,26 @@ def test_a_liveness_file_that_cannot_be_written_never_disturbs_the_consumer(
         assert "Unrecoverable error" not in log
     finally:
         stack.stop(worker.service, timeout=20)
+
+
+@pytest.mark.parametrize("worker", WORKERS, ids=lambda w: w.service)
+def test_in_production_a_task_logs_json_lines_carrying_its_id_name_queue_and_node(
+    stack, clean_queues, worker
+):
+    stack.ensure(worker.service, include="tests.worker_tasks", LOG_FORMAT="json")
+    log_before = len(stack.log(worker.service))
+    queue = worker.queues[0]
+    marker = f"hello from {queue} {time.time()}"
+    result = app.send_task("tests.worker_tasks.say", args=[marker], queue=queue)
+    wait_until(lambda: marker in stack.log(worker.service)[log_before:], timeout=30)
+    # every line the worker logged meanwhile is one JSON object (the output pump adds a prefix)
+    lines = [
+        line.split(" | ", 1)[1] for line in stack.log(worker.service)[log_before:].splitlines()
+    ]
+    records = [json.loads(line) for line in lines if line.strip()]
+    said = next(r for r in records if r["message"] == f"said: {marker}")
+    assert said["level"] == "WARNING"
+    assert said["task_id"] == result.id
+    assert said["task_name"] == "tests.worker_tasks.say"
+    assert said["queue"] == queue
+    assert said["worker"] == node_name(worker.service)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from celery import shared_task
@@ -12,3 +13,10 @@ def hold(seconds: float) -> float:
     """Stay busy (cooperatively on gevent) for ``seconds``: a task in flight, acknowledged late."""
     time.sleep(seconds)
     return seconds
+
+
+@shared_task
+def say(text: str) -> str:
+    """Log ``text`` from inside a task, as application code does."""
+    logging.getLogger(__name__).warning("said: %s", text)
+    return text

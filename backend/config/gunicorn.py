@@ -17,6 +17,30 @@ threads = env.int("WEB_THREADS", 4, minimum=1)
 # Compose's stop_grace_period for web (30 s) is longer, so requests in flight finish.
 graceful_timeout = 20
 accesslog = "-"
+# The request id (ops.logs.RequestIdMiddleware) on every access line, which gunicorn writes after
+# the request's own lines; in production each line is JSON, as the app's (LOG_FORMAT).
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
+_log_format = env.choice(
+    "LOG_FORMAT",
+    "text" if env.bool("DJANGO_DEBUG", False) else "json",
+    choices=("json", "text"),
+)
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"default": {"()": "ops.logs.formatter", "style": _log_format}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "default",
+            "stream": "ext://sys.stdout",
+        }
+    },
+    "loggers": {
+        "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
+}
 # gunicorn >= 25.1 opens a control socket under $HOME by default; the image's home is not
 # writable by the app user, so it lives in /tmp (one per container).
 control_socket = env.str("GUNICORN_CONTROL_SOCKET", "/tmp/gunicorn.ctl")  # noqa: S108

@@ -113,6 +113,7 @@ BAD = [
     ),
     case("FOOTBALL_DATA_POSTPONED_VOID_AFTER_HOURS", "-1", "FOOTBALL_DATA_POSTPONED_VOID_AFTER"),
     case("LOG_LEVEL", "verbose", "LOG_LEVEL must be one of DEBUG, INFO"),
+    case("LOG_FORMAT", "yaml", "LOG_FORMAT must be one of json, text"),
     case("DJANGO_TRUST_X_FORWARDED_PROTO", "https", "DJANGO_TRUST_X_FORWARDED_PROTO must be a"),
     case("DJANGO_SECURE_SSL_REDIRECT", "always", "DJANGO_SECURE_SSL_REDIRECT must be a boolean"),
     case("DJANGO_SECURE_HSTS_SECONDS", "1y", "DJANGO_SECURE_HSTS_SECONDS must be an integer"),
@@ -185,6 +186,7 @@ GOOD = {
     "FOOTBALL_DATA_SETTLE_SWEEP_AFTER_SECONDS": "30",
     "FOOTBALL_DATA_POSTPONED_VOID_AFTER_HOURS": "0",
     "LOG_LEVEL": "warning",
+    "LOG_FORMAT": "text",
 }
 
 
