@@ -20,3 +20,9 @@ def say(text: str) -> str:
     """Log ``text`` from inside a task, as application code does."""
     logging.getLogger(__name__).warning("said: %s", text)
     return text
+
+
+@shared_task
+def fail(n: int) -> float:
+    """Raise, as a bug in a task would."""
+    return 1 / n

@@ -306,3 +306,14 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
+
+# --- Error reporting ---------------------------------------------------------------------------
+
+# Sentry, only when a DSN is set (config.sentry): errors in requests and in tasks.
+SENTRY_DSN = env.url("SENTRY_DSN", "", schemes=http_schemes) if env.optional("SENTRY_DSN") else None
+SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", "production")
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", 0.0, minimum=0, maximum=1)
+if SENTRY_DSN:
+    from config.sentry import start_sentry
+
+    start_sentry(SENTRY_DSN, SENTRY_ENVIRONMENT, SENTRY_TRACES_SAMPLE_RATE)

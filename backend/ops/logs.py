@@ -14,6 +14,7 @@ from typing import Any
 
 from celery import current_task
 from celery.signals import after_setup_logger, after_setup_task_logger
+from django.core.signals import request_finished
 from django.http import HttpRequest, HttpResponse
 from pythonjsonlogger.json import JsonFormatter
 
@@ -89,9 +90,16 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         given = request.headers.get(REQUEST_ID_HEADER, "")
         rid = given if _ACCEPTED_ID.fullmatch(given) else uuid.uuid4().hex
-        # Not reset afterwards: Django logs a failed request (django.request) after the
-        # middleware returns, on this thread. The next request here sets its own.
+        # Cleared when the response is closed (request_finished), not here: Django logs a
+        # failed request (django.request) after the middleware has returned.
         request_id.set(rid)
         response = self.get_response(request)
         response[REQUEST_ID_HEADER] = rid
         return response
+
+
+def _request_finished(**_: Any) -> None:
+    request_id.set("")
+
+
+request_finished.connect(_request_finished, weak=False)

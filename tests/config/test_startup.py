@@ -114,6 +114,9 @@ BAD = [
     case("FOOTBALL_DATA_POSTPONED_VOID_AFTER_HOURS", "-1", "FOOTBALL_DATA_POSTPONED_VOID_AFTER"),
     case("LOG_LEVEL", "verbose", "LOG_LEVEL must be one of DEBUG, INFO"),
     case("LOG_FORMAT", "yaml", "LOG_FORMAT must be one of json, text"),
+    case("SENTRY_DSN", "o1.ingest.sentry.io/2", "SENTRY_DSN must be a URL"),
+    case("SENTRY_ENVIRONMENT", "${STAGE}", "SENTRY_ENVIRONMENT contains an unexpanded reference"),
+    case("SENTRY_TRACES_SAMPLE_RATE", "2", "SENTRY_TRACES_SAMPLE_RATE must be at most 1"),
     case("DJANGO_TRUST_X_FORWARDED_PROTO", "https", "DJANGO_TRUST_X_FORWARDED_PROTO must be a"),
     case("DJANGO_SECURE_SSL_REDIRECT", "always", "DJANGO_SECURE_SSL_REDIRECT must be a boolean"),
     case("DJANGO_SECURE_HSTS_SECONDS", "1y", "DJANGO_SECURE_HSTS_SECONDS must be an integer"),
@@ -187,6 +190,9 @@ GOOD = {
     "FOOTBALL_DATA_POSTPONED_VOID_AFTER_HOURS": "0",
     "LOG_LEVEL": "warning",
     "LOG_FORMAT": "text",
+    "SENTRY_DSN": "http://public@127.0.0.1:9/1",
+    "SENTRY_ENVIRONMENT": "staging",
+    "SENTRY_TRACES_SAMPLE_RATE": "0.1",
 }
 
 

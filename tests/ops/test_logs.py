@@ -51,6 +51,10 @@ def test_the_lines_a_request_logs_are_json_carrying_its_id(logged):
     assert not_found["level"] == "WARNING"
     assert not_found["request_id"] == response["X-Request-ID"]
     assert not_found["time"].endswith("+00:00")
+    # and once the response is closed, lines no longer carry it
+    logging.getLogger("after").warning("later")
+    later = json.loads(logged.getvalue().splitlines()[-1])
+    assert "request_id" not in later
 
 
 def test_text_lines_end_with_their_context():
