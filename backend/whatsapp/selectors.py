@@ -67,6 +67,23 @@ def messages_overdue_queued(*, before: dt.datetime, limit: int) -> list[int]:
     )
 
 
+def messages_due_later_queued(
+    *, after: dt.datetime, until: dt.datetime, limit: int
+) -> list[tuple[int, dt.datetime]]:
+    """Queued messages next in line for their contact and due between ``after`` and ``until``,
+    with when they are due: the wake-ups a worker held for them died if it did."""
+    return list(
+        OutboundMessage.objects.filter(
+            status=OutboundStatus.QUEUED, next_attempt_at__gte=after, next_attempt_at__lte=until
+        )
+        .exclude(
+            Exists(earlier_pending(message_pk=OuterRef("pk"), contact_id=OuterRef("contact_id")))
+        )
+        .order_by("pk")
+        .values_list("pk", "next_attempt_at")[:limit]
+    )
+
+
 def messages_stuck_sending(*, claimed_before: dt.datetime, limit: int) -> list[OutboundMessage]:
     return list(
         OutboundMessage.objects.filter(

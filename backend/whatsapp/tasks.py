@@ -94,9 +94,12 @@ def sweep(stuck_after: float | None = None, behind_backlog: bool = False) -> dic
     While wake-ups still wait in the ``io`` queue, an overdue row may simply be behind them, and
     enqueueing it again would add work exactly when the worker is behind: queued rows and events
     wait for the queue to drain. ``behind_backlog`` sweeps them anyway, for a worker that has just
-    (re)connected: the wake-ups it held died with its last connection."""
+    (re)connected: the wake-ups it held died with its last connection, those already due and
+    those due later (which get a wake-up at their time)."""
     queued_too = behind_backlog or not messages_waiting(send_message)
-    messages = services.message_sweep(stuck_after=stuck_after, overdue_queued=queued_too)
+    messages = services.message_sweep(
+        stuck_after=stuck_after, overdue_queued=queued_too, due_later=behind_backlog
+    )
     events = services.webhook_event_sweep(stuck_after=stuck_after) if queued_too else []
     return {"messages": len(messages), "events": len(events)}
 

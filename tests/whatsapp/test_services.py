@@ -473,6 +473,25 @@ def test_sweeper_leaves_a_part_waiting_behind_a_pending_one_to_it(
     assert _woken(callbacks) == [first.pk]
 
 
+def test_a_reconnecting_worker_gives_each_contacts_next_part_not_yet_due_a_wake_up_at_its_time(
+    django_capture_on_commit_callbacks,
+):
+    # given a reply whose first part is due in 30 s: its countdown was held by a worker now dead
+    first, _second = _queue(2, django_capture_on_commit_callbacks)
+    in_30_s = timezone.now() + dt.timedelta(seconds=30)
+    OutboundMessage.objects.filter(pk=first.pk).update(next_attempt_at=in_30_s)
+    # the periodic sweep leaves it: nothing is overdue
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert message_sweep(stuck_after=1) == []
+    assert callbacks == []
+    # when the reconnecting worker's sweep runs, the first part gets a wake-up at its time (the
+    # second waits behind it, as ever)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert message_sweep(stuck_after=1, due_later=True) == [first.pk]
+    assert _woken(callbacks) == [first.pk]
+    assert 28 < callbacks[0].keywords["countdown"] <= 30
+
+
 def test_sweeper_leaves_a_send_in_flight_alone(django_capture_on_commit_callbacks):
     [message] = _queue(1, django_capture_on_commit_callbacks)
     OutboundMessage.objects.filter(pk=message.pk).update(

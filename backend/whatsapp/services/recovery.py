@@ -20,11 +20,15 @@ logger = logging.getLogger(__name__)
 SWEEP_BATCH_LIMIT = 500
 
 
-def message_sweep(*, stuck_after: float | None = None, overdue_queued: bool = True) -> list[int]:
+def message_sweep(
+    *, stuck_after: float | None = None, overdue_queued: bool = True, due_later: bool = False
+) -> list[int]:
     """Re-enqueue messages whose wake-up was lost; returns the ids enqueued.
 
     ``queued`` rows overdue by ``stuck_after`` go again (the claim turns a late original away),
     unless ``overdue_queued`` is false (their wake-ups may still wait in the queue).
+    ``due_later`` also gives each contact's next row not yet due a wake-up at its time: a worker
+    that has just (re)connected held such wake-ups, and they died with it.
     Rows still ``sending`` after ``stuck_after`` and the send time limit are sent again, or failed
     past the attempt limit: a rare duplicate beats a missing part (docs/whatsapp.md, "The sweeper
     and lost tasks").
@@ -66,9 +70,22 @@ def message_sweep(*, stuck_after: float | None = None, overdue_queued: bool = Tr
         to_enqueue = sorted([*to_enqueue, *overdue])
         for message_id in to_enqueue:
             dispatch.message_send_on_commit(message_id=message_id)
+        later = []
+        if due_later:
+            later = selectors.messages_due_later_queued(
+                after=now - dt.timedelta(seconds=threshold),
+                until=now + dt.timedelta(seconds=settings.CELERY_MAX_COUNTDOWN),
+                limit=SWEEP_BATCH_LIMIT,
+            )
+        for message_id, due in later:
+            if message_id not in to_enqueue:
+                countdown = max(0.0, (due - now).total_seconds())
+                dispatch.message_send_on_commit(message_id=message_id, countdown=countdown)
     if to_enqueue:
         logger.warning("sweeper re-enqueued %d message(s): %s", len(to_enqueue), to_enqueue)
-    return to_enqueue
+    if later:
+        logger.info("sweeper gave %d message(s) not yet due a wake-up at their time", len(later))
+    return [*to_enqueue, *(pk for pk, _ in later if pk not in to_enqueue)]
 
 
 def webhook_event_sweep(*, stuck_after: float | None = None) -> list[int]:
