@@ -403,6 +403,36 @@ def test_a_status_with_our_callback_data_adopts_a_send_whose_response_was_lost(
         assert message_sweep(stuck_after=0) == []
 
 
+def test_adopting_a_part_whose_send_died_wakes_the_contacts_next_part(
+    django_capture_on_commit_callbacks,
+):
+    # given the first of two parts left in `sending` by a worker that died during the call
+    first, second = _queue(2, django_capture_on_commit_callbacks)
+    OutboundMessage.objects.filter(pk=first.pk).update(
+        status=OutboundStatus.SENDING, claimed_at=timezone.now(), attempts=1
+    )
+    # when Meta's "sent" webhook adopts it, the second part is woken (nothing else would)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        message_status_apply(
+            wamid="wamid.adopted",
+            status="sent",
+            at=None,
+            errors=[],
+            callback_data=f"outbound:{first.pk}",
+        )
+    assert _woken(callbacks) == [second.pk]
+    # and a second status for it wakes nothing more
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        message_status_apply(
+            wamid="wamid.adopted",
+            status="delivered",
+            at=None,
+            errors=[],
+            callback_data=f"outbound:{first.pk}",
+        )
+    assert callbacks == []
+
+
 def test_a_send_the_api_accepted_is_recorded_once_the_database_answers_again(
     standin, django_capture_on_commit_callbacks, monkeypatch
 ):

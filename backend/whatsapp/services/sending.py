@@ -82,8 +82,8 @@ def text_send_staggered(*, to: str, text: str) -> list[int]:
     needing more than WHATSAPP_TEXT_MAX_PARTS parts raises ``whatsapp.validation.OutboundInvalid``
     (a ValueError) before anything is stored. All rows are created in one transaction, part N due
     N x WHATSAPP_PART_SPACING_SECONDS after the first; after it commits, the first part is
-    enqueued. Each part, once final, wakes the next at its due time (``_wake_next``), so a reply
-    costs one wake-up per part, however long. Returns the OutboundMessage ids in order.
+    enqueued. Each part, once final, wakes the next at its due time (``message_wake_next``), so
+    a reply costs one wake-up per part, however long. Returns the OutboundMessage ids in order.
     """
     wa_id = recipient_normalize(to)
     parts = text_parts(text)
@@ -173,7 +173,7 @@ def message_send(*, message_id: int) -> SendOutcome:
             message_fail(
                 message=message, code=exc.code, text=f"gave up after {attempts} attempts: {exc}"
             )
-            _wake_next(message)
+            message_wake_next(message)
             return SendOutcome("failed")
         if isinstance(exc, WhatsAppPairRateLimitError):
             delay = _pair_rate_limit_backoff(attempts)
@@ -184,7 +184,7 @@ def message_send(*, message_id: int) -> SendOutcome:
         return SendOutcome("later", delay)
     except WhatsAppError as exc:
         message_fail(message=message, code=exc.code, text=str(exc))
-        _wake_next(message)
+        message_wake_next(message)
         return SendOutcome("failed")
 
     # The API took it: a row left `sending` would be sent again by the sweeper, so a database
@@ -247,7 +247,7 @@ def _message_sent_record(
         # Already final: an earlier try of this record committed, or a status webhook adopted
         # the row. What it would have found is read again.
         status_events_replay(wamid=wamid)
-        _wake_next(message)
+        message_wake_next(message)
         return
     if recorded.statuses_waiting:
         status_events_replay(wamid=wamid)
@@ -255,7 +255,7 @@ def _message_sent_record(
         _wake(recorded.following)
 
 
-def _wake_next(message: OutboundMessage) -> None:
+def message_wake_next(message: OutboundMessage) -> None:
     """This message is final: wake the next one to the same contact, due at its own time (the
     part spacing is kept by ``message_send`` itself)."""
     following = selectors.message_next_queued(message=message)

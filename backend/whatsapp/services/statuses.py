@@ -49,12 +49,17 @@ def message_status_apply(
             pk = int(callback_data.removeprefix(CALLBACK_PREFIX))
         except ValueError:
             pk = 0
-        OutboundMessage.objects.filter(
+        adopted = OutboundMessage.objects.filter(
             pk=pk,
             wamid__isnull=True,
             status__in=(OutboundStatus.QUEUED, OutboundStatus.SENDING),
         ).update(status=OutboundStatus.SENT, wamid=wamid, sent_at=at, updated_at=timezone.now())
         message = OutboundMessage.objects.filter(wamid=wamid).first()
+        if adopted and message is not None:
+            # Its send never recorded it, so nothing woke the contact's next part either.
+            from whatsapp.services.sending import message_wake_next  # (sending imports this)
+
+            message_wake_next(message)
     if message is None:
         return None
     StatusEvent.objects.filter(wamid=wamid, message__isnull=True).update(message=message)
