@@ -72,20 +72,24 @@ def message_sweep(
             dispatch.message_send_on_commit(message_id=message_id)
         later = []
         if due_later:
-            later = selectors.messages_due_later_queued(
-                after=now - dt.timedelta(seconds=threshold),
-                until=now + dt.timedelta(seconds=settings.CELERY_MAX_COUNTDOWN),
-                limit=SWEEP_BATCH_LIMIT,
-            )
+            # (The overdue rows, just made due now, are found again here: they have their wake-up.)
+            later = [
+                (pk, due)
+                for pk, due in selectors.messages_due_later_queued(
+                    after=now - dt.timedelta(seconds=threshold),
+                    until=now + dt.timedelta(seconds=settings.CELERY_MAX_COUNTDOWN),
+                    limit=SWEEP_BATCH_LIMIT,
+                )
+                if pk not in to_enqueue
+            ]
         for message_id, due in later:
-            if message_id not in to_enqueue:
-                countdown = max(0.0, (due - now).total_seconds())
-                dispatch.message_send_on_commit(message_id=message_id, countdown=countdown)
+            countdown = max(0.0, (due - now).total_seconds())
+            dispatch.message_send_on_commit(message_id=message_id, countdown=countdown)
     if to_enqueue:
         logger.warning("sweeper re-enqueued %d message(s): %s", len(to_enqueue), to_enqueue)
     if later:
         logger.info("sweeper gave %d message(s) not yet due a wake-up at their time", len(later))
-    return [*to_enqueue, *(pk for pk, _ in later if pk not in to_enqueue)]
+    return [*to_enqueue, *(pk for pk, _ in later)]
 
 
 def webhook_event_sweep(*, stuck_after: float | None = None) -> list[int]:
