@@ -20,6 +20,7 @@ from devstack.compose import (
     VARIABLE,
     documents,
 )
+from devstack.generated import replace_files
 
 OUTPUT_DIR = REPO_DIR / "deploy" / "systemd"
 # The long-running services, in deploy order after the migration.
@@ -180,15 +181,7 @@ def units(layout: Layout = Layout()) -> dict[str, str]:
 
 
 def write(directory: Path, layout: Layout = Layout()) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    for stale in directory.glob(f"{layout.name}*"):
-        stale.unlink()
-    written = []
-    for filename, text in units(layout).items():
-        path = directory / filename
-        path.write_text(text)
-        written.append(path)
-    return written
+    return replace_files(directory, f"{layout.name}*", units(layout))
 
 
 def exec_start(unit_text: str, environ: dict[str, str]) -> tuple[list[str], dict[str, str]]:
