@@ -1,7 +1,8 @@
 """Loaded with ``-p tests.bootstrap`` (see pyproject.toml), before pytest-django reads settings.
 
 It starts a private Redis for the whole session and sets the environment, so every test, and
-every worker process a test starts, talks to a broker nobody else uses. The fault tests
+every worker process a test starts, talks to a broker nobody else uses (or to RabbitMQ, in a
+virtual host of its own, with TEST_BROKER=amqp: tests.broker). The fault tests
 (FAULT_TESTS=1) without a DATABASE_URL get a private PostgreSQL the same way: one they may restart.
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from devstack.postgres_server import PrivatePostgres
 from devstack.redis_server import PrivateRedis
+from tests.rabbitmq import session_rabbitmq
 
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="django-celery-tests-"))
 REDIS = PrivateRedis(SESSION_DIR / "redis").start()
@@ -28,6 +30,11 @@ if os.environ.get("FAULT_TESTS") and not os.environ.get("DATABASE_URL"):
 
 for _name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "REDIS_PASSWORD", "REDIS_DB"):
     os.environ.pop(_name, None)
+# TEST_BROKER=amqp: RabbitMQ is the broker; the private Redis keeps everything else.
+RABBITMQ = session_rabbitmq()
+if RABBITMQ is not None:
+    atexit.register(RABBITMQ.stop)
+    os.environ["CELERY_BROKER_URL"] = RABBITMQ.url
 os.environ.update(
     REDIS_HOST="127.0.0.1",
     REDIS_PORT=str(REDIS.port),

@@ -21,11 +21,13 @@ from typing import Any, TypeVar
 import pytest
 import redis
 from celery import Celery
+from django.conf import settings
 
 from config.topology import WORKERS, WorkerService
 from devstack.compose import COMPOSE_FILES, Service, load_services
 from devstack.processes import ServiceProcess, service_environment
 from ops.beat import LAST_RUN_KEY, LOCK_KEY
+from tests.broker import BrokerView
 
 READY_TIMEOUT = 60.0
 T = TypeVar("T")
@@ -204,14 +206,15 @@ def stack(django_db_setup: None, django_db_blocker: Any, session_dir: Path) -> I
 
 
 @pytest.fixture
-def clean_queues(stack: Stack) -> Iterator[None]:
+def clean_queues(stack: Stack, broker: BrokerView) -> Iterator[None]:
     """Empty the queues, the Redis transport's record of messages held by workers, and beat's
     lock and record of runs, before and after a test so nothing leaks into the next one."""
 
     def empty() -> None:
         stack.app.control.purge()
-        with redis.Redis.from_url(stack.app.conf.broker_url) as client:
-            client.delete("unacked", "unacked_index", LOCK_KEY, LAST_RUN_KEY)
+        broker.forget_held()
+        with redis.Redis.from_url(settings.OPS_REDIS_URL) as client:
+            client.delete(LOCK_KEY, LAST_RUN_KEY)
 
     empty()
     yield

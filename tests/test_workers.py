@@ -201,23 +201,21 @@ def test_doctor_passes_on_the_stack_and_names_a_stopped_worker(
 
 @pytest.mark.parametrize("worker", WORKERS, ids=lambda w: w.service)
 def test_stopping_a_worker_requeues_the_countdown_tasks_it_held(
-    stack, clean_queues, private_redis, worker
+    stack, clean_queues, broker, worker
 ):
-    client = private_redis.client()
     (queue,) = worker.queues
     stack.ensure(worker.service)
     held = probe.apply_async(queue=queue, countdown=60)
-    wait_until(lambda: client.hlen("unacked") == 1, timeout=10)
-    assert client.llen(queue) == 0
+    wait_until(lambda: broker.held() == 1, timeout=10)
+    assert broker.waiting(queue) == 0
 
     code = stack.stop(worker.service)
 
     # Put back at once (warm shutdown on gevent, soft shutdown on prefork), not after the
     # visibility timeout, and the worker exited cleanly.
     assert code == 0, stack.log(worker.service)[-3000:]
-    assert client.hlen("unacked") == 0
-    assert client.llen(queue) == 1
-    assert held.id in client.lindex(queue, 0).decode()
+    assert broker.held() == 0
+    assert broker.waiting_task_ids(queue) == [held.id]
 
 
 @pytest.mark.parametrize("worker", WORKERS, ids=lambda w: w.service)
@@ -236,14 +234,14 @@ def test_workers_touch_their_liveness_file_and_remove_it_on_exit(stack, tmp_path
 
 @pytest.mark.parametrize("worker", WORKERS, ids=lambda w: w.service)
 def test_a_worker_whose_broker_stops_answering_stops_touching_its_liveness_file(
-    stack, tmp_path, private_redis, worker
+    stack, tmp_path, broker, worker
 ):
-    # given a worker reaching Redis through a relay that can go silent with its sockets open
+    # given a worker reaching its broker through a relay that can go silent with its sockets open
     alive = tmp_path / "worker.alive"
-    with FreezableRelay(private_redis.port) as relay:
+    with FreezableRelay(broker.port) as relay:
         stack.ensure(
             worker.service,
-            REDIS_PORT=str(relay.port),
+            **broker.through(relay.port),
             CELERY_LIVENESS_FILE=str(alive),
             CELERY_LIVENESS_INTERVAL="0.5",
         )
@@ -265,13 +263,12 @@ def test_a_worker_whose_broker_stops_answering_stops_touching_its_liveness_file(
 
 
 def test_worker_io_requeues_a_late_acknowledged_task_still_running_at_the_deadline(
-    stack, clean_queues, private_redis
+    stack, clean_queues, broker
 ):
     # given worker-io running a task that acknowledges late and would take 60 s
-    client = private_redis.client()
     stack.ensure("worker-io", include="tests.worker_tasks", CELERY_SOFT_SHUTDOWN_TIMEOUT="2")
     result = app.send_task("tests.worker_tasks.hold", args=[60], queue="io")
-    wait_until(lambda: client.hlen("unacked") == 1 and client.llen("io") == 0, timeout=10)
+    wait_until(lambda: broker.held() == 1 and broker.waiting("io") == 0, timeout=10)
     # when it is stopped
     stopped = stack.stop_watched("worker-io")
     # then after the deadline the task was cancelled and its message put back, and it exited 0
@@ -279,22 +276,20 @@ def test_worker_io_requeues_a_late_acknowledged_task_still_running_at_the_deadli
     assert 2 <= stopped.seconds < 10
     assert "requeueing and cancelling: tests.worker_tasks.hold" in stopped.log
     assert "CRITICAL" not in stopped.log
-    assert client.hlen("unacked") == 0
-    assert client.llen("io") == 1
-    assert result.id in client.lindex("io", 0).decode()
+    assert broker.held() == 0
+    assert broker.waiting_task_ids("io") == [result.id]
 
 
 @pytest.mark.parametrize("signals", [("SIGINT", "SIGINT"), ("SIGQUIT",), ("SIGTERM", "SIGQUIT")])
 def test_worker_io_stops_cleanly_on_any_stop_signal_and_a_second_one_requeues_at_once(
-    stack, clean_queues, private_redis, signals
+    stack, clean_queues, broker, signals
 ):
     # given worker-io running a late-acknowledged task, with a long stop deadline
-    client = private_redis.client()
     process = stack.ensure(
         "worker-io", include="tests.worker_tasks", CELERY_SOFT_SHUTDOWN_TIMEOUT="30"
     )
     result = app.send_task("tests.worker_tasks.hold", args=[60], queue="io")
-    wait_until(lambda: client.hlen("unacked") == 1 and client.llen("io") == 0, timeout=10)
+    wait_until(lambda: broker.held() == 1 and broker.waiting("io") == 0, timeout=10)
     log_before = len(stack.log("worker-io"))
     # when it gets Ctrl-C twice, a SIGQUIT, or a SIGTERM then a SIGQUIT
     started = time.monotonic()
@@ -314,8 +309,8 @@ def test_worker_io_stops_cleanly_on_any_stop_signal_and_a_second_one_requeues_at
     assert took < 15
     assert "BlockingSwitchOutError" not in log
     assert "CRITICAL" not in log
-    assert client.hlen("unacked") == 0
-    assert [m for m in client.lrange("io", 0, -1) if result.id.encode() in m]
+    assert broker.held() == 0
+    assert result.id in broker.waiting_task_ids("io")
 
 
 @pytest.mark.parametrize("worker", WORKERS, ids=lambda w: w.service)

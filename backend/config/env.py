@@ -235,6 +235,15 @@ class Env:
         return items
 
 
+REDIS_SCHEMES = ("redis", "rediss")
+AMQP_SCHEMES = ("amqp", "amqps")
+
+
+def is_redis_url(url: str) -> bool:
+    """Whether ``url`` names a Redis (the other broker is RabbitMQ, amqp:// or amqps://)."""
+    return urlsplit(url).scheme in REDIS_SCHEMES
+
+
 def redis_url(*, host: str, port: int, password: str | None, db: int) -> str:
     """Build a ``redis://`` URL from parts, quoting the password completely.
 

@@ -22,6 +22,7 @@ from django.core.checks import CheckMessage, Error, Warning, register
 from django.utils.module_loading import autodiscover_modules
 
 from config.discovery import worker_schedule
+from config.env import is_redis_url
 from config.queues import QUEUE_WORKLOAD, Workload
 from config.topology import WORKERS, WorkerService, consumed_queues
 
@@ -241,18 +242,24 @@ def longest_time_limit(app: Celery[Any], task_names: Iterable[str]) -> float:
 
 
 def check_visibility_timeout(
-    app: Celery[Any], *, max_countdown: float, visibility_timeout: float
+    app: Celery[Any],
+    *,
+    max_countdown: float,
+    visibility_timeout: float,
+    setting: str = "CELERY_VISIBILITY_TIMEOUT",
 ) -> list[CheckMessage]:
-    """A held countdown message must not outlive the Redis visibility timeout."""
+    """A held countdown message must not outlive the time after which the broker delivers it
+    again: Redis's visibility timeout, or RabbitMQ's consumer_timeout (``setting`` names it)."""
     problems: list[CheckMessage] = []
     longest = longest_time_limit(app, [n for n in app.tasks if not n.startswith("celery.")])
     if visibility_timeout <= max_countdown + longest:
         problems.append(
             Error(
-                f"The broker visibility timeout ({visibility_timeout:g}s) does not exceed the "
-                f"countdown cap ({max_countdown:g}s) plus the longest task time limit "
-                f"({longest:g}s): Redis would deliver such tasks again while they wait or run.",
-                hint="Raise CELERY_VISIBILITY_TIMEOUT or lower CELERY_MAX_COUNTDOWN.",
+                f"The broker's redelivery timeout ({setting}={visibility_timeout:g}s) does not "
+                f"exceed the countdown cap ({max_countdown:g}s) plus the longest task time "
+                f"limit ({longest:g}s): the broker would deliver such tasks again while they "
+                "wait or run.",
+                hint=f"Raise {setting} or lower CELERY_MAX_COUNTDOWN.",
                 id="ops.E020",
             )
         )
@@ -282,14 +289,18 @@ def _celery_app() -> Celery[Any]:
 @register()
 def celery_topology_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     app = _celery_app()
+    redelivery: dict[str, Any] = (
+        {"visibility_timeout": app.conf.broker_transport_options.get("visibility_timeout", 3600)}
+        if is_redis_url(app.conf.broker_url)
+        else {
+            "visibility_timeout": settings.RABBITMQ_CONSUMER_TIMEOUT,
+            "setting": "RABBITMQ_CONSUMER_TIMEOUT",
+        }
+    )
     return [
         *check_routes(app, WORKERS),
         *check_beat(app, app.conf.beat_schedule, WORKERS),
         *check_worker_schedule(app, worker_schedule(settings.INSTALLED_APPS), WORKERS),
         *check_pools(app, WORKERS),
-        *check_visibility_timeout(
-            app,
-            max_countdown=settings.CELERY_MAX_COUNTDOWN,
-            visibility_timeout=app.conf.broker_transport_options.get("visibility_timeout", 3600),
-        ),
+        *check_visibility_timeout(app, max_countdown=settings.CELERY_MAX_COUNTDOWN, **redelivery),
     ]

@@ -1,5 +1,5 @@
 """How a worker uses the broker: a connection pool sized to its concurrency, and publishing that
-waits out a short broker outage.
+waits out a short broker outage (and, on RabbitMQ, no publisher confirms under gevent).
 
 kombu's Redis transport lets each process open 10 connections unless told otherwise. A gevent
 worker acknowledging more messages than that at once fails with ``MaxConnectionsError``, logs
@@ -16,6 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from celery import bootsteps
+
+from config.env import is_redis_url
 
 # Connections beyond one per task slot: consuming, publishing, remote control, events, liveness.
 HEADROOM = 20
@@ -42,9 +44,15 @@ class BrokerConnections(bootsteps.Step):
         super().__init__(worker, **kwargs)
         conf = worker.app.conf
         options = dict(conf.broker_transport_options or {})
-        options["max_connections"] = broker_max_connections(
-            int(worker.concurrency), options.get("max_connections")
-        )
+        if is_redis_url(conf.broker_url):
+            options["max_connections"] = broker_max_connections(
+                int(worker.concurrency), options.get("max_connections")
+            )
+        elif getattr(worker.pool_cls, "is_green", False):
+            # py-amqp waits for a publisher confirm by reading the connection; two greenlets
+            # publishing on one (a task event and the heartbeat) read each other's frames and
+            # the consumer hangs. Web, beat and a prefork worker keep the confirms.
+            options["confirm_publish"] = False
         conf.broker_transport_options = options
         # In place: Celery's task sender keeps a reference to this dict once it has published.
         conf.task_publish_retry_policy.update(WORKER_PUBLISH_RETRY_POLICY)

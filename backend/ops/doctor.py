@@ -15,11 +15,15 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
+from amqp.exceptions import AMQPError
 from celery import Celery
 from celery.exceptions import TimeoutError as CeleryTimeoutError
+from django.conf import settings
 from kombu.exceptions import OperationalError
 
+from config.env import is_redis_url
 from config.topology import WorkerService
+from ops.broker import queue_depth
 from ops.liveness import BEAT_ALIVE_KEY, BEAT_ALIVE_TTL
 
 # What `inspect stats` reports as pool.implementation, by pool name.
@@ -63,7 +67,12 @@ def check_broker(app: Celery[Any]) -> Finding:
     except (OperationalError, OSError) as exc:
         message = str(exc)
         hint = "Is Redis running and is REDIS_HOST/REDIS_PORT right?"
-        if "password" in message.lower() or "auth" in message.lower():
+        if not is_redis_url(url):
+            hint = (
+                "Is RabbitMQ running, and are CELERY_BROKER_URL's user, password and vhost right "
+                "(the user needs permissions on that vhost)?"
+            )
+        elif "password" in message.lower() or "auth" in message.lower():
             hint = (
                 "Redis rejected the credentials: REDIS_PASSWORD must be the server's password "
                 "as plain text (no ${...}); config.settings URL-quotes it."
@@ -140,20 +149,22 @@ def check_workers(
 
 
 def _redis(app: Celery[Any]) -> redis.Redis:
-    return redis.Redis.from_url(app.conf.broker_url, socket_timeout=3)
+    """The Redis beat and the canaries report to (the broker itself, when that is Redis)."""
+    return redis.Redis.from_url(settings.OPS_REDIS_URL, socket_timeout=3)
 
 
 def check_queue_depths(app: Celery[Any], queues: Iterable[str]) -> list[Finding]:
-    if not app.conf.broker_url.startswith("redis"):
-        return [Finding(Status.WARN, "queues", "depths are only read from a Redis broker")]
     findings = []
-    with _redis(app) as client:
+    with app.connection_for_read() as connection:
         for queue in queues:
-            depth = int(client.llen(queue))
+            depth = queue_depth(connection, queue)
             status = Status.WARN if depth >= QUEUE_BACKLOG_WARNING else Status.OK
             hint = "Consumers are falling behind: scale the worker out." if depth else ""
             findings.append(Finding(status, f"queue {queue}", f"{depth} waiting", hint))
-        unacked = int(client.hlen("unacked"))
+    if is_redis_url(app.conf.broker_url):
+        # RabbitMQ keeps no such record a client can read (its management UI shows it).
+        with redis.Redis.from_url(app.conf.broker_url, socket_timeout=3) as client:
+            unacked = int(client.hlen("unacked"))
         findings.append(
             Finding(Status.OK, "unacked", f"{unacked} reserved or scheduled by workers")
         )
@@ -239,11 +250,11 @@ def check_round_trips(
     return findings
 
 
-def _reading_redis(subject: str, read: Callable[[], list[Finding]]) -> list[Finding]:
+def _reading(subject: str, source: str, read: Callable[[], list[Finding]]) -> list[Finding]:
     try:
         return read()
-    except redis.RedisError as exc:
-        return [Finding(Status.FAIL, subject, f"could not read Redis: {exc}")]
+    except (redis.RedisError, AMQPError, OperationalError, OSError) as exc:
+        return [Finding(Status.FAIL, subject, f"could not read {source}: {exc}")]
 
 
 def run(
@@ -261,8 +272,10 @@ def run(
     return [
         broker,
         *worker_findings,
-        *_reading_redis("queues", lambda: check_queue_depths(app, queues)),
+        *_reading("queues", "the broker", lambda: check_queue_depths(app, queues)),
         check_beat(app),
-        *_reading_redis("canaries", lambda: check_canaries(app, queues, interval=canary_interval)),
+        *_reading(
+            "canaries", "Redis", lambda: check_canaries(app, queues, interval=canary_interval)
+        ),
         *check_round_trips(app, queues, timeout=max(timeout, 5.0)),
     ]

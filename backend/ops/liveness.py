@@ -4,7 +4,7 @@ A worker touches ``CELERY_LIVENESS_FILE`` only while it is really consuming: the
 the consumer's own event loop, after the broker answered a ping, with at least one queue being
 consumed. A lost connection, a consumer stuck reconnecting or a wedged loop all stop the touches,
 and the healthcheck turns the container unhealthy. Beat touches the same kind of file and also
-records a timestamp in Redis so the doctor can see it from another container.
+records a timestamp in Redis (``OPS_REDIS_URL``) so the doctor can see it from another container.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import redis
 from celery import bootsteps
 from celery.beat import PersistentScheduler
 from django.conf import settings
+
+from ops.broker import BrokerPing, BrokerUnreachable
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ class ConsumerLiveness(bootsteps.StartStopStep):
         self.path = settings.CELERY_LIVENESS_FILE
         self.tref: Any = None
         self._pending = False
-        self._client: redis.Redis | None = None
+        self._ping: BrokerPing | None = None
 
     def start(self, c: Any) -> None:
         if not self.path:
@@ -77,17 +79,14 @@ class ConsumerLiveness(bootsteps.StartStopStep):
         return True
 
     def _broker_answers(self, c: Any) -> bool:
-        if self._client is None:
-            self._client = redis.Redis.from_url(
-                c.app.conf.broker_url,
-                socket_timeout=PING_TIMEOUT,
-                socket_connect_timeout=PING_TIMEOUT,
-            )
+        if self._ping is None:
+            self._ping = BrokerPing(c.app.conf.broker_url, timeout=PING_TIMEOUT)
         try:
-            return bool(self._client.ping())
-        except redis.RedisError as exc:
+            self._ping()
+        except BrokerUnreachable as exc:
             logger.warning("liveness: the broker did not answer a ping: %s", exc)
             return False
+        return True
 
     def stop(self, c: Any) -> None:
         if self.tref is not None:
@@ -101,8 +100,8 @@ class ConsumerLiveness(bootsteps.StartStopStep):
             if self.path:
                 # Removed on the way out, so a stopped worker is never reported alive.
                 Path(self.path).unlink(missing_ok=True)
-            if self._client is not None:
-                self._client.close()
+            if self._ping is not None:
+                self._ping.close()
         except Exception:
             logger.exception("liveness: could not clean up")
 
@@ -137,5 +136,5 @@ class HeartbeatScheduler(PersistentScheduler):
     def redis(self) -> redis.Redis:
         if self._redis is None:
             # One client for beat's lifetime: its pool keeps the connection between calls.
-            self._redis = redis.Redis.from_url(self.app.conf.broker_url, socket_timeout=2)
+            self._redis = redis.Redis.from_url(settings.OPS_REDIS_URL, socket_timeout=2)
         return self._redis

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ops.broker import queue_depth
+
 
 def messages_waiting(task: Any) -> int:
     """Messages waiting in the queue ``task`` routes to (not those workers hold)."""
     queue = task.app.amqp.router.route({}, task.name)["queue"].name
     with task.app.connection_for_read() as connection:
-        return int(connection.default_channel.queue_declare(queue=queue).message_count)
+        return queue_depth(connection, queue)

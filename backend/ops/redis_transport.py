@@ -26,12 +26,13 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit
 
 import redis
 from kombu.transport import redis as kombu_redis
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
+
+from config.env import is_redis_url
 
 logger = logging.getLogger(__name__)
 
@@ -167,4 +168,4 @@ class Transport(kombu_redis.Transport):
 
 def transport_for(broker_url: str) -> str | None:
     """This transport for a Redis broker URL; kombu's choice (from the scheme) for any other."""
-    return TRANSPORT if urlsplit(broker_url).scheme in ("redis", "rediss") else None
+    return TRANSPORT if is_redis_url(broker_url) else None

@@ -22,5 +22,5 @@ def probe(self: Any) -> dict[str, str]:
 @shared_task(bind=True, acks_late=False, soft_time_limit=25, time_limit=30)
 def canary(self: Any, queue: str) -> None:
     """Beat sends one to every queue; the doctor reads when each last came through, and where."""
-    with redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=5) as client:
+    with redis.Redis.from_url(settings.OPS_REDIS_URL, socket_timeout=5) as client:
         client.hset(CANARY_KEY, queue, f"{time.time()} {self.request.hostname}")

@@ -8,23 +8,20 @@ from __future__ import annotations
 
 from functools import cache
 
-import redis
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
+from ops.broker import BrokerPing, BrokerUnreachable
+
 PROBE_TIMEOUT_SECONDS = 1.0
 
 
 @cache
-def _broker() -> redis.Redis:
-    # One client per process: its connection pool is reused across requests.
-    return redis.Redis.from_url(
-        settings.CELERY_BROKER_URL,
-        socket_timeout=PROBE_TIMEOUT_SECONDS,
-        socket_connect_timeout=PROBE_TIMEOUT_SECONDS,
-    )
+def _broker() -> BrokerPing:
+    # One per process: its connection is reused across requests.
+    return BrokerPing(settings.CELERY_BROKER_URL, timeout=PROBE_TIMEOUT_SECONDS)
 
 
 @require_GET
@@ -42,10 +39,10 @@ def readyz(request: HttpRequest) -> JsonResponse:
     except DatabaseError as exc:
         checks["database"] = f"error: {exc.__class__.__name__}"
     try:
-        _broker().ping()
+        _broker()()
         checks["broker"] = "ok"
-    except redis.RedisError as exc:
-        checks["broker"] = f"error: {exc.__class__.__name__}"
+    except BrokerUnreachable as exc:
+        checks["broker"] = f"error: {exc.__cause__.__class__.__name__}"
     ready = all(value == "ok" for value in checks.values())
     return JsonResponse(
         {"status": "ok" if ready else "unavailable", **checks}, status=200 if ready else 503
