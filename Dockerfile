@@ -13,6 +13,20 @@ RUN python -m venv /opt/venv
 COPY requirements/base.lock /tmp/base.lock
 RUN /opt/venv/bin/pip install --require-hashes -r /tmp/base.lock
 
+# collectstatic's output, once for both images that serve it: the app (WhiteNoise) and the proxy.
+# The key is a throwaway used by this step only.
+FROM builder AS static
+WORKDIR /app/backend
+COPY backend/ /app/backend/
+RUN DJANGO_SECRET_KEY=collectstatic-only DJANGO_STATIC_ROOT=/app/staticfiles \
+    /opt/venv/bin/python manage.py collectstatic --noinput --verbosity 0
+
+# The production proxy (docker-compose.prod.yml): Caddy with its Caddyfile and the static files
+# it serves itself, so they always match the app image built with them.
+FROM caddy:2-alpine AS proxy
+COPY deploy/caddy/Caddyfile /etc/caddy/Caddyfile
+COPY --from=static /app/staticfiles /srv/static
+
 # The local API stand-ins (devstack/standins) for the dev override: never deployed. Built only
 # when asked for by name (`target: standins`); the last stage, runtime, is the default.
 FROM python:${PYTHON_VERSION}-slim-bookworm AS standins
@@ -36,9 +50,7 @@ WORKDIR /app/backend
 # Code stays owned by root: the app user can read it, not change it. Dev tooling (devstack/,
 # tests/) lives outside backend/ and never reaches this image.
 COPY backend/ /app/backend/
-# Static files are collected at build time; the key is a throwaway used by this step only.
-RUN DJANGO_SECRET_KEY=collectstatic-only DJANGO_STATIC_ROOT=/app/staticfiles \
-    python manage.py collectstatic --noinput --verbosity 0
+COPY --from=static /app/staticfiles /app/staticfiles
 ENV DJANGO_STATIC_ROOT=/app/staticfiles
 USER 10001:10001
 EXPOSE 8000

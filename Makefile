@@ -8,12 +8,16 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 COMPOSE ?= docker compose
+# The production stack: the base file and docker-compose.prod.yml (docs/deployment.md).
+PROD_COMPOSE ?= $(COMPOSE) -f docker-compose.yml -f docker-compose.prod.yml
+# The app services, stopped while a backup is restored.
+APP_SERVICES := web worker-io worker-cpu beat
 MANAGE := $(BIN)/python backend/manage.py
 # An example app's bench and demo steps run only while its folder is there (removing an app:
 # docs/operations.md).
 app = $(wildcard backend/$(1)/apps.py)
 
-.PHONY: help install env up down logs ps test test-postgres chaos test-compose test-removal lint run doctor shell migrate demo bench systemd-units lock clean
+.PHONY: help install env up down logs ps backup backups restore test test-postgres test-rabbitmq chaos test-compose test-removal lint run doctor shell migrate demo bench systemd-units kubernetes-manifests lock clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,11 +48,30 @@ logs: ## Follow the logs of every service
 ps: ## Show services and their health
 	$(COMPOSE) ps
 
+backup: ## Production stack: a database dump now, into the backups volume
+	$(PROD_COMPOSE) exec -T backup /opt/backup/backup.sh once
+
+backups: ## Production stack: list the dumps in the backups volume
+	$(PROD_COMPOSE) exec -T backup ls -l /backups
+
+restore: ## Production stack: restore BACKUP=<name> (stops the app services meanwhile)
+	@[ -n "$(BACKUP)" ] || { echo "usage: make restore BACKUP=<name>  (make backups lists them)"; exit 2; }
+	$(PROD_COMPOSE) stop $(APP_SERVICES)
+	@# One transaction: a failed restore leaves the database as it was, and the services restart.
+	$(PROD_COMPOSE) exec -T backup /opt/backup/restore.sh "$(BACKUP)" \
+	  || { $(PROD_COMPOSE) start $(APP_SERVICES); exit 1; }
+	$(PROD_COMPOSE) start $(APP_SERVICES)
+
 test: $(STAMP) ## Run the whole test suite (starts its own Redis and workers; SQLite)
 	$(BIN)/pytest
 
 test-postgres: $(STAMP) ## The suite again on PostgreSQL (TEST_DATABASE_URL, default: local trust auth)
 	DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(BIN)/pytest
+
+# The routing and real-worker tests again, with the machine's RabbitMQ (127.0.0.1:5672, guest) as
+# the broker, in a virtual host of their own (docs/rabbitmq.md); TEST_BROKER_URL names another.
+test-rabbitmq: $(STAMP) ## The routing and worker tests with RabbitMQ as the broker (local, about 2 min)
+	TEST_BROKER=amqp $(BIN)/pytest tests/test_workers.py tests/config/test_routing.py tests/ops/test_health.py -v --durations=5
 
 # Without TEST_DATABASE_URL the tests start a PostgreSQL of their own (tests/bootstrap.py), which
 # they may restart.
@@ -90,6 +113,10 @@ demo: $(STAMP) ## Push an inbound `help` and a long reply through the running st
 systemd-units: $(STAMP) ## Regenerate deploy/systemd/ from docker-compose.yml and the topology
 	@# Importing the topology loads the settings; none of their values reach the units.
 	DJANGO_DEBUG=1 DOTENV_DISABLED=1 $(BIN)/python -m devstack.systemd $(ARGS)
+
+kubernetes-manifests: $(STAMP) ## Regenerate deploy/kubernetes/ (a sketch) from docker-compose.yml and the topology
+	@# Importing the topology loads the settings; none of their values reach the manifests.
+	DJANGO_DEBUG=1 DOTENV_DISABLED=1 $(BIN)/python -m devstack.kubernetes $(ARGS)
 
 lock: ## Re-resolve requirements/*.lock from pyproject.toml (needs uv)
 	uv pip compile pyproject.toml --generate-hashes --universal --python-version 3.11 -o requirements/base.lock

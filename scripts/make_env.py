@@ -13,6 +13,7 @@ GENERATED = {
     "POSTGRES_PASSWORD": lambda: secrets.token_urlsafe(24),
     "WHATSAPP_APP_SECRET": lambda: secrets.token_hex(16),
     "WHATSAPP_VERIFY_TOKEN": lambda: secrets.token_urlsafe(16),
+    "FLOWER_BASIC_AUTH": lambda: f"admin:{secrets.token_urlsafe(24)}",
 }
 
 

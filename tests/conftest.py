@@ -9,12 +9,21 @@ import pytest
 
 from devstack.postgres_server import PrivatePostgres
 from devstack.redis_server import PrivateRedis
-from tests.bootstrap import POSTGRES, REDIS, SESSION_DIR
+from tests.bootstrap import POSTGRES, RABBITMQ, REDIS, SESSION_DIR
+from tests.broker import BrokerView
 
 
 @pytest.fixture(scope="session")
 def private_redis() -> PrivateRedis:
     return REDIS
+
+
+@pytest.fixture(scope="session")
+def broker() -> BrokerView:
+    """The session's broker, the private Redis or RabbitMQ (TEST_BROKER=amqp)."""
+    from django.conf import settings
+
+    return BrokerView(settings.CELERY_BROKER_URL, RABBITMQ.vhost if RABBITMQ else None)
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +37,17 @@ def private_postgres() -> PrivatePostgres:
 @pytest.fixture(scope="session")
 def session_dir() -> Path:
     return SESSION_DIR
+
+
+@pytest.fixture(scope="session")
+def collected_static() -> Path:
+    """collectstatic into the session's STATIC_ROOT, as the image build does: pages that link a
+    static file need its hashed name from the manifest (debug is off in tests)."""
+    from django.conf import settings
+    from django.core.management import call_command
+
+    call_command("collectstatic", interactive=False, verbosity=0)
+    return Path(settings.STATIC_ROOT)
 
 
 pytest_plugins = ["tests.stack", "tests.faults"]

@@ -34,6 +34,8 @@ def test_the_runtime_stage_leaves_the_dev_tooling_out():
     }
     assert copied == {
         "builder": ["requirements/base.lock"],
+        "static": ["backend/"],
+        "proxy": ["deploy/caddy/Caddyfile"],
         "standins": ["devstack/"],
         "runtime": ["backend/"],
     }

@@ -10,6 +10,7 @@ process unpatched.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery
 from celery.contrib.django.task import DjangoTask
@@ -46,6 +47,18 @@ class BaseTask(DjangoTask):
     max_retries = 5
 
 
+def broker_transport_options() -> dict[str, Any]:
+    """What the broker's transport needs, by broker."""
+    if settings.CELERY_BROKER_IS_REDIS:
+        # Redis re-delivers a message held unacknowledged longer than this, so it must exceed
+        # the longest countdown plus the longest run time, on every producer and worker alike
+        # (ops.checks verifies it); otherwise a countdown task runs more than once.
+        return {"visibility_timeout": settings.CELERY_VISIBILITY_TIMEOUT}
+    # RabbitMQ: a publish returns once the broker has taken the message (publisher confirms),
+    # so a message the broker lost while it was being sent is an error, not a silent loss.
+    return {"confirm_publish": True}
+
+
 app = Celery("config", task_cls=BaseTask)
 
 app.conf.update(
@@ -55,13 +68,12 @@ app.conf.update(
     result_backend=settings.CELERY_RESULT_BACKEND,
     # Keep retrying the broker at start-up (Compose may start workers before Redis accepts).
     broker_connection_retry_on_startup=True,
-    # Redis re-delivers a message held unacknowledged longer than this, so it must exceed the
-    # longest countdown plus the longest run time, on every producer and worker alike
-    # (ops.checks verifies it); otherwise a countdown task runs more than once.
-    broker_transport_options={"visibility_timeout": settings.CELERY_VISIBILITY_TIMEOUT},
+    broker_transport_options=broker_transport_options(),
     result_backend_transport_options={"visibility_timeout": settings.CELERY_VISIBILITY_TIMEOUT},
     # Declared queues only: routing to a queue nobody declared raises QueueNotFound instead of
-    # silently filling a Redis list no worker reads.
+    # silently filling a Redis list no worker reads. Classic durable queues on RabbitMQ (kombu's
+    # default): quorum queues cannot hold countdown tasks without Celery's delayed-delivery
+    # exchanges (docs/rabbitmq.md).
     task_queues=[KombuQueue(q.value, Exchange(q.value), routing_key=q.value) for q in Queue],
     task_create_missing_queues=False,
     task_default_queue=DEFAULT_QUEUE.value,
@@ -102,6 +114,8 @@ app.conf.update(
     # Publishing retries briefly if Redis blips, instead of failing the web request.
     task_publish_retry=True,
     task_publish_retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5},
+    # Task events for Flower; off unless CELERY_WORKER_SEND_TASK_EVENTS (on in production).
+    worker_send_task_events=settings.CELERY_WORKER_SEND_TASK_EVENTS,
     timezone=settings.TIME_ZONE,
     enable_utc=True,
     beat_schedule=beat_schedule(settings.INSTALLED_APPS),

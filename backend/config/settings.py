@@ -15,13 +15,16 @@ from dotenv import load_dotenv
 
 from config.env import (
     ALLOWED_HOST,
+    AMQP_SCHEMES,
     DIGITS,
     HOST,
     ORIGIN,
+    REDIS_SCHEMES,
     TOKEN,
     Env,
     EnvError,
     Shape,
+    is_redis_url,
     redis_url,
 )
 
@@ -166,10 +169,12 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = env.str("DJANGO_STATIC_ROOT", str(REPO_DIR / "staticfiles"))
-# WhiteNoise serves the admin's static files from gunicorn; in DEBUG straight from the apps.
+# collectstatic writes each file under a name carrying its content hash, plus a gzip copy; such
+# names are cached for a year. The production proxy serves them itself
+# (deploy/caddy/Caddyfile), WhiteNoise from gunicorn otherwise; in DEBUG straight from the apps.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = DEBUG
 
@@ -199,15 +204,24 @@ REDIS_PORT = env.int("REDIS_PORT", 6379, minimum=1, maximum=65535)
 REDIS_PASSWORD = env.secret("REDIS_PASSWORD", production=production)
 REDIS_DB = env.int("REDIS_DB", 0, minimum=0)
 REDIS_URL = redis_url(host=REDIS_HOST, port=REDIS_PORT, password=REDIS_PASSWORD, db=REDIS_DB)
-redis_schemes = ("redis", "rediss")
-CELERY_BROKER_URL = env.url("CELERY_BROKER_URL", REDIS_URL, schemes=redis_schemes)
-CELERY_RESULT_BACKEND = env.url("CELERY_RESULT_BACKEND", CELERY_BROKER_URL, schemes=redis_schemes)
+# The broker is Redis unless CELERY_BROKER_URL names a RabbitMQ (amqp://, amqps://;
+# docs/rabbitmq.md). Redis stays required either way: results, beat's lock, the canaries.
+CELERY_BROKER_URL = env.url("CELERY_BROKER_URL", REDIS_URL, schemes=(*REDIS_SCHEMES, *AMQP_SCHEMES))
+CELERY_BROKER_IS_REDIS = is_redis_url(CELERY_BROKER_URL)
+# The Redis holding results, beat's lock and record of runs, its heartbeat and the canaries: the
+# broker itself when that is Redis, the one built from REDIS_* parts when it is RabbitMQ.
+OPS_REDIS_URL = CELERY_BROKER_URL if CELERY_BROKER_IS_REDIS else REDIS_URL
+CELERY_RESULT_BACKEND = env.url("CELERY_RESULT_BACKEND", OPS_REDIS_URL, schemes=REDIS_SCHEMES)
 
 # The longest countdown any producer may ask for (staggered sends, retry backoff). The Redis
 # transport re-delivers a message held longer than the visibility timeout, so the visibility
 # timeout below must exceed this cap plus the longest task time limit (ops.checks: ops.E020).
 CELERY_MAX_COUNTDOWN = env.int("CELERY_MAX_COUNTDOWN", 900, minimum=1)
 CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)
+# RabbitMQ's consumer_timeout as the server is configured (its default: 30 min). RabbitMQ closes
+# the channel of a consumer holding a message unacknowledged longer, and a countdown task is held
+# from delivery until it ran, so this plays the visibility timeout's part (ops.E020).
+RABBITMQ_CONSUMER_TIMEOUT = env.int("RABBITMQ_CONSUMER_TIMEOUT", 1800, minimum=60)
 # Soft shutdown: on SIGTERM a worker keeps running tasks this long, then requeues what is left.
 # Compose's stop_grace_period must be longer (see docker-compose.yml).
 CELERY_SOFT_SHUTDOWN_TIMEOUT = env.float("CELERY_SOFT_SHUTDOWN_TIMEOUT", 10.0, minimum=0)
@@ -222,6 +236,8 @@ CELERY_LIVENESS_INTERVAL = env.float("CELERY_LIVENESS_INTERVAL", 10.0, minimum=0
 # Beat holds a lock in Redis for this long, renewed every third of it; another beat stands by and
 # takes over within about this long after the holder died (ops.beat, docs/operations.md).
 CELERY_BEAT_LOCK_TIMEOUT = env.float("CELERY_BEAT_LOCK_TIMEOUT", 30.0, minimum=3)
+# Task events (Flower, `celery events`); the production compose file turns them on.
+CELERY_WORKER_SEND_TASK_EVENTS = env.bool("CELERY_WORKER_SEND_TASK_EVENTS", False)
 # Beat sends a canary task to every queue this often; the doctor shows when each came through.
 OPS_CANARY_INTERVAL_SECONDS = env.float("OPS_CANARY_INTERVAL_SECONDS", 60.0, minimum=1)
 

@@ -54,7 +54,7 @@ def test_the_deploy_check_fails_on_the_example_placeholder_key():
 
 
 @pytest.fixture
-def production_https(settings):
+def production_https(settings, collected_static):
     settings.SECURE_SSL_REDIRECT = True
     settings.SECURE_HSTS_SECONDS = 3600
 
@@ -78,6 +78,8 @@ def test_https_from_the_proxy_is_trusted_and_answered_with_hsts(client):
     assert response.status_code == 200
     assert response["Strict-Transport-Security"] == "max-age=3600; includeSubDomains; preload"
     assert response.cookies["csrftoken"]["secure"]
+    # The page links the stylesheet under its content-hashed name, which is cached for a year.
+    assert re.search(rb"/static/admin/css/base\.[0-9a-f]{12}\.css", response.content)
 
 
 def test_the_deployable_stack_publishes_no_port_and_its_image_runs_as_a_user():

@@ -77,14 +77,23 @@ BAD = [
     case("REDIS_PASSWORD", "${SECRET}", "REDIS_PASSWORD contains an unexpanded reference"),
     case("REDIS_DB", "-1", "REDIS_DB must be at least 0"),
     case("CELERY_BROKER_URL", "localhost:6379", "CELERY_BROKER_URL must be a URL such as redis:"),
+    case(
+        "CELERY_BROKER_URL",
+        "sqs://key:secret@",  # pragma: allowlist secret
+        "CELERY_BROKER_URL must be a URL such as redis://host:port/... "
+        "(scheme redis or rediss or amqp or amqps)",
+        id_="CELERY_BROKER_URL-scheme",
+    ),
     case("CELERY_RESULT_BACKEND", "redis://h:63o9/1", "CELERY_RESULT_BACKEND has a malformed port"),
     case("CELERY_MAX_COUNTDOWN", "0", "CELERY_MAX_COUNTDOWN must be at least 1"),
     case("CELERY_VISIBILITY_TIMEOUT", "1h", "CELERY_VISIBILITY_TIMEOUT must be an integer"),
+    case("RABBITMQ_CONSUMER_TIMEOUT", "30m", "RABBITMQ_CONSUMER_TIMEOUT must be an integer"),
     case("CELERY_SOFT_SHUTDOWN_TIMEOUT", "inf", "CELERY_SOFT_SHUTDOWN_TIMEOUT must be a finite"),
     case("CELERY_PREFORK_NICE", "20", "CELERY_PREFORK_NICE must be at most 19"),
     case("CELERY_BEAT_LOCK_TIMEOUT", "1", "CELERY_BEAT_LOCK_TIMEOUT must be at least 3"),
     case("CELERY_LIVENESS_FILE", "${TMP}/alive", "CELERY_LIVENESS_FILE contains an unexpanded"),
     case("CELERY_LIVENESS_INTERVAL", "nan", "CELERY_LIVENESS_INTERVAL must be a finite number"),
+    case("CELERY_WORKER_SEND_TASK_EVENTS", "maybe", "CELERY_WORKER_SEND_TASK_EVENTS must be"),
     case("OPS_CANARY_INTERVAL_SECONDS", "0.5", "OPS_CANARY_INTERVAL_SECONDS must be at least 1"),
     case("WHATSAPP_API_BASE_URL", "graph.facebook.com", "WHATSAPP_API_BASE_URL must be a URL"),
     case("WHATSAPP_API_VERSION", "26.0", "WHATSAPP_API_VERSION must be a Graph API version"),
@@ -160,11 +169,13 @@ GOOD = {
     "CELERY_RESULT_BACKEND": "redis://127.0.0.1:6379/1",
     "CELERY_MAX_COUNTDOWN": "900",
     "CELERY_VISIBILITY_TIMEOUT": "3600",
+    "RABBITMQ_CONSUMER_TIMEOUT": "3600",
     "CELERY_SOFT_SHUTDOWN_TIMEOUT": "7.5",
     "CELERY_PREFORK_NICE": "5",
     "CELERY_BEAT_LOCK_TIMEOUT": "12",
     "CELERY_LIVENESS_FILE": "/tmp/worker.alive",
     "CELERY_LIVENESS_INTERVAL": "0.5",
+    "CELERY_WORKER_SEND_TASK_EVENTS": "1",
     "OPS_CANARY_INTERVAL_SECONDS": "30",
     "WHATSAPP_API_BASE_URL": "http://127.0.0.1:8081",
     "WHATSAPP_API_VERSION": "v26.0",
@@ -233,6 +244,51 @@ def test_env_example_as_is_starts_in_debug_only():
     refused = start(manage("check"), **example)
     assert refused.returncode != 0
     assert "DJANGO_SECRET_KEY is still 'change-me'" in refused.stderr
+
+
+RABBITMQ_BROKER = "amqp://app:s3cret@rabbitmq:5672/app"  # pragma: allowlist secret
+SHOW_BROKER = (
+    "from django.conf import settings; from config.celery import app; "
+    "print(settings.CELERY_RESULT_BACKEND, app.conf.broker_transport, "
+    "sorted(app.conf.broker_transport_options.items()))"
+)
+
+
+def test_a_rabbitmq_broker_is_accepted_and_results_stay_in_redis():
+    # Given RabbitMQ as the broker and Redis given by its parts
+    environment = {"CELERY_BROKER_URL": RABBITMQ_BROKER, "REDIS_HOST": "redis", "REDIS_DB": "1"}
+    # When a process reads the settings
+    shown = start(manage("shell", "-v", "0", "-c", SHOW_BROKER), **environment)
+    # Then results go to Redis, not to the broker, with kombu's AMQP transport and confirms
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.split(" ", 2) == [
+        "redis://redis:6379/1",
+        "None",
+        "[('confirm_publish', True)]\n",
+    ]
+    # and the system checks pass, RabbitMQ's consumer_timeout covering the countdown cap
+    assert start(manage("check"), **environment).returncode == 0
+
+
+def test_a_redis_broker_keeps_the_visibility_timeout_and_its_own_transport():
+    shown = start(manage("shell", "-v", "0", "-c", SHOW_BROKER), CELERY_VISIBILITY_TIMEOUT="7200")
+
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.split(" ", 2) == [
+        "redis://127.0.0.1:6379/0",
+        "ops.redis_transport:Transport",
+        "[('visibility_timeout', 7200)]\n",
+    ]
+
+
+def test_a_consumer_timeout_shorter_than_a_held_countdown_task_fails_the_checks():
+    result = start(
+        manage("check"), CELERY_BROKER_URL=RABBITMQ_BROKER, RABBITMQ_CONSUMER_TIMEOUT="900"
+    )
+
+    assert result.returncode != 0
+    assert "ops.E020" in result.stderr
+    assert "RABBITMQ_CONSUMER_TIMEOUT=900s" in result.stderr
 
 
 def test_every_variable_settings_reads_has_a_case_a_good_value_and_documentation():

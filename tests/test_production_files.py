@@ -1,0 +1,78 @@
+"""Fast checks of the production stack's files (docker-compose.prod.yml, the Caddyfile, the backup
+scripts); ``make test-compose`` runs the stack itself (tests/compose/test_production.py)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from devstack.compose import COMPOSE_FILES, REPO_DIR, VARIABLE
+
+PRODUCTION = REPO_DIR / "docker-compose.prod.yml"
+CADDYFILE = REPO_DIR / "deploy" / "caddy" / "Caddyfile"
+EXAMPLE = (REPO_DIR / ".env.example").read_text()
+# The limits' variables are documented as a pattern: <SERVICE>_CPUS and <SERVICE>_MEMORY.
+LIMIT = re.compile(r"[A-Z_]+_(CPUS|MEMORY)")
+
+
+def production() -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = yaml.safe_load(PRODUCTION.read_text())["services"]
+    return found
+
+
+def test_every_variable_of_the_production_files_is_documented():
+    used = {m["name"] for m in VARIABLE.finditer(PRODUCTION.read_text()) if m["name"]}
+    used |= set(re.findall(r"\{\$([A-Z0-9_]+)", CADDYFILE.read_text()))
+    documented = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", EXAMPLE, flags=re.MULTILINE))
+
+    undocumented = {name for name in used - documented if not LIMIT.fullmatch(name)}
+    assert not undocumented, f"document these in .env.example: {sorted(undocumented)}"
+    assert "<SERVICE>_CPUS" in EXAMPLE
+    assert "<SERVICE>_MEMORY" in EXAMPLE
+
+
+def test_every_service_gets_log_rotation_and_limits():
+    base = yaml.safe_load(COMPOSE_FILES[0].read_text())["services"]
+    prod = production()
+
+    assert set(base) <= set(prod)
+    for name, spec in prod.items():
+        limits = spec["deploy"]["resources"]["limits"]
+        assert set(limits) == {"cpus", "memory"}, name
+        assert spec["logging"]["options"]["max-size"], name
+        restart = spec.get("restart", base.get(name, {}).get("restart"))
+        assert restart == ("no" if name == "migrate" else "unless-stopped"), name
+
+
+def test_only_the_proxy_publishes_ports_and_flower_is_behind_it():
+    prod = production()
+
+    assert {name for name, spec in prod.items() if "ports" in spec} == {"proxy"}
+    container_ports = {port.rsplit(":", 1)[1] for port in prod["proxy"]["ports"]}
+    assert container_ports == {"80", "443", "443/udp"}
+    assert prod["flower"]["profiles"] == ["flower"]
+    assert "reverse_proxy flower:5555" in CADDYFILE.read_text()
+
+
+def test_the_caddyfile_caches_exactly_the_names_collectstatic_hashes(collected_static: Path):
+    pattern = re.search(r"@hashed path_regexp (\S+)", CADDYFILE.read_text())
+    assert pattern
+    hashed = re.compile(pattern[1])
+    paths = json.loads((collected_static / "staticfiles.json").read_text())["paths"]
+
+    assert len(paths) > 50
+    assert all(hashed.search(f"/static/{name}") for name in paths.values())
+    assert not any(hashed.search(f"/static/{name}") for name in paths)
+    assert all((collected_static / name).exists() for name in paths.values())
+
+
+def test_the_backup_scripts_are_valid_posix_shell():
+    for script in ("backup.sh", "restore.sh"):
+        path = REPO_DIR / "deploy" / "backup" / script
+        result = subprocess.run(["sh", "-n", str(path)], capture_output=True, text=True)
+        assert result.returncode == 0, (script, result.stderr)
