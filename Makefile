@@ -70,7 +70,7 @@ test-postgres: $(STAMP) ## The suite again on PostgreSQL (TEST_DATABASE_URL, def
 
 # The routing and real-worker tests again, with the machine's RabbitMQ (127.0.0.1:5672, guest) as
 # the broker, in a virtual host of their own (docs/rabbitmq.md); TEST_BROKER_URL names another.
-test-rabbitmq: $(STAMP) ## The routing and worker tests with RabbitMQ as the broker (local, about 2 min)
+test-rabbitmq: $(STAMP) ## The routing and worker tests with RabbitMQ as the broker (local, about 3 min)
 	TEST_BROKER=amqp $(BIN)/pytest tests/test_workers.py tests/config/test_routing.py tests/ops/test_health.py -v --durations=5
 
 # Without TEST_DATABASE_URL the tests start a PostgreSQL of their own (tests/bootstrap.py), which

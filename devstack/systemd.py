@@ -28,6 +28,9 @@ SERVICES = ("web", *(worker.service for worker in WORKERS), "beat")
 PROGRAMS = ("celery", "gunicorn", "python")
 # Compose gives each container its own /tmp; beat's schedule file belongs in a state directory.
 BEAT_STATE = "/var/lib/{name}-beat"
+# The image collects static files at build time; here the migration unit collects them where web
+# (WhiteNoise) reads them, a state directory the app user may write.
+STATIC_STATE = "/var/lib/{name}-static"
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,14 @@ def _service_unit(service: str, spec: dict[str, Any], layout: Layout) -> str:
     if service == "web":
         # Only the proxy on this host reaches gunicorn (Compose keeps it inside its network).
         defaults["WEB_BIND"] = "127.0.0.1:8000"
+    pre: list[str] = []
+    if service in ("migrate", "web"):
+        static = STATIC_STATE.format(name=layout.name)
+        defaults["DJANGO_STATIC_ROOT"] = static
+        state = [f"StateDirectory={Path(static).name}"]
+    if oneshot:
+        collect = [command[0], "manage.py", "collectstatic", "--noinput", "--verbosity=0"]
+        pre = [f"ExecStartPre={' '.join(collect)}"]
     if service == "beat":
         directory = BEAT_STATE.format(name=layout.name)
         defaults["CELERY_BEAT_SCHEDULE_FILE"] = f"{directory}/celerybeat-schedule"
@@ -124,6 +135,7 @@ def _service_unit(service: str, spec: dict[str, Any], layout: Layout) -> str:
         *(f"Environment={key}={value}" for key, value in sorted(environment.items())),
         f"EnvironmentFile=-{layout.prefix}/.env",
         *state,
+        *pre,
         f"ExecStart={' '.join(command)}",
     ]
     if oneshot:

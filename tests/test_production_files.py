@@ -4,8 +4,10 @@ scripts); ``make test-compose`` runs the stack itself (tests/compose/test_produc
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +71,69 @@ def test_the_caddyfile_caches_exactly_the_names_collectstatic_hashes(collected_s
     assert all(hashed.search(f"/static/{name}") for name in paths.values())
     assert not any(hashed.search(f"/static/{name}") for name in paths)
     assert all((collected_static / name).exists() for name in paths.values())
+
+
+def run_backup(tmp_path: Path, dump: str) -> subprocess.CompletedProcess[str]:
+    """backup.sh once, into ``tmp_path/backups``, with ``dump`` as pg_dump's shell body (the
+    database itself is the container tests' part; this is the script's own logic)."""
+    tools = tmp_path / "bin"
+    tools.mkdir(exist_ok=True)
+    (tools / "pg_dump").write_text(f"#!/bin/sh\n{dump}\n")
+    # pg_restore --list reads a dump whole: here, one that says "complete".
+    (tools / "pg_restore").write_text('#!/bin/sh\ngrep -q complete "$2"\n')
+    for tool in tools.iterdir():
+        tool.chmod(0o755)
+    return subprocess.run(
+        ["sh", str(REPO_DIR / "deploy" / "backup" / "backup.sh"), "once"],
+        env={
+            "PATH": f"{tools}:/usr/bin:/bin",
+            "BACKUP_DIR": str(tmp_path / "backups"),
+            "PGDATABASE": "app",
+            "BACKUP_KEEP_DAYS": "14",
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def aged(path: Path, days: float) -> Path:
+    path.write_text("complete")
+    stamp = time.time() - days * 86400
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def test_a_backup_deletes_dumps_past_their_days_but_never_the_newest(tmp_path):
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    old = aged(backups / "app-20261001T000000Z.dump", 30)
+    recent = aged(backups / "app-20261125T000000Z.dump", 6)
+    copied_by_hand = aged(backups / "other-20260101T000000Z.dump", 300)
+
+    result = run_backup(tmp_path, 'echo complete > "${2#--file=}"')
+
+    assert result.returncode == 0, result.stderr
+    made = [p for p in backups.glob("app-*.dump") if p not in (old, recent)]
+    assert len(made) == 1
+    assert not old.exists()
+    assert recent.exists()
+    assert copied_by_hand.exists()
+    assert not list(backups.glob("*.partial"))
+
+
+def test_a_failed_or_truncated_dump_keeps_every_earlier_one(tmp_path):
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    only = aged(backups / "app-20261001T000000Z.dump", 30)
+
+    failed = run_backup(tmp_path, 'echo partial > "${2#--file=}"; exit 1')
+    truncated = run_backup(tmp_path, 'echo partial > "${2#--file=}"')
+
+    for result in (failed, truncated):
+        assert result.returncode == 1
+        assert "pg_dump failed; the earlier dumps are kept" in result.stderr
+    assert sorted(p.name for p in backups.iterdir()) == [only.name]
 
 
 def test_the_backup_scripts_are_valid_posix_shell():

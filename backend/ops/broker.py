@@ -56,7 +56,9 @@ class BrokerPing:
     def _amqp_round_trip(self) -> None:
         if self._amqp is None:
             self._amqp = Connection(self.url, connect_timeout=self.timeout)
-        connection: Any = self._amqp.connection  # connects, within connect_timeout
+        # One attempt within connect_timeout: `.connection` alone would retry after 2 s.
+        self._amqp.ensure_connection(max_retries=0)
+        connection: Any = self._amqp.connection
         # A socket timeout py-amqp honours under gevent too (SO_RCVTIMEO is not seen there).
         channel: Any = self._amqp.default_channel
         with connection.transport.having_timeout(self.timeout):

@@ -148,7 +148,7 @@ def check_workers(
     return findings
 
 
-def _redis(app: Celery[Any]) -> redis.Redis:
+def _redis() -> redis.Redis:
     """The Redis beat and the canaries report to (the broker itself, when that is Redis)."""
     return redis.Redis.from_url(settings.OPS_REDIS_URL, socket_timeout=3)
 
@@ -173,7 +173,7 @@ def check_queue_depths(app: Celery[Any], queues: Iterable[str]) -> list[Finding]
 
 def check_beat(app: Celery[Any]) -> Finding:
     try:
-        with _redis(app) as client:
+        with _redis() as client:
             raw = client.get(BEAT_ALIVE_KEY)
     except redis.RedisError as exc:
         return Finding(Status.FAIL, "beat", f"could not read its heartbeat: {exc}")
@@ -192,7 +192,7 @@ def check_canaries(app: Celery[Any], queues: Iterable[str], *, interval: float) 
     """When beat's canary last came through each queue, and which node consumed it."""
     from ops.tasks import CANARY_KEY
 
-    with _redis(app) as client:
+    with _redis() as client:
         seen = {k.decode(): v.decode() for k, v in client.hgetall(CANARY_KEY).items()}
     findings = []
     for queue in queues:
