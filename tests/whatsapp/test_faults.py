@@ -112,6 +112,12 @@ def due_together(count: int, in_seconds: float) -> list[int]:
     return [row.pk for row in rows]
 
 
+# The most a fault may add to the time the remaining parts need at the rate they went out before
+# it: the sweep threshold (15 s), the longest a part whose wake-up was lost waits, plus a
+# restart's few seconds. A part left for the visibility timeout (an hour) fails it.
+RECOVERY_ALLOWANCE = 20.0
+
+
 def recovered(
     standin,
     sent,
@@ -120,12 +126,22 @@ def recovered(
     beat: bool,
     timeout: float,
 ) -> None:
-    """Every part arrives exactly once and in order, within 30 s; the row goes in the report."""
+    """Every part arrives exactly once and in order, no later than the rest of the batch needs at
+    the rate it was going out before the fault plus RECOVERY_ALLOWANCE; the row goes in the report.
+
+    A bound from this run's own rate, not a fixed number of seconds: the same test ran 20 s on
+    one day and 30 s on another on this machine, with the same code (docs/benchmarks.md)."""
+    before = standin.delivered()
+    total = CONTACTS * PARTS
+    # Seconds per part over the first 150, which every test waits for before its fault.
+    pace = (before[149].at - before[0].at) / 149
+    bound = (total - len(before)) * pace + RECOVERY_ALLOWANCE
     took = delivered_exactly_once_in_order(standin, sent, timeout=timeout)
     received = Counter((r.to, r.body) for r in standin.delivered())
-    report.add(fault, beat, sum(received.values()), len(received), CONTACTS * PARTS, took)
+    label = f"{fault} (bound {bound:.0f} s)"
+    report.add(label, beat, sum(received.values()), len(received), total, took)
     assert max(received.values()) == 1
-    assert took < 30, took
+    assert took < bound, (took, bound)
 
 
 def test_a_burst_of_1000_sends_due_at_the_same_second_is_sent_once_each(
