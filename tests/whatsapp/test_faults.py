@@ -112,10 +112,12 @@ def due_together(count: int, in_seconds: float) -> list[int]:
     return [row.pk for row in rows]
 
 
-# The most a fault may add to the time the remaining parts need at the rate they went out before
-# it: the sweep threshold (15 s), the longest a part whose wake-up was lost waits, plus a
-# restart's few seconds. A part left for the visibility timeout (an hour) fails it.
-RECOVERY_ALLOWANCE = 20.0
+# After a fault the flow of parts resumes at whatever pace the machine allows; what must not
+# happen is a tail of parts held back (a wake-up lost, waiting for the 15 s sweep, or for the
+# visibility timeout). So: the last part at most TAIL seconds after nine in ten of the parts
+# still to come had arrived, and all of them within RECOVERY_LIMIT.
+TAIL = 10.0
+RECOVERY_LIMIT = 60.0
 
 
 def recovered(
@@ -126,22 +128,19 @@ def recovered(
     beat: bool,
     timeout: float,
 ) -> None:
-    """Every part arrives exactly once and in order, no later than the rest of the batch needs at
-    the rate it was going out before the fault plus RECOVERY_ALLOWANCE; the row goes in the report.
-
-    A bound from this run's own rate, not a fixed number of seconds: the same test ran 20 s on
-    one day and 30 s on another on this machine, with the same code (docs/benchmarks.md)."""
-    before = standin.delivered()
-    total = CONTACTS * PARTS
-    # Seconds per part over the first 150, which every test waits for before its fault.
-    pace = (before[149].at - before[0].at) / 149
-    bound = (total - len(before)) * pace + RECOVERY_ALLOWANCE
+    """Every part arrives exactly once and in order, with no tail held back; the row goes in the
+    report. Not a fixed 30 s: the same code took 20 s on one day and 30-44 s on another on this
+    machine, every part flowing at an even pace (docs/benchmarks.md, "Faults")."""
+    since = time.time()
     took = delivered_exactly_once_in_order(standin, sent, timeout=timeout)
     received = Counter((r.to, r.body) for r in standin.delivered())
-    label = f"{fault} (bound {bound:.0f} s)"
-    report.add(label, beat, sum(received.values()), len(received), total, took)
+    arrivals = sorted(r.at for r in standin.delivered() if r.at >= since)
+    tail = arrivals[-1] - arrivals[int(len(arrivals) * 0.9) - 1] if arrivals else 0.0
+    label = f"{fault} (last tenth in {tail:.1f} s)"
+    report.add(label, beat, sum(received.values()), len(received), CONTACTS * PARTS, took)
     assert max(received.values()) == 1
-    assert took < bound, (took, bound)
+    assert tail < TAIL, (tail, took)
+    assert took < RECOVERY_LIMIT, took
 
 
 def test_a_burst_of_1000_sends_due_at_the_same_second_is_sent_once_each(
