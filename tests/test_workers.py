@@ -348,7 +348,8 @@ def test_in_production_a_task_logs_json_lines_carrying_its_id_name_queue_and_nod
     queue = worker.queues[0]
     marker = f"hello from {queue} {time.time()}"
     result = app.send_task("tests.worker_tasks.say", args=[marker], queue=queue)
-    wait_until(lambda: marker in stack.log(worker.service)[log_before:], timeout=30)
+    # the "received" line carries the args too, so wait for the task's own line
+    wait_until(lambda: f"said: {marker}" in stack.log(worker.service)[log_before:], timeout=30)
     # every line the worker logged meanwhile is one JSON object (the output pump adds a prefix)
     lines = [
         line.split(" | ", 1)[1] for line in stack.log(worker.service)[log_before:].splitlines()
