@@ -56,8 +56,8 @@ pytest_plugins = ["tests.stack", "tests.faults"]
 # The container tests need a Docker Engine and run on their own: `make test-compose`.
 # Ignoring the folder itself, not "compose/*", keeps its conftest (it needs the engine) unloaded.
 collect_ignore = [] if os.environ.get("COMPOSE_TESTS") else ["compose"]
-# Removing each example app in a scratch copy runs the suite twice more: `make test-removal`.
-if not os.environ.get("REMOVAL_TESTS"):
-    collect_ignore.append("removal")
+# Generating a project in every mode and running each one's own suite: `make test-generator`.
+if not os.environ.get("GENERATOR_TESTS"):
+    collect_ignore.append("generator/test_modes.py")
 # Faults (kills, outages, bursts) at the scale of a real deployment, on PostgreSQL: `make chaos`.
 collect_ignore_glob = [] if os.environ.get("FAULT_TESTS") else ["*/test_faults.py"]

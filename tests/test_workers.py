@@ -7,9 +7,11 @@ what their tasks wrote), never from reading configuration back.
 from __future__ import annotations
 
 import contextlib
+import http.server
 import json
 import os
 import signal
+import socketserver
 import threading
 import time
 from pathlib import Path
@@ -25,6 +27,8 @@ from config.topology import WORKERS
 from ops.doctor import POOL_IMPLEMENTATIONS
 from ops.liveness import BEAT_ALIVE_KEY
 from ops.tasks import CANARY_KEY, probe
+from starter.tasks.cpu_bound import count_primes
+from starter.tasks.io_bound import check_url
 from tests.relay import FreezableRelay
 from tests.stack import node_name, wait_until
 
@@ -40,6 +44,8 @@ def _installed(app_name: str) -> pytest.MarkDecorator:
 # A task from the core and from each example app; the routing table alone decides where each goes.
 ROUTED_TASKS = [
     pytest.param("ops.tasks.probe", [], "worker-io", id="ops"),
+    pytest.param("starter.tasks.io_bound.check_url", ["http://127.0.0.1:9/"], "worker-io"),
+    pytest.param("starter.tasks.cpu_bound.count_primes", [10], "worker-cpu"),
     pytest.param("whatsapp.tasks.send_message", [0], "worker-io", marks=_installed("whatsapp")),
     pytest.param(
         "football_data.tasks.settle_tickets", [], "worker-cpu", marks=_installed("football_data")
@@ -151,6 +157,16 @@ def test_tasks_are_received_by_the_worker_of_their_module(
 
     observed = {received[i] for i in sent if i in received}
     assert observed == {node_name(service)}
+
+
+def test_the_starter_tasks_return_their_results_through_their_workers(workers, clean_queues):
+    # The routing table alone picks the queue; a wrong route would wait on a queue nobody reads.
+    assert count_primes.delay(100_000).get(timeout=20) == 9_592
+    with socketserver.TCPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler) as server:
+        threading.Thread(target=server.handle_request, daemon=True).start()
+        # BaseHTTPRequestHandler answers every method it lacks with 501.
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        assert check_url.delay(url).get(timeout=20) == 501
 
 
 def test_probe_sent_to_each_queue_is_answered_by_its_worker(workers):

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "ops",
+    "starter",
     "whatsapp",
     "football_data",
 ]

@@ -1,0 +1,275 @@
+"""The Copier template's output, checked file by file: names, answers, secrets, modes, validation
+and `copier update` (real `copier` runs from a committed copy of this repository). Running each
+mode's own suite and containers is `make test-generator` (test_modes.py)."""
+
+from __future__ import annotations
+
+import re
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from scripts.new_project import EXAMPLE_APPS, TEMPLATE_NAME, TEMPLATE_ONLY
+from tests.generator.template import (
+    commit_all,
+    copier,
+    data_options,
+    generate,
+    run,
+    template_repository,
+)
+
+pytestmark = pytest.mark.processes
+
+PROJECT_NAME = "acme-shop"
+# In the template, not in a project: the generator itself and its tests.
+TEMPLATE_FILES = re.compile(
+    r"^(copier\.yml|scripts/new_project\.py|scripts/project-README\.md\.jinja"
+    r"|\{\{_copier_conf\.answers_file\}\}\.jinja|tests/generator/.*)$"
+)
+# Files the answers change beyond the name (each checked on its own below).
+ANSWERED = {"README.md", ".env.example", "pyproject.toml"}
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Path:
+    return template_repository(tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture(scope="module")
+def full(template, tmp_path_factory) -> Path:
+    return generate(template, tmp_path_factory.mktemp("full") / "acme", mode_answers("full")).path
+
+
+def mode_answers(mode: str, **overrides: object) -> dict[str, object]:
+    from tests.generator.template import answers
+
+    return answers(mode, **overrides)
+
+
+def tracked(repository: Path) -> list[str]:
+    return run(repository, "git", "ls-files").stdout.splitlines()
+
+
+def test_the_full_project_is_the_template_under_its_own_name(template, full):
+    expected = {name for name in tracked(template) if not TEMPLATE_FILES.match(name)}
+    assert set(tracked(full)) == expected | {".copier-answers.yml"}
+    for name in sorted(expected - ANSWERED):
+        original = (template / name).read_bytes()
+        try:
+            text = original.decode()
+        except UnicodeDecodeError:
+            assert (full / name).read_bytes() == original, name
+            continue
+        renamed = TEMPLATE_ONLY.sub("", text).replace(TEMPLATE_NAME, PROJECT_NAME)
+        assert (full / name).read_text() == renamed, name
+
+
+def test_the_project_carries_its_own_name(full):
+    pyproject = (full / "pyproject.toml").read_text()
+    assert f'name = "{PROJECT_NAME}"' in pyproject
+    assert 'description = "A Django project with Celery workers' in pyproject
+    compose = yaml.safe_load((full / "docker-compose.yml").read_text())
+    assert compose["name"] == PROJECT_NAME
+    assert compose["services"]["web"]["image"] == f"${{APP_IMAGE:-{PROJECT_NAME}:local}}"
+    assert (full / "README.md").read_text().startswith("# Acme Shop\n")
+    leftovers = run(full, "git", "grep", "-l", TEMPLATE_NAME, check=False).stdout
+    assert leftovers == ""
+
+
+def test_the_script_run_again_changes_nothing(template, full):
+    # copier update runs it on the project again, after its own render: it must be idempotent.
+    run(
+        full,
+        sys.executable,
+        template / "scripts" / "new_project.py",
+        "--slug=acme_shop",
+        "--description=A Django project with Celery workers for I/O-bound and CPU-bound work.",
+        "--domain=shop.example.com",
+        "--io-concurrency=100",
+        "--cpu-concurrency=auto",
+        "--keep=whatsapp,football_data",
+    )
+    assert run(full, "git", "status", "--porcelain").stdout == ""
+
+
+def test_template_only_parts_stay_in_the_template(full):
+    for name in ("Makefile", ".ci/run", ".github/workflows/ci.yml"):
+        text = (full / name).read_text()
+        assert "template only" not in text, name
+        assert "test-generator" not in text, name
+    assert not (full / "copier.yml").exists()
+    assert not (full / "tests" / "generator").exists()
+    assert not (full / "scripts" / "new_project.py").exists()
+    # Makefile still parses, and its targets are all there but the generator's.
+    targets = run(full, "make", "--no-print-directory", "help").stdout
+    for target in ("install", "test", "test-postgres", "test-compose", "lint", "run", "doctor"):
+        assert re.search(rf"^\s*\S*{target}\s", targets, re.M), target
+
+
+def test_env_has_fresh_secrets_and_the_answers_file_none(template, full, tmp_path):
+    other = generate(template, tmp_path / "other", mode_answers("none")).path
+    env, other_env = env_values(full / ".env"), env_values(other / ".env")
+    example = env_values(full / ".env.example")
+    secrets = ["DJANGO_SECRET_KEY", "REDIS_PASSWORD", "POSTGRES_PASSWORD", "FLOWER_BASIC_AUTH"]
+    for name in secrets:
+        assert len(env[name]) >= 16, name
+        assert env[name] != example.get(name), name
+        assert env[name] != other_env[name], name
+    assert stat.S_IMODE((full / ".env").stat().st_mode) == 0o600
+    assert run(full, "git", "check-ignore", ".env").returncode == 0
+    answers_text = (full / ".copier-answers.yml").read_text()
+    assert not [name for name in secrets if env[name] in answers_text]
+    recorded = yaml.safe_load(answers_text)
+    assert {k for k in recorded if not k.startswith("_")} == {
+        "project_name",
+        "project_slug",
+        "description",
+        "keep_whatsapp",
+        "keep_football_data",
+        "worker_io_concurrency",
+        "worker_cpu_concurrency",
+        "domain",
+        "github_workflows",
+    }
+    # The settings among the answers are the project's values.
+    assert env["DOMAIN"] == example["DOMAIN"] == "shop.example.com"
+
+
+def env_values(path: Path) -> dict[str, str]:
+    return dict(re.findall(r"^([A-Z0-9_]+)=(.*)$", path.read_text(), re.M))
+
+
+@pytest.mark.parametrize(
+    ("mode", "removed"),
+    [
+        ("none", ["whatsapp", "football_data"]),
+        ("whatsapp", ["football_data"]),
+        ("football_data", ["whatsapp"]),
+    ],
+)
+def test_a_project_without_an_example_has_none_of_it_and_passes_its_checks(
+    template, tmp_path, mode, removed
+):
+    project = generate(
+        template,
+        tmp_path / "p",
+        mode_answers(mode, worker_io_concurrency=40, worker_cpu_concurrency="3"),
+    ).path
+    settings = (project / "backend" / "config" / "settings.py").read_text()
+    override = yaml.safe_load((project / "docker-compose.override.yml").read_text())
+    for app in removed:
+        assert not (project / "backend" / app).exists()
+        assert not (project / "tests" / app).exists()
+        assert not (project / "devstack" / "standins" / f"{app}.py").exists()
+        assert f'"{app}"' not in settings
+        assert EXAMPLE_APPS[app] not in override["services"]
+        assert f"docs/{app}.md" not in (project / "README.md").read_text()
+    assert '"starter"' in settings
+    assert set(override["services"]) >= {"web", "worker-io", "worker-cpu", "beat"}
+    example = env_values(project / ".env.example")
+    assert (example["WORKER_IO_CONCURRENCY"], example["WORKER_CPU_CONCURRENCY"]) == ("40", "3")
+    check = run(
+        project,
+        sys.executable,
+        "backend/manage.py",
+        "check",
+        "--fail-level=WARNING",
+        env={"DJANGO_DEBUG": "1", "DOTENV_DISABLED": "1"},
+    )
+    assert "no issues" in check.stdout
+
+
+def test_without_workflows_there_is_no_github_folder(template, tmp_path):
+    project = generate(template, tmp_path / "p", mode_answers("full", github_workflows=False)).path
+    assert not (project / ".github").exists()
+    assert (project / ".ci" / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("answer", "value", "message"),
+    [
+        ("project_slug", "1shop", "lowercase Python identifier"),
+        ("project_slug", "Acme", "lowercase Python identifier"),
+        ("project_slug", "acme-shop", "lowercase Python identifier"),
+        ("project_slug", "class", "Python keyword or a module name"),
+        ("project_slug", "config", "Python keyword or a module name"),
+        ("domain", "not a domain", "is not a domain name"),
+        ("domain", "-shop.example.com", "is not a domain name"),
+        ("domain", "shop_1.example.com", "is not a domain name"),
+        ("domain", "https://shop.example.com", "is not a domain name"),
+        ("worker_io_concurrency", "0", "between 1 and 1000"),
+        ("worker_cpu_concurrency", "many", '"auto" or a number'),
+        ("project_name", " ", "cannot be empty"),
+    ],
+)
+def test_a_bad_answer_is_refused_with_a_message_and_writes_nothing(
+    template, tmp_path, answer, value, message
+):
+    destination = tmp_path / "p"
+    refused = copier(
+        tmp_path,
+        "copy",
+        "--trust",
+        "--defaults",
+        "--vcs-ref",
+        "HEAD",
+        *data_options({answer: value}),
+        template,
+        destination,
+        check=False,
+    )
+    assert refused.returncode != 0
+    assert message in refused.stdout + refused.stderr
+    assert not destination.exists() or not any(destination.iterdir())
+
+
+def test_copier_update_brings_a_later_template_change_without_conflicts(template, tmp_path):
+    # Given a project generated (without football_data) from the template's first commit, and
+    # the user's own change and file, committed
+    project = generate(template, tmp_path / "p", mode_answers("whatsapp")).path
+    starter = project / "backend" / "starter" / "tasks" / "io_bound.py"
+    starter.write_text(starter.read_text().replace("TIMEOUT = (5, 10)", "TIMEOUT = (3, 7)"))
+    (project / "backend" / "starter" / "notes.md").write_text("the user's own file\n")
+    commit_all(project, "The user's changes")
+    # when the template changes later: a doc, a renamed file, a new file, and the removed app
+    operations = template / "docs" / "operations.md"
+    operations.write_text(operations.read_text() + "\nA later fix of the template.\n")
+    compose = template / "docker-compose.yml"
+    compose.write_text(
+        compose.read_text().replace("# The compose project:", "# Later: the compose project:")
+    )
+    (template / "docs" / "later.md").write_text(f"# Later\n\nImages are {TEMPLATE_NAME}.\n")
+    tasks = template / "backend" / "football_data" / "tasks.py"
+    tasks.write_text(tasks.read_text() + "\n# A later change to the football_data example.\n")
+    commit_all(template, "A later change")
+    try:
+        copier(project, "update", "--trust", "--defaults", "--vcs-ref", "HEAD")
+    finally:
+        run(template, "git", "reset", "--quiet", "--hard", "HEAD~1")
+    # then the change arrived, renamed, the user's work is kept, and nothing conflicts
+    assert (
+        (project / "docs" / "operations.md")
+        .read_text()
+        .endswith("\nA later fix of the template.\n")
+    )
+    assert "# Later: the compose project:" in (project / "docker-compose.yml").read_text()
+    assert (project / "docs" / "later.md").read_text() == f"# Later\n\nImages are {PROJECT_NAME}.\n"
+    assert "TIMEOUT = (3, 7)" in starter.read_text()
+    assert (project / "backend" / "starter" / "notes.md").exists()
+    assert not (project / "backend" / "football_data").exists()
+    changed = {
+        line[3:] for line in run(project, "git", "status", "--porcelain").stdout.splitlines()
+    }
+    assert changed == {
+        ".copier-answers.yml",
+        "docker-compose.yml",
+        "docs/operations.md",
+        "docs/later.md",
+    }
+    conflicts = run(project, "git", "grep", "-lE", "^(<<<<<<<|>>>>>>>) ", check=False).stdout
+    assert conflicts == ""
+    assert not list(project.rglob("*.rej"))
