@@ -9,6 +9,7 @@ library only: it runs on the Python that runs Copier. See docs/new-project.md.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -17,22 +18,35 @@ from pathlib import Path
 
 # The name the template's own files carry wherever the project's name belongs.
 TEMPLATE_NAME = "django-celery-template"
-TEMPLATE_ONLY = re.compile(
-    r"^[^\n]*>>> template only[^\n]*\n.*?^[^\n]*<<< template only[^\n]*\n", re.M | re.S
-)
+# A block the template runs and a project does not: from a comment line (`#` or `<!--`) opening
+# it to the comment line closing it.
+MARKER = r"^[ \t]*(?:#|<!--)[ \t]*{} template only[^\n]*\n"
+TEMPLATE_ONLY = re.compile(MARKER.format(">>>") + ".*?" + MARKER.format("<<<"), re.M | re.S)
 # Each example app: its API stand-in's compose service, and its variables' prefix.
 EXAMPLE_APPS = {"whatsapp": "whatsapp-standin", "football_data": "football-data-standin"}
 VARIABLE_PREFIXES = {"whatsapp": "WHATSAPP_", "football_data": "FOOTBALL_DATA_"}
-SKIPPED_DIRS = {".git", ".venv", ".venv-py312", "var", "node_modules", "__pycache__"}
+SKIPPED_DIRS = {
+    ".git",
+    "var",
+    "node_modules",
+    "__pycache__",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    ".hypothesis",
+    ".import_linter_cache",
+}
+# Copier's record of where the template lives: its address may well contain the template's name.
+ANSWERS_FILE = ".copier-answers.yml"
 
 
 def remove_template_only_blocks(root: Path) -> None:
     """Drop what only the template repository runs (its generator tests) from the files that
     mark it between ``>>> template only`` and ``<<< template only`` lines."""
     for path in text_files(root):
-        text = path.read_text()
-        if ">>> template only" in text:
-            path.write_text(TEMPLATE_ONLY.sub("", text))
+        text = read(path)
+        if text is not None and ">>> template only" in text:
+            write(path, TEMPLATE_ONLY.sub("", text))
 
 
 def remove_app(root: Path, app: str) -> None:
@@ -56,19 +70,16 @@ def rename(root: Path, slug: str, description: str) -> None:
     """The project's name in package metadata, image and compose project names, and the rest."""
     name = slug.replace("_", "-")
     for path in text_files(root):
-        text = path.read_text()
-        if TEMPLATE_NAME in text:
-            path.write_text(text.replace(TEMPLATE_NAME, name))
+        text = read(path)
+        if text is not None and TEMPLATE_NAME in text:
+            write(path, text.replace(TEMPLATE_NAME, name))
     pyproject = root / "pyproject.toml"
-    pyproject.write_text(
-        re.sub(
-            r'^description = ".*"$',
-            f"description = {toml_string(description)}",
-            pyproject.read_text(),
-            count=1,
-            flags=re.M,
-        )
+    line = f"description = {toml_string(description)}"
+    # A function, not a replacement string: a backslash in the description stays a backslash.
+    text = re.sub(
+        r'^description = ".*"$', lambda _: line, pyproject.read_text(), count=1, flags=re.M
     )
+    pyproject.write_text(text)
 
 
 def set_example_values(root: Path, values: dict[str, str]) -> None:
@@ -98,22 +109,36 @@ def write_env(root: Path) -> None:
         capture_output=True,
         text=True,
     ).stdout
-    env.write_text(generated)
-    env.chmod(0o600)
+    # Readable by the owner alone from the first byte on.
+    with os.fdopen(os.open(env, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+        file.write(generated)
 
 
 def text_files(root: Path) -> list[Path]:
-    """Every text file of the project, outside version control's and the tools' folders."""
-    found = []
-    for path in root.rglob("*"):
-        if SKIPPED_DIRS.intersection(path.relative_to(root).parts) or not path.is_file():
-            continue
-        try:
-            path.read_text()
-        except UnicodeDecodeError:
-            continue  # an image, not text
-        found.append(path)
-    return found
+    """Every file of the project outside version control's and the tools' folders, but the
+    answers file."""
+    return [
+        path
+        for path in root.rglob("*")
+        if not SKIPPED_DIRS.intersection(path.relative_to(root).parts)
+        and not any(part.startswith(".venv") for part in path.relative_to(root).parts)
+        and path.is_file()
+        and path.relative_to(root).as_posix() != ANSWERS_FILE
+    ]
+
+
+def read(path: Path) -> str | None:
+    """The file's text as it is (line endings kept), or None for an image or an unreadable file."""
+    try:
+        with path.open(encoding="utf-8", newline="") as file:
+            return file.read()
+    except (UnicodeDecodeError, OSError):
+        return None
+
+
+def write(path: Path, text: str) -> None:
+    with path.open("w", encoding="utf-8", newline="") as file:
+        file.write(text)
 
 
 def toml_string(value: str) -> str:

@@ -44,7 +44,6 @@ def _installed(app_name: str) -> pytest.MarkDecorator:
 # A task from the core and from each example app; the routing table alone decides where each goes.
 ROUTED_TASKS = [
     pytest.param("ops.tasks.probe", [], "worker-io", id="ops"),
-    pytest.param("starter.tasks.io_bound.check_url", ["http://127.0.0.1:9/"], "worker-io"),
     pytest.param("starter.tasks.cpu_bound.count_primes", [10], "worker-cpu"),
     pytest.param("whatsapp.tasks.send_message", [0], "worker-io", marks=_installed("whatsapp")),
     pytest.param(

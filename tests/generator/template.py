@@ -22,6 +22,8 @@ GIT_ENV = {
 }
 # Nothing of this test run's own configuration leaks into a generated project's commands.
 LEAKED = (
+    "DATABASE_URL",
+    "TEST_DATABASE_URL",
     "PYTEST",
     "DJANGO",
     "REDIS",
