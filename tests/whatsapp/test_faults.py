@@ -27,6 +27,7 @@ from whatsapp.models import (
     OutboundStatus,
     WebhookEvent,
 )
+from whatsapp.schedules import WORKER_SWEEP_INTERVAL_SECONDS
 from whatsapp.services import text_send_staggered
 from whatsapp.services.statuses import CALLBACK_PREFIX
 
@@ -113,10 +114,13 @@ def due_together(count: int, in_seconds: float) -> list[int]:
 
 
 # After a fault the flow of parts resumes at whatever pace the machine allows; what must not
-# happen is a tail of parts held back (a wake-up lost, waiting for the 15 s sweep, or for the
-# visibility timeout). So: the last part at most TAIL seconds after nine in ten of the parts
-# still to come had arrived, and all of them within RECOVERY_LIMIT.
-TAIL = 10.0
+# happen is a tail of parts held back longer than the sweeper's promise (a wake-up lost and not
+# found, or waiting for the visibility timeout): a queued part overdue by 15 s (the default
+# WHATSAPP_SWEEP_AFTER_SECONDS, which these workers keep) goes again at worker-io's next sweep.
+# So: the last part at most TAIL seconds after nine in ten of the parts still to come had
+# arrived, and all of them within RECOVERY_LIMIT. One run of six SIGKILL rows needed the sweeper
+# for one part (a tail of 10.2 s; docs/benchmarks.md, "Faults").
+TAIL = 15.0 + WORKER_SWEEP_INTERVAL_SECONDS
 RECOVERY_LIMIT = 60.0
 
 
