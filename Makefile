@@ -88,7 +88,7 @@ test-compose: $(STAMP) ## The stack on a real Docker Engine: both compose setups
 # update` (docs/new-project.md). Needs git, Docker for the compose part, about 45 minutes.
 .PHONY: test-generator
 test-generator: $(STAMP) ## Generate a project in every mode; each runs its own tests (~45 min)
-	GENERATOR_TESTS=1 $(BIN)/pytest tests/generator --timeout=3600 -v --durations=0
+	GENERATOR_TESTS=1 $(BIN)/pytest tests/generator/test_modes.py --timeout=3600 -v --durations=0
 # <<< template only
 
 lint: $(STAMP) ## ruff, mypy, import contracts, hadolint, compose schema, pip-audit, secret scan (pre-commit)

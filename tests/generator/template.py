@@ -31,6 +31,11 @@ LEAKED = (
     "COMPOSE_TESTS",
     "FAULT_TESTS",
     "VIRTUAL_ENV",
+    # An outer make (make test-generator) would make the project's make print its directories.
+    "MAKEFLAGS",
+    "MFLAGS",
+    "MAKELEVEL",
+    "MAKEOVERRIDES",
 )
 
 MODES = {

@@ -88,8 +88,10 @@ def timed(
 
 
 def summary(output: str) -> str:
-    """pytest's last line, e.g. "598 passed, 3 skipped in 512.3s"."""
-    return output.strip().splitlines()[-1].strip("= ")
+    """pytest's summary line, e.g. "598 passed, 3 skipped in 512.3s"."""
+    lines = re.findall(r"^=+ (.* in [\d.]+s.*?) =+$", output, re.M)
+    assert lines, output[-3000:]
+    return lines[-1]
 
 
 @pytest.mark.parametrize("mode", list(PLANS))
