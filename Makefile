@@ -13,6 +13,12 @@ PROD_COMPOSE ?= $(COMPOSE) -f docker-compose.yml -f docker-compose.prod.yml
 # The app services, stopped while a backup is restored.
 APP_SERVICES := web worker-io worker-cpu beat
 MANAGE := $(BIN)/python backend/manage.py
+# Make variables rather than shell defaults, so the commands make prints show the values used.
+# test-postgres's database (chaos without one starts a PostgreSQL of its own), and where the demo
+# finds web: make run and the dev override publish it on 127.0.0.1:WEB_PORT.
+TEST_DATABASE_URL ?=
+WEB_PORT ?= 8000
+DEMO_BASE_URL ?= http://127.0.0.1:$(WEB_PORT)
 # An example app's bench and demo steps run only while its folder is there (removing an app:
 # docs/operations.md).
 app = $(wildcard backend/$(1)/apps.py)
@@ -20,7 +26,9 @@ app = $(wildcard backend/$(1)/apps.py)
 .PHONY: help install env up down logs ps backup backups restore test test-postgres test-rabbitmq chaos test-compose lint run doctor shell migrate demo bench systemd-units kubernetes-manifests lock clean
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@# Two passes over the Makefile: the widest name sets the column, so every description lines up.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {n[++c] = $$1; d[c] = $$2; if (length($$1) > w) w = length($$1)} \
+	  END {for (i = 1; i <= c; i++) printf "  \033[36m%-*s\033[0m  %s\n", w, n[i], d[i]}' $(MAKEFILE_LIST)
 
 $(STAMP): requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
@@ -62,33 +70,34 @@ restore: ## Production stack: restore BACKUP=<name> (stops the app services mean
 	  || { $(PROD_COMPOSE) start $(APP_SERVICES); exit 1; }
 	$(PROD_COMPOSE) start $(APP_SERVICES)
 
-test: $(STAMP) ## Run the whole test suite (starts its own Redis and workers; SQLite)
+test: $(STAMP) ## The whole test suite: starts its own Redis and workers; SQLite (about 8 min)
 	$(BIN)/pytest
 
-test-postgres: $(STAMP) ## The suite again on PostgreSQL (TEST_DATABASE_URL, default: local trust auth)
-	DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(BIN)/pytest
+test-postgres: $(STAMP) ## The suite again on PostgreSQL: TEST_DATABASE_URL, default local trust auth (about 8 min)
+	DATABASE_URL=$(or $(TEST_DATABASE_URL),postgres://postgres@127.0.0.1:5432/test) $(BIN)/pytest
 
 # The routing and real-worker tests again, with the machine's RabbitMQ (127.0.0.1:5672, guest) as
 # the broker, in a virtual host of their own (docs/rabbitmq.md); TEST_BROKER_URL names another.
-test-rabbitmq: $(STAMP) ## The routing and worker tests with RabbitMQ as the broker (local, about 3 min)
+test-rabbitmq: $(STAMP) ## The routing and worker tests with the local RabbitMQ as the broker (about 3 min)
 	TEST_BROKER=amqp $(BIN)/pytest tests/test_workers.py tests/config/test_routing.py tests/ops/test_health.py -v --durations=5
 
 # Without TEST_DATABASE_URL the tests start a PostgreSQL of their own (tests/bootstrap.py), which
 # they may restart.
-chaos: $(STAMP) ## Fault tests: kills, outages, bursts; exact counts and recovery times (PostgreSQL)
-	FAULT_TESTS=1 DATABASE_URL=$${TEST_DATABASE_URL:-} \
+chaos: $(STAMP) ## Fault tests: kills, outages, bursts; exact counts and recovery times; PostgreSQL (about 12 min)
+	FAULT_TESTS=1 DATABASE_URL=$(TEST_DATABASE_URL) \
 	  $(BIN)/pytest -m faults --timeout=900 -v --durations=0
 
-test-compose: $(STAMP) ## The stack on a real Docker Engine: both compose setups, stops, scaling, faults (about 6 min)
+test-compose: $(STAMP) ## The stack on a real Docker Engine: both compose setups, stops, scaling, faults (about 8 min)
 	COMPOSE_TESTS=1 $(BIN)/pytest tests/compose --timeout=1800 -v --durations=0
 
 # >>> template only (scripts/new_project.py leaves this out of generated projects)
 # Every mode of the Copier template generated into a scratch folder, each running its own
-# `make test`; the full and the example-free project also `make test-compose`; and `copier
-# update` (docs/new-project.md). Needs git, Docker for the compose part, about 45 minutes.
+# `make test`; the full and the example-free project also `make test-compose`
+# (docs/new-project.md). Two lanes at once: the full project, and the other three; the container
+# tests take turns. Needs git, and Docker for the compose part.
 .PHONY: test-generator
-test-generator: $(STAMP) ## Generate a project in every mode; each runs its own tests (~45 min)
-	GENERATOR_TESTS=1 $(BIN)/pytest tests/generator/test_modes.py --timeout=3600 -v --durations=0
+test-generator: $(STAMP) ## Generate a project in every mode; each runs its own tests (about 20 min)
+	GENERATOR_TESTS=1 $(BIN)/pytest tests/generator/test_modes.py -n 2 --dist loadgroup --timeout=3600 -v --durations=0
 # <<< template only
 
 lint: $(STAMP) ## ruff, mypy, import contracts, hadolint, compose schema, pip-audit, secret scan (pre-commit)
@@ -109,12 +118,12 @@ migrate: $(STAMP) ## Apply database migrations
 	$(MANAGE) migrate
 
 # bench/report.py skips the benchmarks of a removed example app by itself.
-bench: $(STAMP) ## Every benchmark in one run (~12 min), written into docs/benchmarks.md with its chart
+bench: $(STAMP) ## Every benchmark in one run, written into docs/benchmarks.md with its chart (about 12 min)
 	$(BIN)/python bench/report.py $(if $(BENCH_DATABASE_URL),--database-url $(BENCH_DATABASE_URL))
 
 demo: $(STAMP) ## Push an inbound `help` and a long reply through the running stack (make run / up)
 	$(if $(call app,football_data),$(MANAGE) football_data_demo --tickets 50)
-	$(if $(call app,whatsapp),$(MANAGE) whatsapp_demo --base-url=$${DEMO_BASE_URL:-http://127.0.0.1:8000})
+	$(if $(call app,whatsapp),$(MANAGE) whatsapp_demo --base-url=$(DEMO_BASE_URL))
 
 systemd-units: $(STAMP) ## Regenerate deploy/systemd/ from docker-compose.yml and the topology
 	@# Importing the topology loads the settings; none of their values reach the units.

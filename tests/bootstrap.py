@@ -4,6 +4,8 @@ It starts a private Redis for the whole session and sets the environment, so eve
 every worker process a test starts, talks to a broker nobody else uses (or to RabbitMQ, in a
 virtual host of its own, with TEST_BROKER=amqp: tests.broker). The fault tests
 (FAULT_TESTS=1) without a DATABASE_URL get a private PostgreSQL the same way: one they may restart.
+With TEST_NOW (an ISO date and time, e.g. ``2026-12-31T23:50:00Z``) the session and every process
+it starts run with the clock moved to that moment (tests/clock).
 """
 
 from __future__ import annotations
@@ -17,6 +19,28 @@ from pathlib import Path
 from devstack.postgres_server import PrivatePostgres
 from devstack.redis_server import PrivateRedis
 from tests.rabbitmq import session_rabbitmq
+
+CLOCK_DIR = Path(__file__).parent / "clock"
+
+
+def _pin_clock(moment: str) -> None:
+    """Move this process's clock to ``moment`` and have every child process follow it."""
+    import time
+    from datetime import datetime
+
+    import time_machine
+
+    offset = datetime.fromisoformat(moment).timestamp() - time.time()
+    os.environ["TEST_CLOCK_OFFSET"] = str(offset)
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(CLOCK_DIR), os.environ.get("PYTHONPATH")])
+    )
+    time_machine.travel(time.time() + offset, tick=True).start()
+
+
+# A pytest started with TEST_CLOCK_OFFSET already set has its clock pinned by tests/clock.
+if os.environ.get("TEST_NOW") and not os.environ.get("TEST_CLOCK_OFFSET"):
+    _pin_clock(os.environ["TEST_NOW"])
 
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="django-celery-tests-"))
 REDIS = PrivateRedis(SESSION_DIR / "redis").start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,6 +49,13 @@ def collected_static() -> Path:
 
     call_command("collectstatic", interactive=False, verbosity=0)
     return Path(settings.STATIC_ROOT)
+
+
+@pytest.fixture
+def admin_client(admin_client: Any, collected_static: Path) -> Any:
+    """pytest-django's admin client, with the static files its pages link collected first, so
+    an admin test passes alone as well as after the tests that collect them."""
+    return admin_client
 
 
 pytest_plugins = ["tests.stack", "tests.faults"]

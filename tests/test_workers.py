@@ -198,8 +198,10 @@ def test_beat_schedule_reaches_a_consuming_worker_for_every_queue(
 
 
 def test_doctor_passes_on_the_stack_and_names_a_stopped_worker(
-    fresh_canaries, beat, private_redis, capsys
+    fresh_canaries, beat, private_redis, capsys, settings
 ):
+    # The session's Redis asks for no password: an error with debug off (tests/ops/test_doctor.py).
+    settings.DEBUG = True
     client = private_redis.client()
     wait_until(lambda: client.hlen(CANARY_KEY) == len(WORKERS), timeout=30)
 

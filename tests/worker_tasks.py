@@ -26,3 +26,9 @@ def say(text: str) -> str:
 def fail(n: int) -> float:
     """Raise, as a bug in a task would."""
     return 1 / n
+
+
+@shared_task(ignore_result=False)
+def clock() -> float:
+    """The worker's time (tests/clock: a pinned clock reaches the workers too)."""
+    return time.time()

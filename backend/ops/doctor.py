@@ -59,7 +59,12 @@ def redact(url: str) -> str:
     return url
 
 
-def check_broker(app: Celery[Any]) -> Finding:
+def check_broker_connection(app: Celery[Any]) -> Finding | None:
+    """Why the broker does not answer CELERY_BROKER_URL, or None when it does.
+
+    Answering includes taking the URL's credentials: RabbitMQ logs in on connect, and kombu's Redis
+    channel sends PING on connect, which a Redis with a password refuses from a client without one.
+    """
     url = app.conf.broker_url
     try:
         with app.connection_for_write() as connection:
@@ -73,12 +78,69 @@ def check_broker(app: Celery[Any]) -> Finding:
                 "(the user needs permissions on that vhost)?"
             )
         elif "password" in message.lower() or "auth" in message.lower():
-            hint = (
-                "Redis rejected the credentials: REDIS_PASSWORD must be the server's password "
-                "as plain text (no ${...}); config.settings URL-quotes it."
-            )
+            if urlsplit(url).password:
+                hint = (
+                    "Redis rejected the credentials: REDIS_PASSWORD must be the server's password "
+                    "as plain text (no ${...}); config.settings URL-quotes it."
+                )
+            else:
+                hint = "Redis wants a password: set REDIS_PASSWORD to the server's (plain text)."
         return Finding(Status.FAIL, "broker", f"{redact(url)}: {message}", hint)
-    return Finding(Status.OK, "broker", f"{redact(url)} reachable and authenticated")
+    return None
+
+
+def check_broker_authentication(app: Celery[Any]) -> Finding:
+    """Whether the broker that answered wants a password: a warning in development when it does
+    not, an error with DEBUG off, since anyone who reaches it reads and sends tasks.
+
+    Redis is asked directly, without the URL's credentials: one with no password configured
+    accepts any password, so a password in the URL alone proves nothing. RabbitMQ always logs a
+    client in; without a password in the URL, kombu sends the default one (guest).
+    """
+    url = app.conf.broker_url
+    password = urlsplit(url).password
+    if is_redis_url(url):
+        try:
+            open_to_anyone = _redis_answers_anyone(url)
+        except redis.RedisError as exc:
+            return Finding(Status.FAIL, "broker", f"{redact(url)}: asked without a password: {exc}")
+        if not open_to_anyone:
+            return Finding(Status.OK, "broker", f"{redact(url)} reachable and authenticated")
+        seen = (
+            "Redis answers without a password, so CELERY_BROKER_URL's is never checked"
+            if password
+            else "no password in CELERY_BROKER_URL"
+        )
+        hint = (
+            "Anyone who reaches this Redis reads and sends tasks: run it with --requirepass (as "
+            "Compose does) and set REDIS_PASSWORD to that password (docs/security.md)."
+        )
+    elif password:
+        return Finding(Status.OK, "broker", f"{redact(url)} reachable and authenticated")
+    else:
+        seen = "no password in CELERY_BROKER_URL"
+        hint = (
+            "kombu sent its default password (guest): give this deployment a RabbitMQ user of its "
+            "own and put its password in CELERY_BROKER_URL (docs/rabbitmq.md)."
+        )
+    return Finding(
+        Status.WARN if settings.DEBUG else Status.FAIL,
+        "broker",
+        f"{redact(url)} reachable, unauthenticated ({seen})",
+        hint,
+    )
+
+
+def _redis_answers_anyone(url: str) -> bool:
+    """Whether the Redis at ``url`` answers a client that gives no user or password."""
+    parts = urlsplit(url)
+    anonymous = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    with redis.Redis.from_url(anonymous, socket_timeout=3, socket_connect_timeout=3) as client:
+        try:
+            client.ping()
+        except redis.AuthenticationError:
+            return False
+    return True
 
 
 def _pool_name(stats: dict[str, Any]) -> str:
@@ -264,9 +326,11 @@ def run(
     timeout: float = 3.0,
     canary_interval: float = 60.0,
 ) -> list[Finding]:
-    broker = check_broker(app)
-    if broker.status is Status.FAIL:
-        return [broker]
+    unreachable = check_broker_connection(app)
+    if unreachable is not None:
+        return [unreachable]
+    # An unauthenticated broker fails the doctor with DEBUG off; the other checks still run.
+    broker = check_broker_authentication(app)
     worker_findings = check_workers(app, workers, timeout=timeout)
     queues = sorted({str(q) for w in workers for q in w.queues})
     return [

@@ -13,6 +13,7 @@ postponement) and FA Cup ties decided in extra time or on penalties. ``/v4/sampl
 serves the recorded sample responses from tests/football_data/samples when that folder exists.
 It checks ``X-Auth-Token``, enforces its own per-minute limit with the real 429 body and headers,
 adds configurable latency, can be told to fail the next requests, and records every request.
+``--now`` (or ``clock=``) sets the moment its calendar starts from, so a test can pin the date.
 """
 
 from __future__ import annotations
@@ -390,6 +391,19 @@ def _not_found() -> Reply:
                        "errorCode": 404})  # fmt: skip
 
 
+def running_from(moment: datetime) -> Callable[[], datetime]:
+    """A clock that reads ``moment`` now and runs on at the real pace."""
+    started = time.monotonic()
+    return lambda: moment + timedelta(seconds=time.monotonic() - started)
+
+
+def _moment(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} needs a time zone, e.g. Z or +00:00")
+    return moment.astimezone(UTC)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--host", default="0.0.0.0")  # noqa: S104  (reached from other containers)
@@ -398,12 +412,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--requests-per-minute", type=int, default=10, help="the plan's limit; 0 turns it off"
     )
+    parser.add_argument(
+        "--now",
+        type=_moment,
+        help="the moment the calendar starts from (ISO 8601, e.g. 2026-12-31T23:50:00Z); "
+        "it runs on from there. Default: the real time",
+    )
     args = parser.parse_args(argv)
     standin = FootballDataStandin(
         host=args.host,
         port=args.port,
         latency=args.latency,
         requests_per_minute=args.requests_per_minute or None,
+        clock=running_from(args.now) if args.now else None,
         log=True,
     )
     stop_on_sigterm()

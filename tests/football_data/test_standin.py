@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, date, datetime
 
 import requests
 
-from devstack.standins.football_data import FootballDataStandin, matches_between
+from devstack.redis_server import free_port
+from devstack.standins.football_data import MATCH_LENGTH, FootballDataStandin, matches_between
+from tests.scratch import REPO_DIR
+from tests.stack import wait_until
 
 NOW = datetime(2026, 11, 21, 16, 0, tzinfo=UTC)
 HEADERS = {"X-Auth-Token": "t"}
@@ -60,3 +65,46 @@ def test_latency_is_added():
     with FootballDataStandin(latency=0.3) as api:
         response = requests.get(f"{api.url}/competitions/PL/matches", headers=HEADERS, timeout=5)
     assert response.elapsed.total_seconds() >= 0.3
+
+
+def test_the_process_takes_its_moment_from_now():
+    # Given the stand-in started as a process with its calendar pinned to a year end
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devstack.standins.football_data", "--host=127.0.0.1",
+         f"--port={port}", "--latency=0", "--now=2026-12-31T23:50:00Z"],
+        cwd=REPO_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}/v4/matches"
+        wait_until(lambda: _answers(url), timeout=15)
+        # When it is asked for its default window (today and the 10 days after)
+        body = requests.get(url, headers=HEADERS, timeout=5).json()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    # Then "today" is the pinned one, and matches are decided against that moment
+    assert body["resultSet"]["first"] == "2026-12-31"
+    pinned = datetime(2026, 12, 31, 23, 50, tzinfo=UTC)
+    kickoffs = {m["id"]: datetime.fromisoformat(m["utcDate"]) for m in body["matches"]}
+    assert any(kickoff.year == 2027 for kickoff in kickoffs.values())
+    for match in body["matches"]:
+        if match["status"] != "POSTPONED":
+            finished = kickoffs[match["id"]] + MATCH_LENGTH <= pinned
+            assert (match["status"] == "FINISHED") == finished, match
+
+
+def test_a_moment_without_a_time_zone_is_refused():
+    result = subprocess.run(
+        [sys.executable, "-m", "devstack.standins.football_data", "--now=2026-12-31T23:50:00"],
+        cwd=REPO_DIR, capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "needs a time zone" in result.stderr
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, headers=HEADERS, timeout=1).status_code == 200
+    except requests.ConnectionError:
+        return False

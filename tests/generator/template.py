@@ -30,6 +30,8 @@ LEAKED = (
     "GENERATOR_TESTS",
     "COMPOSE_TESTS",
     "FAULT_TESTS",
+    "TEST_NOW",
+    "TEST_CLOCK_OFFSET",
     "VIRTUAL_ENV",
     # An outer make (make test-generator) would make the project's make print its directories.
     "MAKEFLAGS",

@@ -1,11 +1,14 @@
 """Every mode of the template generated and proven by the generated project's own commands:
-`make test` in each (the full project's on PostgreSQL with Python 3.12), `make lint` where the
-generator removed code, and `make test-compose` for the full and the example-free project
-(`make test-generator`, about 45 minutes; docs/new-project.md). Each mode's numbers go to
-var/generator/<mode>.json."""
+`make test` (the full project's on PostgreSQL with Python 3.12; a single-app project's without
+the real-process tests, which the full project runs), `make lint` where generation left code
+out, and `make test-compose` for the full and the example-free project. `make test-generator`
+runs two lanes at once (pytest-xdist): the full project in one, the other three in the other,
+their container tests one at a time (about 20 minutes; docs/new-project.md). Each mode's numbers
+go to var/generator/<mode>.json."""
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import json
 import os
@@ -14,6 +17,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -45,13 +51,38 @@ def python312() -> str:
     return sys.executable
 
 
-# mode: (make test's environment, whether `make lint` runs, whether `make test-compose` runs)
+@dataclass(frozen=True)
+class Plan:
+    test_env: dict[str, str]
+    lint: bool
+    compose: bool
+    lane: str
+
+
+# The full project is this repository under another name (test_generate.py), so its PostgreSQL
+# pass and its container tests stand for this repository's; the real-process tests of a
+# single-app project are the full project's same tests, so those projects run the rest.
+FAST_ONLY = {"PYTEST_ADDOPTS": "-m 'not processes'"}
 PLANS = {
-    "full": ({"DATABASE_URL": POSTGRES_URL}, False, True),
-    "none": ({}, True, True),
-    "whatsapp": ({}, True, False),
-    "football_data": ({}, True, False),
+    "full": Plan({"DATABASE_URL": POSTGRES_URL}, lint=False, compose=True, lane="full"),
+    "none": Plan({}, lint=True, compose=True, lane="others"),
+    "whatsapp": Plan(FAST_ONLY, lint=True, compose=False, lane="others"),
+    "football_data": Plan(FAST_ONLY, lint=True, compose=False, lane="others"),
 }
+COMPOSE_LOCK = REPORT_DIR / ".compose.lock"
+
+
+@contextmanager
+def one_compose_suite_at_a_time() -> Iterator[None]:
+    """The container tests of two lanes never overlap: both would build images and publish the
+    production stack's ports at once."""
+    REPORT_DIR.mkdir(parents=True, exist_ok=True)
+    with COMPOSE_LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +125,12 @@ def summary(output: str) -> str:
     return lines[-1]
 
 
-@pytest.mark.parametrize("mode", list(PLANS))
+@pytest.mark.parametrize(
+    "mode",
+    [pytest.param(mode, marks=pytest.mark.xdist_group(plan.lane)) for mode, plan in PLANS.items()],
+)
 def test_every_mode_passes_its_own_commands(template, tmp_path, mode):
-    test_env, lint, compose = PLANS[mode]
+    plan = PLANS[mode]
     generated = generate(template, tmp_path / "project", answers(mode))
     report = Report(mode, generated)
     project = generated.path
@@ -106,19 +140,23 @@ def test_every_mode_passes_its_own_commands(template, tmp_path, mode):
         install_seconds=seconds, python=run(project, ".venv/bin/python", "--version").stdout.strip()
     )
 
-    output, seconds = timed(project, "make", "test", timeout=2400, env=test_env)
+    output, seconds = timed(project, "make", "test", timeout=2400, env=plan.test_env)
     report.add(
-        test_seconds=seconds, tests=summary(output), database="PostgreSQL" if test_env else "SQLite"
+        test_seconds=seconds,
+        tests=summary(output),
+        database="PostgreSQL" if "DATABASE_URL" in plan.test_env else "SQLite",
+        real_processes=plan.test_env is not FAST_ONLY,
     )
     passed = re.search(r"(\d+) passed", summary(output))
     assert passed, output[-3000:]
     assert int(passed[1]) > 0
     assert not re.search(r"\d+ (failed|error)", summary(output))
 
-    if lint:
+    if plan.lint:
         _, seconds = timed(project, "make", "lint", timeout=900, env={"AUDIT_UNREACHABLE_OK": "1"})
         report.add(lint_seconds=seconds)
-    if compose:
-        output, seconds = timed(project, "make", "test-compose", timeout=2400)
+    if plan.compose:
+        with one_compose_suite_at_a_time():
+            output, seconds = timed(project, "make", "test-compose", timeout=2400)
         report.add(compose_seconds=seconds, compose_tests=summary(output))
         assert not re.search(r"\d+ (failed|error)", summary(output))
