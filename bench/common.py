@@ -144,7 +144,10 @@ STANDIN_PHONE_NUMBER_ID = "100000000000001"
 def whatsapp_setup(
     workdir: Path, *, latency: float, database_url: str | None, **env: str
 ) -> tuple[WhatsAppStandIn, Servers]:
-    """The WhatsApp stand-in answering after ``latency`` s, and ``bench_setup`` pointed at it."""
+    """The WhatsApp stand-in answering after ``latency`` s, and ``bench_setup`` pointed at it.
+
+    The number is at Meta's highest level (1,000 a second), so what these benchmarks measure is
+    the worker's own capacity, which stays below it."""
     standin = WhatsAppStandIn(
         access_token=STANDIN_TOKEN, phone_number_id=STANDIN_PHONE_NUMBER_ID, latency=latency
     ).start()
@@ -154,6 +157,6 @@ def whatsapp_setup(
         WHATSAPP_API_BASE_URL=standin.url,
         WHATSAPP_ACCESS_TOKEN=STANDIN_TOKEN,
         WHATSAPP_PHONE_NUMBER_ID=STANDIN_PHONE_NUMBER_ID,
-        **env,
+        **{"WHATSAPP_MESSAGES_PER_SECOND": "1000", **env},
     )
     return standin, servers

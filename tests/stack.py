@@ -107,7 +107,8 @@ class Stack:
         """Run the service (restarting it if its environment differs); ``include`` names a
         module of extra tasks for a worker (``celery worker --include``); ``wait=False`` does not
         wait for a worker to answer (its broker may be down on purpose); ``instance`` runs one
-        more copy of the service under that name (a second beat)."""
+        more copy of the service under that name (a second beat, or another worker node named
+        ``<instance>@host``)."""
         key = instance or name
         env = {**self.base_env, **overrides}
         service = self.service(name, env)
@@ -115,6 +116,11 @@ class Stack:
             service = dataclasses.replace(
                 service, command=(*service.command, f"--include={include}")
             )
+        if instance and name.startswith("worker-"):
+            # Another node of the same worker: a node name of its own (Celery's -n).
+            command = list(service.command)
+            command[command.index("-n") + 1] = f"{instance}@%h"
+            service = dataclasses.replace(service, command=tuple(command))
         wanted = {**service_environment(service, env), **overrides}
         current = self.processes.get(key)
         if (

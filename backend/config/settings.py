@@ -267,6 +267,15 @@ WHATSAPP_SWEEP_AFTER_SECONDS = env.float("WHATSAPP_SWEEP_AFTER_SECONDS", 15.0, m
 WHATSAPP_SEND_MAX_ATTEMPTS = env.int("WHATSAPP_SEND_MAX_ATTEMPTS", 6, minimum=1)
 # The most parts (of 4096 characters each) one text may be split into; a longer one is refused.
 WHATSAPP_TEXT_MAX_PARTS = env.int("WHATSAPP_TEXT_MAX_PARTS", 50, minimum=1)
+# Meta's limits (docs/whatsapp.md, "Meta's limits"): the number's throughput level, messages a
+# second in and out together (80 by default, 1,000 after Meta's upgrade, 20 for a number shared
+# with the Business app), paced across every worker; and the pair rule, one message per interval
+# to one user with bursts of at most WHATSAPP_PAIR_BURST.
+WHATSAPP_MESSAGES_PER_SECOND = env.int("WHATSAPP_MESSAGES_PER_SECOND", 80, minimum=1, maximum=1000)
+WHATSAPP_PAIR_INTERVAL_SECONDS = env.float(
+    "WHATSAPP_PAIR_INTERVAL_SECONDS", 6.0, minimum=0.1, maximum=3600
+)
+WHATSAPP_PAIR_BURST = env.int("WHATSAPP_PAIR_BURST", 45, minimum=1, maximum=45)
 
 # --- football-data.org -------------------------------------------------------------------------
 

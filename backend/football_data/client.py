@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from functools import cache
 from typing import Any
 
-import redis
 import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 
-from football_data.ratelimit import RateLimitExceeded, SlidingWindowLimiter
+from ops.ratelimit import RateLimitExceeded, SlidingWindowLimiter, shared_redis
 
 DEFAULT_TIMEOUT = (3.05, 20.0)  # (connect, read) seconds
 _WAIT_SECONDS = re.compile(r"[Ww]ait (\d+) seconds?")
@@ -120,15 +118,9 @@ class FootballDataClient:
             self.limiter.block(float(reset))
 
 
-@cache
-def _redis(url: str) -> redis.Redis:
-    # redis-py's pool notices a fork and reconnects, so one client per process is safe.
-    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3)
-
-
 def shared_limiter() -> SlidingWindowLimiter:
     return SlidingWindowLimiter(
-        _redis(settings.REDIS_URL),
+        shared_redis(settings.REDIS_URL),
         key="football_data:ratelimit",
         limit=settings.FOOTBALL_DATA_REQUESTS_PER_MINUTE,
         window=60.0,

@@ -50,6 +50,11 @@ class WhatsAppTransientError(WhatsAppError):
     """Worth retrying with backoff."""
 
 
+class WhatsAppThroughputError(WhatsAppTransientError):
+    """130429 or 131057: the business number went past its throughput level, or is being
+    upgraded; the number's pace drops for a while (whatsapp.pacing)."""
+
+
 class WhatsAppPairRateLimitError(WhatsAppTransientError):
     """131056: too many messages from this business number to this user; retry after 4^X s."""
 
@@ -74,10 +79,10 @@ ERROR_CODES: dict[int, type[WhatsAppError]] = {
     2: WhatsAppTransientError,  # API service (temporary downtime)
     4: WhatsAppTransientError,  # API too many calls (app rate limit)
     80007: WhatsAppTransientError,  # WhatsApp Business Account rate limit
-    130429: WhatsAppTransientError,  # throughput rate limit (80 messages/s by default)
+    130429: WhatsAppThroughputError,  # throughput rate limit (80 messages/s by default)
     131000: WhatsAppTransientError,  # something went wrong (generic, often temporary)
     131016: WhatsAppTransientError,  # service unavailable
-    131057: WhatsAppTransientError,  # account in maintenance (throughput upgrade)
+    131057: WhatsAppThroughputError,  # account in maintenance (throughput upgrade)
     131056: WhatsAppPairRateLimitError,  # pair rate limit: retry after 4^X s
     # the message cannot go out as it is: retrying will not help
     100: WhatsAppPermanentError,  # invalid parameter

@@ -27,6 +27,13 @@ class OutboundStatus(models.TextChoices):
     FAILED = "failed"
 
 
+class WaitingFor(models.TextChoices):
+    """Why a queued message is due later than its part spacing alone would make it."""
+
+    NOTHING = "", "nothing"
+    THROUGHPUT = "throughput", "its turn at the number's throughput level"
+
+
 # Statuses after which a message no longer holds back the next one to the same contact.
 FINAL_STATUSES = (
     OutboundStatus.SENT,
@@ -58,6 +65,9 @@ class OutboundMessage(models.Model):
     # ... and when the next wake-up is due (later after a retry or while waiting for the part
     # before it). The sweeper re-enqueues queued rows whose wake-up is overdue.
     next_attempt_at = models.DateTimeField()
+    waiting_for = models.CharField(
+        max_length=16, choices=WaitingFor.choices, default=WaitingFor.NOTHING, blank=True
+    )
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)

@@ -15,7 +15,10 @@ or in-process from tests::
 It accepts ``POST /{version}/{phone_number_id}/messages`` with bearer auth, validates the body,
 answers like Meta (``wamid.*`` ids, Graph error envelopes), adds latency and faults on demand,
 records every request with its receive time, and can post signed status webhooks (sent,
-delivered, read) back to the app. Standard library plus requests only.
+delivered, read) back to the app. ``limits=`` (``--messages-per-second``, ``--pair-interval``,
+``--pair-burst``) makes it enforce Meta's throughput level and pair rule
+(devstack.standins._meta_limits) and count each refusal (``refusals()``, GET
+/_standin/refusals). Standard library plus requests only.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from typing import Any
 import requests
 
 from devstack.standins import StandInServer, stop_on_sigterm
+from devstack.standins._meta_limits import Limits, MetaLimits
 
 logger = logging.getLogger("devstack.standins.whatsapp")
 
@@ -220,6 +224,7 @@ class WhatsAppStandIn:
         status_delay: float = 0.5,
         timeout_hold: float = 30.0,
         seed: int | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -233,6 +238,8 @@ class WhatsAppStandIn:
         self.status_delay = status_delay
         self.timeout_hold = timeout_hold
         self._random = random.Random(seed)  # noqa: S311 (fault injection, not security)
+        # Without limits given, neither is enforced (a test that wants them says so).
+        self.meta = MetaLimits(limits or Limits(messages_per_second=None, pair_interval=0))
         self._lock = threading.Lock()
         self._received: list[Received] = []
         self._faults: list[Fault] = []
@@ -277,13 +284,14 @@ class WhatsAppStandIn:
     # --- control and inspection ---------------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget what was received, every fault and the status webhooks not yet posted; latency
-        and mix back to none."""
+        """Forget what was received, every fault, the limits' state and refusal counts, and the
+        status webhooks not yet posted; latency and mix back to none."""
         with self._lock:
             self._received.clear()
             self._faults.clear()
             self.fault_mix.clear()
             self.latency = 0.0
+        self.meta.reset()
         with contextlib.suppress(queue.Empty):
             while True:
                 self._webhooks.get_nowait()
@@ -317,6 +325,11 @@ class WhatsAppStandIn:
         with self._lock:
             self.fault_mix = dict(mix)
 
+    def refusals(self) -> dict[int, int]:
+        """How many sends each enforced limit refused (130429, 131056), not counting injected
+        faults: tests and benchmarks assert these are zero."""
+        return dict(self.meta.refusals)
+
     def received(self) -> list[Received]:
         with self._lock:
             return list(self._received)
@@ -342,6 +355,11 @@ class WhatsAppStandIn:
     def post_webhook(self, payload: dict[str, Any]) -> int:
         if not self.webhook_url or not self.app_secret:
             raise RuntimeError("the stand-in needs webhook_url and app_secret to post webhooks")
+        for change in (c for e in payload.get("entry", []) for c in e.get("changes", [])):
+            value = change.get("value", {})
+            number = str(value.get("metadata", {}).get("phone_number_id", ""))
+            for _ in value.get("messages", []):
+                self.meta.count_inbound(number)
         return post_signed(self.webhook_url, payload, self.app_secret)
 
     def post_inbound_text(self, *, wa_id: str, text: str, name: str = "Stand-in User") -> int:
@@ -438,6 +456,10 @@ class WhatsAppStandIn:
         problem = _validate(record.payload)
         if problem:
             return _graph_error(100, f"(#100) {problem}")
+        refused = self.meta.admit(match["phone_number_id"], record.to)
+        if refused is not None:
+            record.fault = f"limit {refused}"
+            return _graph_error(refused)
         fault = self._pick_fault(number, record.body)
         if fault is not None:
             record.fault = fault.kind if fault.code is None else str(fault.code)
@@ -540,6 +562,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/_standin/received":
             self._send_json(200, [asdict(r) for r in self.standin.received()])
             return
+        if self.path == "/_standin/refusals":
+            self._send_json(200, {str(k): v for k, v in self.standin.refusals().items()})
+            return
         self._send_json(*_graph_error(100, "Unsupported get request", http_status=400))
 
 
@@ -567,6 +592,20 @@ def main(argv: list[str] | None = None) -> int:
         metavar="CODE=P",
         help="random fault probability, e.g. 131056=0.05, timeout=0.01, http500=0.02",
     )
+    parser.add_argument(
+        "--messages-per-second",
+        type=float,
+        default=80,
+        help="the number's throughput level Meta enforces (130429 past it); 0 turns it off",
+    )
+    parser.add_argument(
+        "--pair-interval",
+        type=float,
+        default=0,
+        help="the pair rule's seconds per message to one user (Meta: 6; 131056 past it); 0, the "
+        "default, turns it off",
+    )
+    parser.add_argument("--pair-burst", type=int, default=45, help="the pair rule's burst")
     parser.add_argument("--no-auto-status", action="store_true", help="post no status webhooks")
     parser.add_argument("--status-delay", type=float, default=1.0)
     args = parser.parse_args(argv)
@@ -583,6 +622,11 @@ def main(argv: list[str] | None = None) -> int:
         fault_mix=dict(args.fault_rate),
         auto_status=not args.no_auto_status,
         status_delay=args.status_delay,
+        limits=Limits(
+            messages_per_second=args.messages_per_second or None,
+            pair_interval=args.pair_interval,
+            pair_burst=args.pair_burst,
+        ),
     ).start()
     stop_on_sigterm()
     logger.info("WhatsApp stand-in listening on %s (webhooks to %s)", standin.url, args.webhook_url)

@@ -107,6 +107,12 @@ BAD = [
     case("WHATSAPP_SWEEP_AFTER_SECONDS", "2 min", "WHATSAPP_SWEEP_AFTER_SECONDS must be a number"),
     case("WHATSAPP_SEND_MAX_ATTEMPTS", "0", "WHATSAPP_SEND_MAX_ATTEMPTS must be at least 1"),
     case("WHATSAPP_TEXT_MAX_PARTS", "many", "WHATSAPP_TEXT_MAX_PARTS must be an integer"),
+    # Meta's levels stop at 1,000 a second and its bursts at 45: more would be refused by Meta.
+    case(
+        "WHATSAPP_MESSAGES_PER_SECOND", "1001", "WHATSAPP_MESSAGES_PER_SECOND must be at most 1000"
+    ),
+    case("WHATSAPP_PAIR_INTERVAL_SECONDS", "0", "WHATSAPP_PAIR_INTERVAL_SECONDS must be at least"),
+    case("WHATSAPP_PAIR_BURST", "46", "WHATSAPP_PAIR_BURST must be at most 45"),
     case("FOOTBALL_DATA_API_URL", "ftp://api.football-data.org", "FOOTBALL_DATA_API_URL must be"),
     case("FOOTBALL_DATA_API_TOKEN", "abc def", "FOOTBALL_DATA_API_TOKEN must be a token"),
     case("FOOTBALL_DATA_REQUESTS_PER_MINUTE", "ten", "FOOTBALL_DATA_REQUESTS_PER_MINUTE must be"),
@@ -189,6 +195,9 @@ GOOD = {
     "WHATSAPP_SWEEP_AFTER_SECONDS": "120",
     "WHATSAPP_SEND_MAX_ATTEMPTS": "6",
     "WHATSAPP_TEXT_MAX_PARTS": "5",
+    "WHATSAPP_MESSAGES_PER_SECOND": "1000",
+    "WHATSAPP_PAIR_INTERVAL_SECONDS": "6",
+    "WHATSAPP_PAIR_BURST": "45",
     "FOOTBALL_DATA_API_URL": "https://api.football-data.org/v4",
     "FOOTBALL_DATA_API_TOKEN": "abc123",
     "FOOTBALL_DATA_REQUESTS_PER_MINUTE": "30",

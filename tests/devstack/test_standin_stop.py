@@ -17,7 +17,9 @@ from tests.stack import wait_until
 
 
 @pytest.mark.parametrize(
-    "module", [m.name for m in pkgutil.iter_modules(devstack.standins.__path__)]
+    "module",
+    # A module whose name starts with "_" is a part of a stand-in, not one.
+    [m.name for m in pkgutil.iter_modules(devstack.standins.__path__) if m.name[0] != "_"],
 )
 def test_a_standin_exits_0_promptly_on_sigterm(module):
     port = free_port()

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from devstack.standins.football_data import FootballDataStandin
-from football_data.client import _redis
+from ops.ratelimit import shared_redis
 
 SAMPLES = Path(__file__).parent / "samples"
 
@@ -20,7 +20,7 @@ def load_sample(name: str) -> Any:
 @pytest.fixture(autouse=True)
 def fresh_limiter(settings: Any) -> None:
     """Each test starts with the shared football-data limiter empty."""
-    client = _redis(settings.REDIS_URL)
+    client = shared_redis(settings.REDIS_URL)
     for key in client.scan_iter("football_data:ratelimit*"):
         client.delete(key)
 

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from devstack.standins._meta_limits import Limits, MetaLimits
 from devstack.standins.whatsapp import WhatsAppStandIn, sign
+from ops.ratelimit import shared_redis
 
 SAMPLES = Path(__file__).parent / "samples"
 APP_SECRET = "test-app-secret"  # pragma: allowlist secret (signs test webhooks)
@@ -42,19 +44,34 @@ def post_webhook(client: Client, body: bytes, *, secret: str | None = APP_SECRET
     return client.post(WEBHOOK_URL, data=body, content_type="application/json", headers=headers)
 
 
+# What the stand-in enforces in every test: Meta's default throughput level, which the app
+# paces itself to (WHATSAPP_MESSAGES_PER_SECOND, 80 by default).
+LIMITS = Limits(messages_per_second=80, pair_interval=0)
+
+
 @pytest.fixture(scope="session")
 def standin_server() -> Iterator[WhatsAppStandIn]:
     """One stand-in per session: a fixed URL keeps the worker's environment (and process) the
     same from test to test."""
-    with WhatsAppStandIn(access_token=ACCESS_TOKEN, phone_number_id=PHONE_NUMBER_ID) as server:
+    with WhatsAppStandIn(
+        access_token=ACCESS_TOKEN, phone_number_id=PHONE_NUMBER_ID, limits=LIMITS
+    ) as server:
         yield server
 
 
 @pytest.fixture
-def standin(standin_server: WhatsAppStandIn) -> Iterator[WhatsAppStandIn]:
+def standin(standin_server: WhatsAppStandIn, settings: Any) -> Iterator[WhatsAppStandIn]:
+    """The stand-in, fresh; after the test it must have refused nothing for a limit (faults a
+    test injects are not limits). The number's pace in Redis starts fresh too."""
+    client = shared_redis(settings.REDIS_URL)
+    for key in client.scan_iter("whatsapp:throughput:*"):
+        client.delete(key)
+    standin_server.meta = MetaLimits(LIMITS)
     standin_server.reset()
     yield standin_server
+    refusals = standin_server.refusals()
     standin_server.reset()
+    assert refusals == {}, f"the stand-in refused sends for Meta's limits: {refusals}"
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 import datetime as dt
 import json
+import time
 
 import pytest
 from django.db import OperationalError, connection
@@ -7,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from devstack.standins.whatsapp import status_payload
-from whatsapp import selectors, services
+from whatsapp import pacing, selectors, services
 from whatsapp.client import WhatsAppAuthError
 from whatsapp.models import OutboundMessage, OutboundStatus, StatusEvent
 from whatsapp.services import (
@@ -296,7 +297,7 @@ def test_a_permanent_error_fails_the_message_and_skips_the_rest_of_the_reply(
 def test_retries_are_bounded(whatsapp_settings, standin, django_capture_on_commit_callbacks):
     whatsapp_settings.WHATSAPP_SEND_MAX_ATTEMPTS = 2
     first, second = _queue(2, django_capture_on_commit_callbacks)
-    standin.add_fault(code=130429, body_contains="part 01", times=5)
+    standin.add_fault(code=131000, body_contains="part 01", times=5)
     assert message_send(message_id=first.pk).result == "later"
     OutboundMessage.objects.filter(pk=first.pk).update(next_attempt_at=timezone.now())
     assert message_send(message_id=first.pk).result == "failed"
@@ -560,3 +561,58 @@ def test_an_event_the_database_dropped_stays_unprocessed_for_a_retry(monkeypatch
     assert (event.processed_at, event.processing_error) == (None, "")
     later = timezone.now() + dt.timedelta(days=1)
     assert event.pk in selectors.events_unprocessed(received_before=later, limit=100)
+
+
+# --- the number's throughput level ------------------------------------------------------------
+
+
+def _one_part_messages(count: int, django_capture_on_commit_callbacks) -> list[OutboundMessage]:
+    with django_capture_on_commit_callbacks(execute=False):
+        ids = [text_send_staggered(to=f"1555300{n:04d}", text=f"hi {n}")[0] for n in range(count)]
+    return list(OutboundMessage.objects.filter(pk__in=ids).order_by("pk"))
+
+
+def test_a_send_whose_turn_is_far_off_keeps_the_turn_and_gives_the_attempt_back(
+    whatsapp_settings, standin, django_capture_on_commit_callbacks
+):
+    # given a number at 2 messages a second whose next 4 turns other senders already took
+    whatsapp_settings.WHATSAPP_MESSAGES_PER_SECOND = 2
+    for _ in range(4):
+        pacing.number_limiter().reserve(max_wait=5)
+    [message] = _one_part_messages(1, django_capture_on_commit_callbacks)
+    # when it is sent, its turn 2 s away: more than a send sleeps for
+    outcome = message_send(message_id=message.pk)
+    # then it waits for that turn, reserved, without spending an attempt
+    wait = _later(outcome)
+    assert 1.5 < wait <= 2.0
+    turn_at = outcome.turn_at
+    assert turn_at is not None
+    assert turn_at == pytest.approx(time.time() + wait, abs=0.1)
+    message = _refresh(message)
+    assert (message.status, message.attempts, message.waiting_for) == ("queued", 0, "throughput")
+    assert abs((message.next_attempt_at - timezone.now()).total_seconds() - wait) < 0.1
+    # and at its turn it goes with the reserved turn, asking for no other
+    time.sleep(max(0.0, turn_at - time.time()))
+    assert message_send(message_id=message.pk, turn_at=turn_at).result == "sent"
+    assert _refresh(message).waiting_for == ""
+    # (had it taken another, the next free turn would be a second away, not half of one)
+    assert pacing.number_limiter().peek().wait == pytest.approx(0.5, abs=0.05)
+    assert len(standin.delivered()) == 1
+
+
+def test_a_throughput_refusal_slows_the_number_and_costs_no_attempt(
+    whatsapp_settings, standin, django_capture_on_commit_callbacks
+):
+    # given Meta refusing the first send for the number's pace
+    [message] = _one_part_messages(1, django_capture_on_commit_callbacks)
+    standin.add_fault(code=130429, nth=1)
+    # when it is sent
+    outcome = message_send(message_id=message.pk)
+    # then it is due again after the pause, its attempt given back, the error kept on the row
+    assert _later(outcome) == pacing.REFUSED_PAUSE_SECONDS
+    message = _refresh(message)
+    assert (message.status, message.attempts, message.last_error_code) == ("queued", 0, 130429)
+    # and every sender now waits out the pause and then goes at half the level
+    turn = pacing.number_limiter().peek()
+    assert 0.5 < turn.wait <= pacing.REFUSED_PAUSE_SECONDS
+    assert turn.pace == pytest.approx(0.5, abs=0.05)

@@ -65,7 +65,8 @@ _NEXT = f"""
 """
 _RECORD = f"""
 UPDATE {M}
-SET status = '{OutboundStatus.SENT}', wamid = %(wamid)s, sent_at = %(now)s, updated_at = %(now)s
+SET status = '{OutboundStatus.SENT}', wamid = %(wamid)s, sent_at = %(now)s, updated_at = %(now)s,
+    waiting_for = ''
 WHERE {M}.id = %(id)s AND {M}.status IN {_in(PENDING_STATUSES)}
 RETURNING
   EXISTS (SELECT 1 FROM {_STATUS_EVENTS} AS s WHERE s.wamid = %(wamid)s),

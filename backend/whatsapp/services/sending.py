@@ -20,15 +20,16 @@ from django.db.models import F
 from django.utils import timezone
 
 from ops.db import connection_release, until_database_answers
-from whatsapp import dispatch, selectors
+from whatsapp import dispatch, pacing, selectors
 from whatsapp.client import (
     WhatsAppAuthError,
     WhatsAppError,
     WhatsAppPairRateLimitError,
+    WhatsAppThroughputError,
     WhatsAppTransientError,
     get_client,
 )
-from whatsapp.models import Contact, OutboundMessage, OutboundStatus
+from whatsapp.models import Contact, OutboundMessage, OutboundStatus, WaitingFor
 from whatsapp.services import claim
 from whatsapp.services.statuses import CALLBACK_PREFIX, status_events_replay
 from whatsapp.validation import recipient_normalize, text_parts
@@ -48,10 +49,12 @@ SPACING_TOLERANCE = 0.1
 @dataclass(frozen=True)
 class SendOutcome:
     """What one wake-up did: ``sent``, ``failed``, ``skipped`` (nothing to do), ``later`` (try
-    again in ``retry_in`` s) or ``waiting`` (an earlier message goes first and wakes this one)."""
+    again in ``retry_in`` s, with the throughput turn reserved for then in ``turn_at``) or
+    ``waiting`` (an earlier message goes first and wakes this one)."""
 
     result: str
     retry_in: float | None = None
+    turn_at: float | None = None
 
 
 def contact_get_or_create(*, wa_id: str, profile_name: str = "") -> Contact:
@@ -136,14 +139,16 @@ def _pair_rate_limit_backoff(attempts: int) -> float:
     return min(base * random.uniform(1.0, 1.2), _max_countdown())  # noqa: S311
 
 
-def message_send(*, message_id: int) -> SendOutcome:
+def message_send(*, message_id: int, turn_at: float | None = None) -> SendOutcome:
     """Send one queued message, at most once per claim (see docs/whatsapp.md).
 
     Returns ``later`` (with seconds) when it is not yet due, when the contact's last message went
-    out less than the part spacing ago, or after a retryable error; ``waiting`` when an earlier
-    message to the same contact is still pending (it wakes this one). Raises
-    ``WhatsAppAuthError`` after marking the message failed: a bad token needs an operator, so it
-    must be loud. A send that goes out costs two statements: the claim and the record.
+    out less than the part spacing ago, when the number's next throughput turn is more than a
+    moment away (reserved for then: ``turn_at``, which the wake-up passes back), or after a
+    retryable error; ``waiting`` when an earlier message to the same contact is still pending (it
+    wakes this one). Raises ``WhatsAppAuthError`` after marking the message failed: a bad token
+    needs an operator, so it must be loud. A send that goes out costs two statements: the claim
+    and the record.
     """
     started = time.monotonic()
     now = timezone.now()
@@ -153,10 +158,22 @@ def message_send(*, message_id: int) -> SendOutcome:
         message_id=message_id, now=now, spacing=spacing * (1 - SPACING_TOLERANCE)
     )
     if claimed is None:
-        return _not_claimed(message_id=message_id, now=now, spacing=spacing)
+        outcome = _not_claimed(message_id=message_id, now=now, spacing=spacing)
+        if outcome.result == "later" and turn_at is not None:
+            # Early by a hair for its own turn: the turn stays reserved for the next wake-up.
+            outcome = SendOutcome("later", outcome.retry_in, turn_at=turn_at)
+        return outcome
     message = claimed.as_message()
+    turn = pacing.turn_take(reserved_at=turn_at, horizon=_max_countdown())
+    if turn.at is not None:
+        # Due exactly at the turn (the same clock), so the wake-up at the turn finds it due.
+        wait = max(0.0, turn.at - time.time())
+        _message_release(message=message, delay=wait, waiting_for=WaitingFor.THROUGHPUT)
+        return SendOutcome("later", wait, turn_at=turn.at)
 
     connection_release()
+    if turn.sleep:
+        time.sleep(turn.sleep)
     request_at = timezone.now()
     try:
         sent = get_client().text_send(
@@ -167,6 +184,20 @@ def message_send(*, message_id: int) -> SendOutcome:
     except WhatsAppAuthError as exc:
         message_fail(message=message, code=exc.code, text=str(exc))
         raise
+    except WhatsAppThroughputError as exc:
+        # Over the number's level (or during its upgrade): not this message's fault, so it costs
+        # no attempt; every sender slows down, and this one takes a new turn.
+        pacing.refused_for_pace()
+        delay = pacing.REFUSED_PAUSE_SECONDS
+        _message_release(
+            message=message,
+            delay=delay,
+            code=exc.code,
+            text=str(exc),
+            waiting_for=WaitingFor.THROUGHPUT,
+        )
+        logger.warning("message %s: %s; the number slows down", claimed.id, exc)
+        return SendOutcome("later", delay)
     except WhatsAppTransientError as exc:
         attempts = claimed.attempts
         if attempts >= settings.WHATSAPP_SEND_MAX_ATTEMPTS:
@@ -277,17 +308,30 @@ def _wake(following: claim.NextQueued) -> None:
 
 
 def _message_release(
-    *, message: OutboundMessage, delay: float, code: int | None, text: str
+    *,
+    message: OutboundMessage,
+    delay: float,
+    code: int | None = None,
+    text: str = "",
+    waiting_for: str = "",
 ) -> None:
-    """Give a claimed message back to the queue, due again after ``delay`` seconds."""
+    """Give a claimed message back to the queue, due again after ``delay`` seconds. A release
+    for a limit (``waiting_for``) gives its attempt back, and keeps the last error when there was
+    no new one: only a failed try of the message itself counts toward the attempts."""
     now = timezone.now()
-    OutboundMessage.objects.filter(pk=message.pk, status=OutboundStatus.SENDING).update(
-        status=OutboundStatus.QUEUED,
-        next_attempt_at=now + dt.timedelta(seconds=delay),
-        last_error_code=code,
-        last_error_text=text,
-        updated_at=now,
-    )
+    changes: dict[str, object] = {
+        "status": OutboundStatus.QUEUED,
+        # Not later than ``delay`` from when the caller measured it: its wake-up must find the
+        # row due.
+        "next_attempt_at": now + dt.timedelta(seconds=max(0.0, delay - 0.01)),
+        "waiting_for": waiting_for,
+        "updated_at": now,
+    }
+    if waiting_for:
+        changes["attempts"] = F("attempts") - 1
+    if code is not None or not waiting_for:
+        changes.update(last_error_code=code, last_error_text=text)
+    OutboundMessage.objects.filter(pk=message.pk, status=OutboundStatus.SENDING).update(**changes)
 
 
 def message_fail(*, message: OutboundMessage, code: int | None, text: str) -> None:

@@ -15,7 +15,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from ops.db import DATABASE_UNAVAILABLE
-from whatsapp import dispatch
+from whatsapp import dispatch, pacing
 from whatsapp.commands import command_reply
 from whatsapp.models import Contact, InboundMessage, StatusEvent, WebhookEvent
 from whatsapp.services.errors import graph_error_code, graph_error_title, graph_errors
@@ -108,6 +108,7 @@ def inbound_message_record(
     )
     if not created:
         return None
+    pacing.inbound_counted(1)
     Contact.objects.filter(pk=contact.pk).update(last_inbound_at=sent_at or timezone.now())
     if inbound.type == "text" and inbound.text.strip():
         try:
