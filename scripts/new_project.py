@@ -55,6 +55,8 @@ def remove_app(root: Path, app: str) -> None:
     for folder in (root / "backend" / app, root / "tests" / app):
         shutil.rmtree(folder, ignore_errors=True)
     (root / "devstack" / "standins" / f"{app}.py").unlink(missing_ok=True)
+    for part in (root / "devstack" / "standins").glob(f"_{app}_*.py"):
+        part.unlink()  # a part of that stand-in (devstack/standins/_whatsapp_limits.py)
     settings = root / "backend" / "config" / "settings.py"
     settings.write_text(settings.read_text().replace(f'    "{app}",\n', ""))
     override = root / "docker-compose.override.yml"

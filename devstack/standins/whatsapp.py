@@ -17,7 +17,7 @@ answers like Meta (``wamid.*`` ids, Graph error envelopes), adds latency and fau
 records every request with its receive time, and can post signed status webhooks (sent,
 delivered, read) back to the app. ``limits=`` (``--messages-per-second``, ``--pair-interval``,
 ``--pair-burst``) makes it enforce Meta's throughput level and pair rule
-(devstack.standins._meta_limits) and count each refusal (``refusals()``, GET
+(devstack.standins._whatsapp_limits) and count each refusal (``refusals()``, GET
 /_standin/refusals). Standard library plus requests only.
 """
 
@@ -45,7 +45,7 @@ from typing import Any
 import requests
 
 from devstack.standins import StandInServer, stop_on_sigterm
-from devstack.standins._meta_limits import Limits, MetaLimits
+from devstack.standins._whatsapp_limits import Limits, MetaLimits
 
 logger = logging.getLogger("devstack.standins.whatsapp")
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from devstack.standins._meta_limits import Limits, MetaLimits
+from devstack.standins._whatsapp_limits import Limits, MetaLimits
 from devstack.standins.whatsapp import WhatsAppStandIn, sign
 from ops.ratelimit import shared_redis
 

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from devstack.standins._meta_limits import Limits, MetaLimits
+from devstack.standins._whatsapp_limits import Limits, MetaLimits
 from devstack.standins.whatsapp import inbound_text_payload
 from tests.stack import node_name, wait_for_node, wait_until
 from tests.whatsapp.conftest import bodies, post_webhook, reply_text

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from devstack.standins._meta_limits import PAIR_REFUSED, THROUGHPUT_REFUSED, Limits, MetaLimits
+from devstack.standins._whatsapp_limits import PAIR_REFUSED, THROUGHPUT_REFUSED, Limits, MetaLimits
 
 
 class Clock:
