@@ -46,6 +46,15 @@ SESSION_DIR = Path(tempfile.mkdtemp(prefix="django-celery-tests-"))
 REDIS = PrivateRedis(SESSION_DIR / "redis").start()
 atexit.register(shutil.rmtree, SESSION_DIR, ignore_errors=True)
 atexit.register(REDIS.stop)
+# make test-postgres (TEST_POSTGRES=1) and make chaos (FAULT_TESTS=1) take their database from
+# TEST_DATABASE_URL: the first defaults to the machine's PostgreSQL with trust auth, the second
+# to a private one started here. (Read here, not by make: make would print its password.)
+if os.environ.get("TEST_POSTGRES"):
+    os.environ["DATABASE_URL"] = (
+        os.environ.get("TEST_DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/test"
+    )
+elif os.environ.get("FAULT_TESTS"):
+    os.environ["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL", "")
 POSTGRES: PrivatePostgres | None = None
 if os.environ.get("FAULT_TESTS") and not os.environ.get("DATABASE_URL"):
     POSTGRES = PrivatePostgres(SESSION_DIR / "postgres").start()

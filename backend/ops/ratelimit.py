@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from functools import cache
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 # GCRA (the generic cell rate algorithm): one key holds the theoretical arrival time (TAT) of
 # the next grant, in microseconds of the Redis server's clock. A grant may come ``burst - 1``
@@ -57,12 +59,16 @@ return {1, tostring(math.max(0, wait)), tostring(factor)}
 )
 
 # A refusal from the provider: nothing for ARGV[4] µs, then the pace at ARGV[5] times what it
-# was, climbing back to the full rate over the recovery time.
+# was, climbing back to the full rate over the recovery time. Refusals during the pause (calls
+# already in flight when the first came) change nothing more.
 _SLOW_DOWN = (
     _NOW_AND_PACE
     + """
 local pause = tonumber(ARGV[4])
 local cut = tonumber(ARGV[5])
+if pace[1] and now - tonumber(pace[2]) < pause then
+  return tostring(factor)
+end
 factor = math.max(0.05, factor * cut)
 redis.call('HSET', KEYS[2], 'factor', tostring(factor), 'at', string.format('%.0f', now))
 redis.call('PEXPIRE', KEYS[2], math.ceil(recover / 1000))
@@ -108,7 +114,11 @@ return until_ms
 def shared_redis(url: str) -> redis.Redis:
     """One client per process and URL for the limiters (redis-py's pool notices a fork and
     reconnects, so prefork children are safe)."""
-    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3)
+    # One quick retry: a caller that finds Redis away decides what to do (wait, retry the task)
+    # within its own time limit, instead of redis-py's backoff using it up.
+    return redis.Redis.from_url(
+        url, socket_timeout=3, socket_connect_timeout=2, retry=Retry(NoBackoff(), 1)
+    )
 
 
 class RateLimitExceeded(Exception):
@@ -184,9 +194,10 @@ class ThroughputLimiter:
         self._call("debit")
 
     def slow_down(self, *, pause: float, cut: float = 0.5) -> float:
-        """The provider refused for going too fast: no turn for ``pause`` seconds, then the pace
-        at ``cut`` times what it was, climbing back to the full rate by itself. Returns the
-        pace now in force."""
+        """The provider refused for going too fast: no new turn for ``pause`` seconds, then the
+        pace at ``cut`` times what it was, climbing back to the full rate by itself; a refusal
+        within the pause of the last one changes nothing (it was already in flight). Turns
+        already handed out keep their times. Returns the pace now in force."""
         factor = self._slow_down(
             keys=self.keys,
             args=[self._interval_us, self.burst, self._recover_us, pause * 1_000_000, cut],

@@ -456,11 +456,13 @@ class WhatsAppStandIn:
         problem = _validate(record.payload)
         if problem:
             return _graph_error(100, f"(#100) {problem}")
-        refused = self.meta.admit(match["phone_number_id"], record.to)
-        if refused is not None:
-            record.fault = f"limit {refused}"
-            return _graph_error(refused)
         fault = self._pick_fault(number, record.body)
+        if fault is None:
+            # An injected fault stands for Meta failing before counting the message.
+            refused = self.meta.admit(match["phone_number_id"], record.to)
+            if refused is not None:
+                record.fault = f"limit {refused}"
+                return _graph_error(refused)
         if fault is not None:
             record.fault = fault.kind if fault.code is None else str(fault.code)
             if fault.kind == TIMEOUT:

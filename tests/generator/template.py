@@ -24,6 +24,7 @@ GIT_ENV = {
 LEAKED = (
     "DATABASE_URL",
     "TEST_DATABASE_URL",
+    "TEST_POSTGRES",
     "PYTEST",
     "DJANGO",
     "REDIS",

@@ -7,6 +7,7 @@ from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from devstack.redis_server import free_port
 from devstack.standins.whatsapp import status_payload
 from whatsapp import pacing, selectors, services
 from whatsapp.client import WhatsAppAuthError
@@ -616,3 +617,36 @@ def test_a_throughput_refusal_slows_the_number_and_costs_no_attempt(
     turn = pacing.number_limiter().peek()
     assert 0.5 < turn.wait <= pacing.REFUSED_PAUSE_SECONDS
     assert turn.pace == pytest.approx(0.5, abs=0.05)
+
+
+def test_a_send_beyond_the_horizon_reserves_nothing_and_asks_again_later(
+    whatsapp_settings, standin, django_capture_on_commit_callbacks
+):
+    # given a number at 1 message a second whose next 12 turns are taken (past the 10 s horizon)
+    whatsapp_settings.WHATSAPP_MESSAGES_PER_SECOND = 1
+    for _ in range(12):
+        pacing.number_limiter().reserve(max_wait=60)
+    [message] = _one_part_messages(1, django_capture_on_commit_callbacks)
+    # when it is sent
+    outcome = message_send(message_id=message.pk)
+    # then it asks again once its turn is within the horizon, holding no turn meanwhile
+    assert 6 < _later(outcome) <= 7.5
+    assert outcome.turn_at is None
+    assert pacing.number_limiter().peek().wait == pytest.approx(12, abs=0.2)
+    assert _refresh(message).attempts == 0
+
+
+def test_without_redis_for_the_limiter_a_send_waits_with_its_attempt_given_back(
+    whatsapp_settings, standin, django_capture_on_commit_callbacks
+):
+    # given the limiter's Redis not answering
+    whatsapp_settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    [message] = _one_part_messages(1, django_capture_on_commit_callbacks)
+    # when a message is sent
+    outcome = message_send(message_id=message.pk)
+    # then nothing went to Meta, and the row waits, queued, its attempt given back
+    assert _later(outcome) == pytest.approx(pacing.LIMITER_UNAVAILABLE_WAIT, abs=0.2)
+    assert outcome.turn_at is None
+    message = _refresh(message)
+    assert (message.status, message.attempts, message.waiting_for) == ("queued", 0, "throughput")
+    assert standin.received() == []

@@ -164,12 +164,12 @@ def message_send(*, message_id: int, turn_at: float | None = None) -> SendOutcom
             outcome = SendOutcome("later", outcome.retry_in, turn_at=turn_at)
         return outcome
     message = claimed.as_message()
-    turn = pacing.turn_take(reserved_at=turn_at, horizon=_max_countdown())
+    turn = pacing.turn_take(reserved_at=turn_at)
     if turn.at is not None:
         # Due exactly at the turn (the same clock), so the wake-up at the turn finds it due.
         wait = max(0.0, turn.at - time.time())
         _message_release(message=message, delay=wait, waiting_for=WaitingFor.THROUGHPUT)
-        return SendOutcome("later", wait, turn_at=turn.at)
+        return SendOutcome("later", wait, turn_at=turn.at if turn.reserved else None)
 
     connection_release()
     if turn.sleep:

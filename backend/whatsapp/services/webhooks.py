@@ -24,6 +24,9 @@ from whatsapp.services.statuses import message_status_apply
 
 logger = logging.getLogger(__name__)
 
+# An inbound message this recent still weighs on the number's throughput turns.
+INBOUND_RECENT = 10.0
+
 
 def webhook_event_store(*, body: bytes) -> tuple[WebhookEvent, bool]:
     """Keep a verified webhook body; enqueue its processing after commit if it is new.
@@ -108,7 +111,10 @@ def inbound_message_record(
     )
     if not created:
         return None
-    pacing.inbound_counted(1)
+    if sent_at is not None and abs((timezone.now() - sent_at).total_seconds()) < INBOUND_RECENT:
+        # Meta counted it against the number's level when it came; one redelivered days later
+        # is long out of the bucket. Counted once the record commits: a retry counts it once.
+        transaction.on_commit(lambda: pacing.inbound_counted(1))
     Contact.objects.filter(pk=contact.pk).update(last_inbound_at=sent_at or timezone.now())
     if inbound.type == "text" and inbound.text.strip():
         try:
