@@ -37,22 +37,19 @@ DATABASE_RETRIES = 10
     soft_time_limit=services.SEND_TIME_LIMIT_SECONDS - 5,
     time_limit=services.SEND_TIME_LIMIT_SECONDS,
 )
-def send_message(
-    self: Any, message_id: int, database_retries: int = 0, turn_at: float | None = None
-) -> str:
+def send_message(self: Any, message_id: int, database_retries: int = 0) -> str:
     """Wake-up for one OutboundMessage: send it if it is due and next in line, else sleep again.
 
     ``database_retries`` counts the tries lost to an unavailable database; the row's own retries
-    (``later``) do not count against it. ``turn_at``: the number's throughput turn reserved for
-    this wake-up (whatsapp.pacing)."""
+    (``later``) do not count against it."""
     try:
-        outcome = services.message_send(message_id=message_id, turn_at=turn_at)
+        outcome = services.message_send(message_id=message_id)
     except DATABASE_UNAVAILABLE as exc:
         if database_retries >= DATABASE_RETRIES:
             raise
         raise self.retry(
             exc=exc,
-            kwargs={"database_retries": database_retries + 1, "turn_at": None},
+            kwargs={"database_retries": database_retries + 1},
             countdown=database_retry_countdown(database_retries),
             max_retries=None,
         ) from exc
@@ -65,11 +62,7 @@ def send_message(
         raise
     if outcome.result == "later" and outcome.retry_in is not None:
         countdown = max(services.send_countdown(outcome.retry_in), 0.05)
-        raise self.retry(
-            countdown=countdown,
-            kwargs={"database_retries": database_retries, "turn_at": outcome.turn_at},
-            max_retries=None,
-        )
+        raise self.retry(countdown=countdown, max_retries=None)
     return outcome.result
 
 

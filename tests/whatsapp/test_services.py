@@ -573,32 +573,40 @@ def _one_part_messages(count: int, django_capture_on_commit_callbacks) -> list[O
     return list(OutboundMessage.objects.filter(pk__in=ids).order_by("pk"))
 
 
-def test_a_send_whose_turn_is_far_off_keeps_the_turn_and_gives_the_attempt_back(
+def test_a_send_sleeps_for_a_near_turn_and_goes(
     whatsapp_settings, standin, django_capture_on_commit_callbacks
 ):
-    # given a number at 2 messages a second whose next 4 turns other senders already took
+    # given a number at 2 messages a second whose next 2 turns other senders already took
     whatsapp_settings.WHATSAPP_MESSAGES_PER_SECOND = 2
-    for _ in range(4):
+    for _ in range(2):
         pacing.number_limiter().reserve(max_wait=5)
     [message] = _one_part_messages(1, django_capture_on_commit_callbacks)
-    # when it is sent, its turn 2 s away: more than a send sleeps for
+    # when it is sent, its turn a second away
+    started = time.monotonic()
+    assert message_send(message_id=message.pk).result == "sent"
+    # then it went at its turn, not before
+    assert 0.9 < time.monotonic() - started < 1.5
+    assert len(standin.delivered()) == 1
+
+
+def test_a_send_whose_turn_is_far_off_takes_none_and_gives_the_attempt_back(
+    whatsapp_settings, standin, django_capture_on_commit_callbacks
+):
+    # given a number at 1 message a second whose next 6 turns are taken (past the 2 s a send
+    # sleeps for)
+    whatsapp_settings.WHATSAPP_MESSAGES_PER_SECOND = 1
+    for _ in range(6):
+        pacing.number_limiter().reserve(max_wait=60)
+    [message] = _one_part_messages(1, django_capture_on_commit_callbacks)
+    # when it is sent
     outcome = message_send(message_id=message.pk)
-    # then it waits for that turn, reserved, without spending an attempt
-    wait = _later(outcome)
-    assert 1.5 < wait <= 2.0
-    turn_at = outcome.turn_at
-    assert turn_at is not None
-    assert turn_at == pytest.approx(time.time() + wait, abs=0.1)
+    # then it asks again shortly before the free turn, having taken none and spent no attempt
+    assert 3.9 < _later(outcome) <= 6.1
+    assert pacing.number_limiter().peek().wait == pytest.approx(6, abs=0.2)
     message = _refresh(message)
     assert (message.status, message.attempts, message.waiting_for) == ("queued", 0, "throughput")
-    assert abs((message.next_attempt_at - timezone.now()).total_seconds() - wait) < 0.1
-    # and at its turn it goes with the reserved turn, asking for no other
-    time.sleep(max(0.0, turn_at - time.time()))
-    assert message_send(message_id=message.pk, turn_at=turn_at).result == "sent"
-    assert _refresh(message).waiting_for == ""
-    # (had it taken another, the next free turn would be a second away, not half of one)
-    assert pacing.number_limiter().peek().wait == pytest.approx(0.5, abs=0.05)
-    assert len(standin.delivered()) == 1
+    assert abs((message.next_attempt_at - timezone.now()).total_seconds() - _later(outcome)) < 0.1
+    assert standin.received() == []
 
 
 def test_a_throughput_refusal_slows_the_number_and_costs_no_attempt(
@@ -619,23 +627,6 @@ def test_a_throughput_refusal_slows_the_number_and_costs_no_attempt(
     assert turn.pace == pytest.approx(0.5, abs=0.05)
 
 
-def test_a_send_beyond_the_horizon_reserves_nothing_and_asks_again_later(
-    whatsapp_settings, standin, django_capture_on_commit_callbacks
-):
-    # given a number at 1 message a second whose next 12 turns are taken (past the 10 s horizon)
-    whatsapp_settings.WHATSAPP_MESSAGES_PER_SECOND = 1
-    for _ in range(12):
-        pacing.number_limiter().reserve(max_wait=60)
-    [message] = _one_part_messages(1, django_capture_on_commit_callbacks)
-    # when it is sent
-    outcome = message_send(message_id=message.pk)
-    # then it asks again once its turn is within the horizon, holding no turn meanwhile
-    assert 6 < _later(outcome) <= 7.5
-    assert outcome.turn_at is None
-    assert pacing.number_limiter().peek().wait == pytest.approx(12, abs=0.2)
-    assert _refresh(message).attempts == 0
-
-
 def test_without_redis_for_the_limiter_a_send_waits_with_its_attempt_given_back(
     whatsapp_settings, standin, django_capture_on_commit_callbacks
 ):
@@ -646,7 +637,6 @@ def test_without_redis_for_the_limiter_a_send_waits_with_its_attempt_given_back(
     outcome = message_send(message_id=message.pk)
     # then nothing went to Meta, and the row waits, queued, its attempt given back
     assert _later(outcome) == pytest.approx(pacing.LIMITER_UNAVAILABLE_WAIT, abs=0.2)
-    assert outcome.turn_at is None
     message = _refresh(message)
     assert (message.status, message.attempts, message.waiting_for) == ("queued", 0, "throughput")
     assert standin.received() == []

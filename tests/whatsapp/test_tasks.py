@@ -41,7 +41,7 @@ def test_a_wake_up_the_database_dropped_is_retried_then_left_to_the_sweeper(monk
     # given a database that is away for good
     calls = []
 
-    def unavailable(*, message_id, turn_at=None):
+    def unavailable(*, message_id):
         calls.append(message_id)
         raise OperationalError("connection refused")
 

@@ -49,12 +49,10 @@ SPACING_TOLERANCE = 0.1
 @dataclass(frozen=True)
 class SendOutcome:
     """What one wake-up did: ``sent``, ``failed``, ``skipped`` (nothing to do), ``later`` (try
-    again in ``retry_in`` s, with the throughput turn reserved for then in ``turn_at``) or
-    ``waiting`` (an earlier message goes first and wakes this one)."""
+    again in ``retry_in`` s) or ``waiting`` (an earlier message goes first and wakes this one)."""
 
     result: str
     retry_in: float | None = None
-    turn_at: float | None = None
 
 
 def contact_get_or_create(*, wa_id: str, profile_name: str = "") -> Contact:
@@ -139,16 +137,15 @@ def _pair_rate_limit_backoff(attempts: int) -> float:
     return min(base * random.uniform(1.0, 1.2), _max_countdown())  # noqa: S311
 
 
-def message_send(*, message_id: int, turn_at: float | None = None) -> SendOutcome:
+def message_send(*, message_id: int) -> SendOutcome:
     """Send one queued message, at most once per claim (see docs/whatsapp.md).
 
     Returns ``later`` (with seconds) when it is not yet due, when the contact's last message went
-    out less than the part spacing ago, when the number's next throughput turn is more than a
-    moment away (reserved for then: ``turn_at``, which the wake-up passes back), or after a
-    retryable error; ``waiting`` when an earlier message to the same contact is still pending (it
-    wakes this one). Raises ``WhatsAppAuthError`` after marking the message failed: a bad token
-    needs an operator, so it must be loud. A send that goes out costs two statements: the claim
-    and the record.
+    out less than the part spacing ago, when the number's next throughput turn is more than
+    ``pacing.TURN_WAIT_MAX`` away, or after a retryable error; ``waiting`` when an earlier
+    message to the same contact is still pending (it wakes this one). Raises
+    ``WhatsAppAuthError`` after marking the message failed: a bad token needs an operator, so it
+    must be loud. A send that goes out costs two statements: the claim and the record.
     """
     started = time.monotonic()
     now = timezone.now()
@@ -158,18 +155,13 @@ def message_send(*, message_id: int, turn_at: float | None = None) -> SendOutcom
         message_id=message_id, now=now, spacing=spacing * (1 - SPACING_TOLERANCE)
     )
     if claimed is None:
-        outcome = _not_claimed(message_id=message_id, now=now, spacing=spacing)
-        if outcome.result == "later" and turn_at is not None:
-            # Early by a hair for its own turn: the turn stays reserved for the next wake-up.
-            outcome = SendOutcome("later", outcome.retry_in, turn_at=turn_at)
-        return outcome
+        return _not_claimed(message_id=message_id, now=now, spacing=spacing)
     message = claimed.as_message()
-    turn = pacing.turn_take(reserved_at=turn_at)
+    turn = pacing.turn_take()
     if turn.at is not None:
-        # Due exactly at the turn (the same clock), so the wake-up at the turn finds it due.
         wait = max(0.0, turn.at - time.time())
         _message_release(message=message, delay=wait, waiting_for=WaitingFor.THROUGHPUT)
-        return SendOutcome("later", wait, turn_at=turn.at if turn.reserved else None)
+        return SendOutcome("later", wait)
 
     connection_release()
     if turn.sleep:
