@@ -70,10 +70,10 @@ restore: ## Production stack: restore BACKUP=<name> (stops the app services mean
 	  || { $(PROD_COMPOSE) start $(APP_SERVICES); exit 1; }
 	$(PROD_COMPOSE) start $(APP_SERVICES)
 
-test: $(STAMP) ## The whole test suite: starts its own Redis and workers; SQLite (about 8 min)
+test: $(STAMP) ## The whole test suite: starts its own Redis and workers; SQLite (about 10 min)
 	$(BIN)/pytest
 
-test-postgres: $(STAMP) ## The suite again on PostgreSQL: TEST_DATABASE_URL, default local trust auth (about 8 min)
+test-postgres: $(STAMP) ## The suite again on PostgreSQL: TEST_DATABASE_URL, default local trust auth (about 10 min)
 	TEST_POSTGRES=1 $(BIN)/pytest
 
 # The routing and real-worker tests again, with the machine's RabbitMQ (127.0.0.1:5672, guest) as
@@ -83,7 +83,7 @@ test-rabbitmq: $(STAMP) ## The routing and worker tests with the local RabbitMQ 
 
 # Without TEST_DATABASE_URL the tests start a PostgreSQL of their own (tests/bootstrap.py), which
 # they may restart.
-chaos: $(STAMP) ## Fault tests: kills, outages, bursts; exact counts and recovery times; PostgreSQL (about 12 min)
+chaos: $(STAMP) ## Fault tests: kills, outages, bursts; exact counts and recovery times; PostgreSQL (about 13 min)
 	FAULT_TESTS=1 $(BIN)/pytest -m faults --timeout=900 -v --durations=0
 
 test-compose: $(STAMP) ## The stack on a real Docker Engine: both compose setups, stops, scaling, faults (about 8 min)
