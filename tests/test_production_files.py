@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from devstack.compose import COMPOSE_FILES, REPO_DIR, VARIABLE
@@ -104,6 +105,7 @@ def aged(path: Path, days: float) -> Path:
     return path
 
 
+@pytest.mark.kernel_clock
 def test_a_backup_deletes_dumps_past_their_days_but_never_the_newest(tmp_path):
     backups = tmp_path / "backups"
     backups.mkdir()

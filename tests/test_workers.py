@@ -249,6 +249,7 @@ def test_workers_touch_their_liveness_file_and_remove_it_on_exit(stack, tmp_path
     assert not alive.exists()
 
 
+@pytest.mark.kernel_clock
 @pytest.mark.parametrize("worker", WORKERS, ids=lambda w: w.service)
 def test_a_worker_whose_broker_stops_answering_stops_touching_its_liveness_file(
     stack, tmp_path, broker, worker

@@ -122,6 +122,7 @@ def test_worker_cpu_soft_shuts_down_and_worker_io_does_not():
     assert "REMAP_SIGTERM" not in environment("worker-io")
 
 
+@pytest.mark.kernel_clock
 @pytest.mark.parametrize("service", [*(w.service for w in WORKERS), "beat"])
 def test_the_liveness_probe_is_compose_healthcheck_and_fails_on_a_stale_file(service, tmp_path):
     spec = COMPOSE["services"][service]
