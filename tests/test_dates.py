@@ -38,11 +38,21 @@ def present(paths: list[str]) -> list[str]:
     return [path for path in paths if (REPO_DIR / path).exists()]
 
 
+# Not passed on to the pinned sessions: this session's clock and options, and its database. On
+# PostgreSQL two sessions (and this one) would share one test database and drop it under each
+# other; each pinned session gets an SQLite file of its own instead.
+NOT_PASSED_ON = ("TEST_CLOCK_OFFSET", "PYTHONPATH", "PYTEST_ADDOPTS", "DATABASE_URL",
+                 "TEST_DATABASE_URL", "TEST_POSTGRES", "FAULT_TESTS")  # fmt: skip
+
+
 def pytest_at(moment: str, *arguments: str) -> subprocess.CompletedProcess[str]:
-    """A pytest session of its own (its own Redis and workers) with the clock pinned to
-    ``moment``, whatever options this session was given."""
-    dropped = ("TEST_CLOCK_OFFSET", "PYTHONPATH", "PYTEST_ADDOPTS")
-    env = {k: v for k, v in os.environ.items() if k not in dropped}
+    """A pytest session of its own (its own Redis, workers and database) with the clock pinned
+    to ``moment``, whatever options this session was given."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in NOT_PASSED_ON and not k.startswith("POSTGRES_")
+    }
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", *arguments],
         cwd=REPO_DIR,
