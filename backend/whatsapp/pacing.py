@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from dataclasses import dataclass
 
 import redis
@@ -36,10 +35,10 @@ BURST_SHARE = 0.1
 
 @dataclass(frozen=True)
 class Turn:
-    """Go after sleeping ``sleep`` seconds, or (``at`` set) ask again at that time.time()."""
+    """Go after sleeping ``sleep`` seconds, or (``retry_in`` set) ask again that much later."""
 
     sleep: float = 0.0
-    at: float | None = None
+    retry_in: float | None = None
 
 
 def number_limiter() -> ThroughputLimiter:
@@ -57,15 +56,14 @@ def turn_take() -> Turn:
     """This send's turn, if it comes within ``TURN_WAIT_MAX``; else when to ask again: a little
     before the turn that was free, spread so that the rows turned away do not all come back at
     once. Nothing is taken while Redis does not answer."""
-    now = time.time()
     try:
         turn = number_limiter().reserve(max_wait=TURN_WAIT_MAX)
     except RateLimitExceeded as exc:
         spread = random.uniform(0, TURN_WAIT_MAX)  # noqa: S311 (spreading, not security)
-        return Turn(at=now + max(0.1, exc.retry_after - TURN_WAIT_MAX) + spread)
+        return Turn(retry_in=max(0.1, exc.retry_after - TURN_WAIT_MAX) + spread)
     except redis.RedisError as exc:
         logger.warning("throughput limiter unavailable, sends wait: %s", exc)
-        return Turn(at=now + LIMITER_UNAVAILABLE_WAIT)
+        return Turn(retry_in=LIMITER_UNAVAILABLE_WAIT)
     return Turn(sleep=turn.wait)
 
 

@@ -158,10 +158,9 @@ def message_send(*, message_id: int) -> SendOutcome:
         return _not_claimed(message_id=message_id, now=now, spacing=spacing)
     message = claimed.as_message()
     turn = pacing.turn_take()
-    if turn.at is not None:
-        wait = max(0.0, turn.at - time.time())
-        _message_release(message=message, delay=wait, waiting_for=WaitingFor.THROUGHPUT)
-        return SendOutcome("later", wait)
+    if turn.retry_in is not None:
+        _message_release(message=message, delay=turn.retry_in, waiting_for=WaitingFor.THROUGHPUT)
+        return SendOutcome("later", turn.retry_in)
 
     connection_release()
     if turn.sleep:
