@@ -257,7 +257,9 @@ WHATSAPP_ACCESS_TOKEN = env.optional("WHATSAPP_ACCESS_TOKEN", shape=TOKEN)
 WHATSAPP_PHONE_NUMBER_ID = env.optional("WHATSAPP_PHONE_NUMBER_ID", shape=DIGITS)
 WHATSAPP_APP_SECRET = env.secret("WHATSAPP_APP_SECRET", production=production)
 WHATSAPP_VERIFY_TOKEN = env.secret("WHATSAPP_VERIFY_TOKEN", production=production)
-WHATSAPP_PART_SPACING_SECONDS = env.float("WHATSAPP_PART_SPACING_SECONDS", 2.0, minimum=0)
+# Between the parts of a reply inside one pair-rule burst: short, so that a long reply fits one
+# burst (docs/decisions.md, "Part spacing inside the pair rule's burst").
+WHATSAPP_PART_SPACING_SECONDS = env.float("WHATSAPP_PART_SPACING_SECONDS", 0.2, minimum=0)
 WHATSAPP_WEBHOOK_MAX_BYTES = env.int("WHATSAPP_WEBHOOK_MAX_BYTES", 3 * 1024 * 1024, minimum=1024)
 WHATSAPP_HTTP_POOL_SIZE = env.int("WHATSAPP_HTTP_POOL_SIZE", 100, minimum=1)
 # The sweeper re-enqueues a queued message whose wake-up is this overdue (its task was lost) and

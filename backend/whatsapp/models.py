@@ -32,6 +32,7 @@ class WaitingFor(models.TextChoices):
 
     NOTHING = "", "nothing"
     THROUGHPUT = "throughput", "its turn at the number's throughput level"
+    PAIR = "pair", "the pair rule: the time the contact's last burst borrowed"
 
 
 # Statuses after which a message no longer holds back the next one to the same contact.
@@ -68,6 +69,11 @@ class OutboundMessage(models.Model):
     waiting_for = models.CharField(
         max_length=16, choices=WaitingFor.choices, default=WaitingFor.NOTHING, blank=True
     )
+    # The contact's burst under Meta's pair rule once this message was accepted (whatsapp.pair);
+    # the contact's state is its message with the latest ``pair_free_at``.
+    pair_burst_start = models.DateTimeField(null=True, blank=True)
+    pair_burst_count = models.PositiveIntegerField(null=True, blank=True)
+    pair_free_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
@@ -83,6 +89,7 @@ class OutboundMessage(models.Model):
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="whatsapp_out_status_due"),
             models.Index(fields=["contact", "status"], name="whatsapp_out_contact_status"),
+            models.Index(fields=["contact", "pair_free_at"], name="whatsapp_out_contact_pair"),
         ]
 
     def __str__(self) -> str:

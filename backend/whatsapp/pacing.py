@@ -35,10 +35,12 @@ BURST_SHARE = 0.1
 
 @dataclass(frozen=True)
 class Turn:
-    """Go after sleeping ``sleep`` seconds, or (``retry_in`` set) ask again that much later."""
+    """Go after sleeping ``sleep`` seconds, or (``retry_in`` set) ask again that much later;
+    ``free_in``: when the turn not taken would have come."""
 
     sleep: float = 0.0
     retry_in: float | None = None
+    free_in: float | None = None
 
 
 def number_limiter() -> ThroughputLimiter:
@@ -52,15 +54,16 @@ def number_limiter() -> ThroughputLimiter:
     )
 
 
-def turn_take() -> Turn:
-    """This send's turn, if it comes within ``TURN_WAIT_MAX``; else when to ask again: a little
-    before the turn that was free, spread so that the rows turned away do not all come back at
-    once. Nothing is taken while Redis does not answer."""
+def turn_take(*, within: float = TURN_WAIT_MAX) -> Turn:
+    """This send's turn, if it comes within ``within`` seconds (at most ``TURN_WAIT_MAX``); else
+    when to ask again: a little before the turn that was free, spread so that the rows turned
+    away do not all come back at once. Nothing is taken while Redis does not answer."""
     try:
-        turn = number_limiter().reserve(max_wait=TURN_WAIT_MAX)
+        turn = number_limiter().reserve(max_wait=min(within, TURN_WAIT_MAX))
     except RateLimitExceeded as exc:
         spread = random.uniform(0, TURN_WAIT_MAX)  # noqa: S311 (spreading, not security)
-        return Turn(retry_in=max(0.1, exc.retry_after - TURN_WAIT_MAX) + spread)
+        retry_in = max(0.1, exc.retry_after - TURN_WAIT_MAX) + spread
+        return Turn(retry_in=retry_in, free_in=exc.retry_after)
     except redis.RedisError as exc:
         logger.warning("throughput limiter unavailable, sends wait: %s", exc)
         return Turn(retry_in=LIMITER_UNAVAILABLE_WAIT)

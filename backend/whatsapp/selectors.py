@@ -13,6 +13,7 @@ from whatsapp.models import (
     OutboundStatus,
     WebhookEvent,
 )
+from whatsapp.pair import PairState
 
 
 def message_blocked_by_earlier(*, message: OutboundMessage) -> bool:
@@ -50,6 +51,31 @@ def contact_last_request_at(*, contact_id: int) -> dt.datetime | None:
         contact_id=contact_id, status__in=ACCEPTED_STATUSES
     ).aggregate(last=Max("claimed_at"))["last"]
     return result
+
+
+def contact_pair_state(*, contact_id: int) -> PairState | None:
+    """The contact's pair-rule state: kept on its message with the latest free time."""
+    row = (
+        OutboundMessage.objects.filter(contact_id=contact_id, pair_free_at__isnull=False)
+        .order_by("-pair_free_at")
+        .values_list("pair_burst_start", "pair_burst_count", "pair_free_at")
+        .first()
+    )
+    if row is None:
+        return None
+    burst_start, count, free_at = row
+    if burst_start is None or count is None or free_at is None:
+        return None  # written in part, by hand
+    return PairState(burst_start, count, free_at)
+
+
+def contact_pending_due(*, contact_id: int) -> list[dt.datetime]:
+    """When each message still pending for the contact is due, in the order they go."""
+    return list(
+        OutboundMessage.objects.filter(contact_id=contact_id, status__in=PENDING_STATUSES)
+        .order_by("pk")
+        .values_list("scheduled_at", flat=True)
+    )
 
 
 def messages_overdue_queued(*, before: dt.datetime, limit: int) -> list[int]:

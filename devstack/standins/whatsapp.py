@@ -603,9 +603,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--pair-interval",
         type=float,
-        default=0,
-        help="the pair rule's seconds per message to one user (Meta: 6; 131056 past it); 0, the "
-        "default, turns it off",
+        default=6,
+        help="the pair rule's seconds per message to one user (Meta's 6 by default; 131056 past "
+        "it); 0 turns it off",
     )
     parser.add_argument("--pair-burst", type=int, default=45, help="the pair rule's burst")
     parser.add_argument("--no-auto-status", action="store_true", help="post no status webhooks")

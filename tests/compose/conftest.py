@@ -51,6 +51,10 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env = subprocess.run(
         [sys.executable, "scripts/make_env.py"], cwd=directory, check=True, capture_output=True
     ).stdout
+    # Parts 2 s apart, so that a fault mid-batch finds parts held as countdown tasks
+    # (test_recovery.py); the pair rule (the stand-in enforces what the app is told) scaled to
+    # 1 s so that each part opens a burst of its own instead of waiting 6 s per part it borrowed.
+    env += b"WHATSAPP_PART_SPACING_SECONDS=2\nWHATSAPP_PAIR_INTERVAL_SECONDS=1\n"
     (directory / ".env").write_bytes(env)
     return directory
 

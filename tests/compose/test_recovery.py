@@ -31,8 +31,9 @@ pytestmark = [
     ),
 ]
 
-# 120 parts, 2 s apart per contact (WHATSAPP_PART_SPACING_SECONDS), and 3 status webhooks each
-# for worker-io to process as well: what the containers, sharing 2 cores, get through in time.
+# 120 parts, 2 s apart per contact (WHATSAPP_PART_SPACING_SECONDS, set in conftest.py), and 3
+# status webhooks each for worker-io to process as well: what the containers, sharing 2 cores,
+# get through in time.
 CONTACTS, PARTS = 20, 6
 TOTAL = CONTACTS * PARTS
 # The fault comes once half the parts arrived: every contact has parts sent and parts held by
@@ -125,6 +126,15 @@ def project(request: pytest.FixtureRequest, whole: ComposeProject) -> Iterator[C
     yield whole
     LOGS.mkdir(parents=True, exist_ok=True)
     (LOGS / f"{request.node.name}.log").write_text(whole.logs("worker-io", since=started))
+    # Whatever the fault, Meta's limits held: the stand-in refused nothing for them.
+    refusals = whole.exec(
+        "web",
+        "python",
+        "-c",
+        "import urllib.request; "
+        f"print(urllib.request.urlopen('{STANDIN}/refusals').read().decode())",
+    )
+    assert json.loads(refusals.strip().splitlines()[-1]) == {}, refusals
 
 
 def manage_shell(project: ComposeProject, code: str) -> str:

@@ -45,8 +45,11 @@ def post_webhook(client: Client, body: bytes, *, secret: str | None = APP_SECRET
 
 
 # What the stand-in enforces in every test: Meta's default throughput level, which the app
-# paces itself to (WHATSAPP_MESSAGES_PER_SECOND, 80 by default).
-LIMITS = Limits(messages_per_second=80, pair_interval=0)
+# paces itself to (WHATSAPP_MESSAGES_PER_SECOND, 80 by default), and the pair rule with its
+# interval scaled down (Meta's 6 s would make each test with several replies to one contact
+# last minutes); the app is told the same (WHATSAPP_PAIR_INTERVAL_SECONDS).
+PAIR_INTERVAL = 0.25
+LIMITS = Limits(messages_per_second=80, pair_interval=PAIR_INTERVAL)
 
 
 @pytest.fixture(scope="session")
@@ -83,6 +86,7 @@ def whatsapp_settings(settings: Any, standin: WhatsAppStandIn) -> Any:
     settings.WHATSAPP_APP_SECRET = APP_SECRET
     settings.WHATSAPP_VERIFY_TOKEN = VERIFY_TOKEN
     settings.WHATSAPP_PART_SPACING_SECONDS = 0.0
+    settings.WHATSAPP_PAIR_INTERVAL_SECONDS = PAIR_INTERVAL
     return settings
 
 
@@ -96,12 +100,14 @@ def worker(stack, clean_queues, standin, settings):
         "WHATSAPP_APP_SECRET": APP_SECRET,
         "WHATSAPP_PART_SPACING_SECONDS": str(SPACING),
         "WHATSAPP_SWEEP_AFTER_SECONDS": "1",
+        "WHATSAPP_PAIR_INTERVAL_SECONDS": str(PAIR_INTERVAL),
     }
     settings.WHATSAPP_API_BASE_URL = standin.url
     settings.WHATSAPP_ACCESS_TOKEN = ACCESS_TOKEN
     settings.WHATSAPP_PHONE_NUMBER_ID = PHONE_NUMBER_ID
     settings.WHATSAPP_APP_SECRET = APP_SECRET
     settings.WHATSAPP_PART_SPACING_SECONDS = SPACING
+    settings.WHATSAPP_PAIR_INTERVAL_SECONDS = PAIR_INTERVAL
     stack.ensure("worker-io", **env)
     return env
 

@@ -278,9 +278,9 @@ def test_postgres_restarted_mid_batch(
 
 
 def test_the_api_failing_a_third_of_the_calls(worker, stack, standin, report, monkeypatch):
-    # A budget of 8 attempts: 30 % transient failures exhaust 6 for one message in 1,400. Meta's
-    # 131056 wait (4^attempts s) reaches the 900 s countdown cap by the 5th attempt; one message
-    # in about 2,500 gets there, which would outlast the test: the cap is 60 s here.
+    # A budget of 8 attempts: 30 % transient failures exhaust 6 for one message in 1,400. The
+    # transient backoff (2 s doubling) passes 60 s by the 7th attempt, which one message in
+    # thousands reaches and which would outlast the test: the cap is 60 s here.
     stack.ensure(
         "worker-io", **realistic(worker), WHATSAPP_SEND_MAX_ATTEMPTS="8", CELERY_MAX_COUNTDOWN="60"
     )

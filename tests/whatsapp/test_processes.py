@@ -12,7 +12,7 @@ from django.utils import timezone
 from devstack.standins._whatsapp_limits import Limits, MetaLimits
 from devstack.standins.whatsapp import inbound_text_payload
 from tests.stack import node_name, wait_for_node, wait_until
-from tests.whatsapp.conftest import bodies, post_webhook, reply_text
+from tests.whatsapp.conftest import PAIR_INTERVAL, bodies, post_webhook, reply_text
 from whatsapp.models import (
     FINAL_STATUSES,
     Contact,
@@ -20,6 +20,7 @@ from whatsapp.models import (
     OutboundStatus,
     StatusEvent,
 )
+from whatsapp.pair import PairRule
 from whatsapp.services import text_send_staggered
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
@@ -80,17 +81,17 @@ def test_order_and_exactly_once_hold_under_a_random_fault_mix(worker, standin):
     assert sum(r.attempts for r in rows) == len(counted)
 
 
-def test_pair_rate_limit_retry_waits_before_trying_again(worker, standin):
+def test_pair_rate_limit_retry_waits_for_the_contacts_free_time(worker, standin):
     # given the user's pair rate limit is hit on part 3
     standin.add_fault(code=131056, body_contains="part 03")
     # when
     ids = text_send_staggered(to=TO, text=reply_text(5))
-    # then part 3 is tried again no sooner than 4^0 = 1 s later, and order holds
+    # then part 3 is tried again one pair interval later (not 4^X s), and order holds
     received = standin.wait_for(5, timeout=60)
     assert bodies(received) == [f"part {n:02d}" for n in range(1, 6)]
     attempts = [r for r in standin.received() if r.body.startswith("part 03")]
     assert len(attempts) == 2
-    assert attempts[1].at - attempts[0].at >= 1.0
+    assert PAIR_INTERVAL <= attempts[1].at - attempts[0].at < PAIR_INTERVAL + 0.5
     assert _wait_final(ids, timeout=10)[2].last_error_code == 131056
 
 
@@ -195,6 +196,7 @@ def test_stopping_worker_io_lets_sends_in_flight_finish_and_puts_held_parts_back
     # it when it was sent)
     standin.latency = 2.0
     settings.WHATSAPP_PART_SPACING_SECONDS = 30.0
+    stack.ensure("worker-io", **{**worker, "WHATSAPP_PART_SPACING_SECONDS": "30"})
     singles = [text_send_staggered(to=f"1555000{n:04d}", text=f"single {n}")[0] for n in range(5)]
     staggered = text_send_staggered(to=TO, text=reply_text(3))
     wait_until(lambda: len(standin.received()) == 6, timeout=20, interval=0.05)
@@ -248,3 +250,52 @@ def test_two_worker_io_nodes_keep_to_the_numbers_level_together(worker, stack, s
     # and both nodes sent
     for log in (stack.log("worker-io"), stack.log("io-second")):
         assert "whatsapp.tasks.send_message" in log
+
+
+def test_two_long_replies_in_a_row_keep_to_the_pair_rule(worker, stack, standin, settings):
+    # Given Meta's pair rule scaled down to 0.5 s (its window, less the margin a request may
+    # take, 0.45 s) and bursts of 45, and parts 0.03 s apart: 15 parts fit one burst
+    interval, spacing = 0.5, 0.03
+    rule = PairRule(interval=dt.timedelta(seconds=interval), burst=45)
+    standin.meta = MetaLimits(Limits(messages_per_second=80, pair_interval=interval))
+    env = {
+        **worker,
+        "WHATSAPP_PAIR_INTERVAL_SECONDS": str(interval),
+        "WHATSAPP_PART_SPACING_SECONDS": str(spacing),
+    }
+    settings.WHATSAPP_PAIR_INTERVAL_SECONDS = interval
+    settings.WHATSAPP_PART_SPACING_SECONDS = spacing
+    stack.ensure("worker-io", **env)
+    # When two 22-part replies to one contact are queued one right after the other
+    first = text_send_staggered(to=TO, text=reply_text(22))
+    second = text_send_staggered(to=TO, text=reply_text(22))
+    # Then the rows the rule holds back say so: parts 16 and 31, after each borrowed time
+    held = OutboundMessage.objects.filter(pk__in=[*first, *second], waiting_for="pair")
+    assert sorted(held.values_list("pk", flat=True)) == [first[15], second[8]]
+    rows = _wait_final([*first, *second], timeout=60)
+    assert [r.status for r in rows] == [OutboundStatus.SENT] * 44
+    # and Meta refused nothing, and every part arrived once, in order
+    assert standin.refusals() == {}
+    delivered = standin.delivered()
+    assert bodies(delivered) == [f"part {n:02d}" for n in range(1, 23)] * 2
+    # and each part went at most 0.3 s after the earliest moment the rule (and the spacing)
+    # allowed it, given when the parts before it went (a part woken up to 0.1 s late may have
+    # missed its burst's window, and waits for the time the burst borrowed): no time is lost
+    # between bursts
+    at = [T0 + dt.timedelta(seconds=r.at - delivered[0].at) for r in delivered]
+    state = None
+    bursts = 0
+    for n, moment in enumerate(at):
+        wanted = moment if n == 0 else at[n - 1] + dt.timedelta(seconds=spacing)
+        latest = rule.earliest(state, wanted + dt.timedelta(seconds=0.1))
+        assert moment - latest < dt.timedelta(seconds=0.3), (
+            n,
+            moment - latest,
+            rows[n - 1 : n + 1],
+        )
+        bursts += rule.window_end(state, moment) is None
+        state = rule.after(state, requested_at=moment, answered_at=moment)
+    assert 3 <= bursts <= 5, bursts
+
+
+T0 = dt.datetime(2026, 12, 7, tzinfo=dt.UTC)

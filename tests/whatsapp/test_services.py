@@ -264,15 +264,33 @@ def test_a_transient_error_puts_the_message_back_with_backoff(
     assert _refresh(message).attempts == 2
 
 
-def test_pair_rate_limit_waits_four_to_the_power_of_x(standin, django_capture_on_commit_callbacks):
+def test_a_pair_refusal_waits_for_the_contacts_free_time_not_four_to_the_power_of_x(
+    whatsapp_settings, standin, django_capture_on_commit_callbacks
+):
+    # given Meta refusing for the pair twice although our state says the contact is free
+    interval = whatsapp_settings.WHATSAPP_PAIR_INTERVAL_SECONDS
     [message] = _queue(1, django_capture_on_commit_callbacks)
     standin.add_fault(code=131056, body_contains="part 01", times=2)
+    # when
     first = message_send(message_id=message.pk)
+    # then the contact is taken as busy one interval from now, and the row says why
+    assert interval - 0.05 <= _later(first) <= interval
+    message = _refresh(message)
+    assert (message.status, message.waiting_for) == ("queued", "pair")
+    assert (message.attempts, message.last_error_code) == (1, 131056)
+    assert message.pair_free_at is not None
+    # a wake-up before that time sends nothing and gives the attempt back
+    assert message_send(message_id=message.pk).result == "later"
+    assert _refresh(message).attempts == 1
+    # a second refusal at the free time pushes it one more interval
     OutboundMessage.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
+    time.sleep(_later(first))
     second = message_send(message_id=message.pk)
-    assert 1.0 <= _later(first) <= 1.2
-    assert 4.0 <= _later(second) <= 4.8
-    assert _refresh(message).last_error_code == 131056
+    assert interval - 0.05 <= _later(second) <= interval
+    time.sleep(_later(second))
+    assert message_send(message_id=message.pk).result == "sent"
+    assert _refresh(message).attempts == 3
+    assert [r.fault for r in standin.received()] == ["131056", "131056", None]
 
 
 def test_a_permanent_error_fails_the_message_and_skips_the_rest_of_the_reply(

@@ -24,6 +24,7 @@ from whatsapp.models import (
     OutboundStatus,
     StatusEvent,
 )
+from whatsapp.pair import PairState
 
 # Unaliased: SQLite's RETURNING sees the updated table by its name only.
 M = OutboundMessage._meta.db_table
@@ -34,6 +35,12 @@ _STATUS_EVENTS = StatusEvent._meta.db_table
 def _in(values: tuple[str, ...]) -> str:
     return "(" + ", ".join(f"'{value}'" for value in values) + ")"
 
+
+# The contact's pair-rule state: its message with the latest free time (whatsapp.pair).
+_PAIR = f"""
+  FROM {M} AS p WHERE p.contact_id = {M}.contact_id AND p.pair_free_at IS NOT NULL
+  ORDER BY p.pair_free_at DESC LIMIT 1)
+"""
 
 # Every condition message_send needs before a send, decided by the row itself: queued, due, no
 # earlier message to the contact pending (selectors.earlier_pending), and none accepted within
@@ -54,7 +61,9 @@ WHERE {M}.id = %(id)s AND {M}.status = '{OutboundStatus.QUEUED}'
       AND s.claimed_at > %(spaced_after)s)
 RETURNING {M}.contact_id, {M}.batch, {M}.position, {M}.batch_size, {M}.scheduled_at,
   {M}.attempts, {M}.body,
-  (SELECT c.wa_id FROM {_CONTACTS} AS c WHERE c.id = {M}.contact_id)
+  (SELECT c.wa_id FROM {_CONTACTS} AS c WHERE c.id = {M}.contact_id),
+  (SELECT p.pair_burst_start {_PAIR}, (SELECT p.pair_burst_count {_PAIR},
+  (SELECT p.pair_free_at {_PAIR}
 """  # noqa: S608 (table names and statuses are the models', not input)
 
 # The next queued message to the contact: the smallest id after this one
@@ -66,7 +75,8 @@ _NEXT = f"""
 _RECORD = f"""
 UPDATE {M}
 SET status = '{OutboundStatus.SENT}', wamid = %(wamid)s, sent_at = %(now)s, updated_at = %(now)s,
-    waiting_for = ''
+    waiting_for = '', pair_burst_start = %(pair_burst_start)s,
+    pair_burst_count = %(pair_burst_count)s, pair_free_at = %(pair_free_at)s
 WHERE {M}.id = %(id)s AND {M}.status IN {_in(PENDING_STATUSES)}
 RETURNING
   EXISTS (SELECT 1 FROM {_STATUS_EVENTS} AS s WHERE s.wamid = %(wamid)s),
@@ -87,6 +97,7 @@ class Claimed:
     attempts: int
     body: str
     wa_id: str
+    pair: PairState | None
 
     def as_message(self) -> OutboundMessage:
         """The row's identity, for the services that take a message."""
@@ -125,7 +136,8 @@ def message_claim(*, message_id: int, now: dt.datetime, spacing: float) -> Claim
         row = cursor.fetchone()
     if row is None:
         return None
-    contact_id, batch, position, batch_size, scheduled_at, attempts, body, wa_id = row
+    contact_id, batch, position, batch_size, scheduled_at, attempts, body, wa_id, *pair = row
+    burst_start, burst_count, free_at = pair
     return Claimed(
         id=message_id,
         contact_id=contact_id,
@@ -136,12 +148,25 @@ def message_claim(*, message_id: int, now: dt.datetime, spacing: float) -> Claim
         attempts=attempts,
         body=body,
         wa_id=wa_id,
+        pair=None
+        if free_at is None
+        else PairState(_datetime(burst_start), burst_count, _datetime(free_at)),
     )
 
 
-def message_sent_mark(*, message_id: int, wamid: str, now: dt.datetime) -> Recorded | None:
-    """Mark a claimed (or still queued) message sent; None if it was final already."""
-    params = {"id": message_id, "wamid": wamid, "now": _adapt(now)}
+def message_sent_mark(
+    *, message_id: int, wamid: str, now: dt.datetime, pair: PairState | None
+) -> Recorded | None:
+    """Mark a claimed (or still queued) message sent, with the contact's pair state after it;
+    None if it was final already."""
+    params = {
+        "id": message_id,
+        "wamid": wamid,
+        "now": _adapt(now),
+        "pair_burst_start": None if pair is None else _adapt(pair.burst_start),
+        "pair_burst_count": None if pair is None else pair.count,
+        "pair_free_at": None if pair is None else _adapt(pair.free_at),
+    }
     with connection.cursor() as cursor:
         cursor.execute(_RECORD, params)
         row = cursor.fetchone()

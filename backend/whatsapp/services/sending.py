@@ -30,6 +30,7 @@ from whatsapp.client import (
     get_client,
 )
 from whatsapp.models import Contact, OutboundMessage, OutboundStatus, WaitingFor
+from whatsapp.pair import PairRule, PairState, pair_rule
 from whatsapp.services import claim
 from whatsapp.services.statuses import CALLBACK_PREFIX, status_events_replay
 from whatsapp.validation import recipient_normalize, text_parts
@@ -44,6 +45,9 @@ RECORD_MARGIN_SECONDS = 2
 TRANSIENT_BACKOFF_BASE_SECONDS = 2.0
 TRANSIENT_BACKOFF_MAX_SECONDS = 300.0
 SPACING_TOLERANCE = 0.1
+# A next message due this much later than its row says is stamped again (the sweeper would take
+# its wake-up for lost otherwise).
+RESTAMP_AFTER_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -88,30 +92,49 @@ def text_send_staggered(*, to: str, text: str) -> list[int]:
     """
     wa_id = recipient_normalize(to)
     parts = text_parts(text)
-    spacing = settings.WHATSAPP_PART_SPACING_SECONDS
+    spacing = dt.timedelta(seconds=settings.WHATSAPP_PART_SPACING_SECONDS)
+    rule = pair_rule()
     batch = uuid.uuid4()
     with transaction.atomic():
         contact = contact_get_or_create(wa_id=wa_id)
         now = timezone.now()
-        rows = []
-        for position, body in enumerate(parts):
-            due = now + dt.timedelta(seconds=position * spacing)
-            rows.append(
-                OutboundMessage(
-                    contact=contact,
-                    body=body,
-                    batch=batch,
-                    position=position,
-                    batch_size=len(parts),
-                    scheduled_at=due,
-                    next_attempt_at=due,
-                )
+        state, start = _contact_plan_start(
+            contact_id=contact.pk, rule=rule, now=now, spacing=spacing
+        )
+        planned = rule.plan(state, start=start, parts=len(parts), spacing=spacing)
+        rows = [
+            OutboundMessage(
+                contact=contact,
+                body=body,
+                batch=batch,
+                position=position,
+                batch_size=len(parts),
+                scheduled_at=due,
+                next_attempt_at=due,
+                waiting_for=WaitingFor.PAIR if held_back else WaitingFor.NOTHING,
             )
+            for position, (body, (due, held_back)) in enumerate(zip(parts, planned, strict=True))
+        ]
         created = OutboundMessage.objects.bulk_create(rows)
         ids = [row.pk for row in created]
         # If an earlier reply to this contact is still going out, this one waits for its turn.
         dispatch.message_send_on_commit(message_id=ids[0])
     return ids
+
+
+def _contact_plan_start(
+    *, contact_id: int, rule: PairRule, now: dt.datetime, spacing: dt.timedelta
+) -> tuple[PairState | None, dt.datetime]:
+    """The contact's pair state once the messages still pending for it have gone, each at its
+    due time (or now, if overdue), and when a new reply may start: now, or one spacing after the
+    last of them."""
+    state = selectors.contact_pair_state(contact_id=contact_id)
+    start = now
+    for due in selectors.contact_pending_due(contact_id=contact_id):
+        at = rule.earliest(state, max(due, start))
+        state = rule.after(state, requested_at=at, answered_at=at)
+        start = at + spacing
+    return state, start
 
 
 def _postpone(message_id: int, seconds: float) -> SendOutcome:
@@ -129,12 +152,6 @@ def _transient_backoff(attempts: int) -> float:
         TRANSIENT_BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0),
     )
     return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 (jitter, not security)
-
-
-def _pair_rate_limit_backoff(attempts: int) -> float:
-    """Meta's advice for 131056: retry after 4^X seconds (1, 4, 16, 64, ...), plus a little."""
-    base = min(4.0 ** max(attempts - 1, 0), _max_countdown())
-    return min(base * random.uniform(1.0, 1.2), _max_countdown())  # noqa: S311
 
 
 def message_send(*, message_id: int) -> SendOutcome:
@@ -157,10 +174,29 @@ def message_send(*, message_id: int) -> SendOutcome:
     if claimed is None:
         return _not_claimed(message_id=message_id, now=now, spacing=spacing)
     message = claimed.as_message()
-    turn = pacing.turn_take()
+    rule = pair_rule()
+    free_in = (rule.earliest(claimed.pair, now) - now).total_seconds()
+    if free_in > 0:
+        # The contact's last burst borrowed this time (a plan overtaken by a late part).
+        _message_release(message=message, delay=free_in, waiting_for=WaitingFor.PAIR)
+        return SendOutcome("later", free_in)
+    # Joining the contact's open burst: the throughput turn must come before its window closes.
+    window_end = rule.window_end(claimed.pair, now)
+    within = pacing.TURN_WAIT_MAX if window_end is None else (window_end - now).total_seconds()
+    turn = pacing.turn_take(within=within)
     if turn.retry_in is not None:
-        _message_release(message=message, delay=turn.retry_in, waiting_for=WaitingFor.THROUGHPUT)
-        return SendOutcome("later", turn.retry_in)
+        waiting_for, delay = WaitingFor.THROUGHPUT, turn.retry_in
+        if (
+            claimed.pair is not None
+            and window_end is not None
+            and turn.free_in is not None
+            and turn.free_in <= pacing.TURN_WAIT_MAX
+        ):
+            # A turn was near, but after the window: the message opens the contact's next burst.
+            waiting_for = WaitingFor.PAIR
+            delay = max(turn.free_in, (claimed.pair.free_at - now).total_seconds())
+        _message_release(message=message, delay=delay, waiting_for=waiting_for)
+        return SendOutcome("later", delay)
 
     connection_release()
     if turn.sleep:
@@ -198,10 +234,23 @@ def message_send(*, message_id: int) -> SendOutcome:
             message_wake_next(message)
             return SendOutcome("failed")
         if isinstance(exc, WhatsAppPairRateLimitError):
-            delay = _pair_rate_limit_backoff(attempts)
+            # Meta counts more for the pair than we do: the contact is taken as busy for one
+            # more interval, and this message (and the ones after it) goes then.
+            refused_now = timezone.now()
+            busy = rule.refused(claimed.pair, at=refused_now)
+            delay = (busy.free_at - refused_now).total_seconds()
+            _message_release(
+                message=message,
+                delay=delay,
+                code=exc.code,
+                text=str(exc),
+                waiting_for=WaitingFor.PAIR,
+                attempt_counts=True,
+                pair=busy,
+            )
         else:
             delay = _transient_backoff(attempts)
-        _message_release(message=message, delay=delay, code=exc.code, text=str(exc))
+            _message_release(message=message, delay=delay, code=exc.code, text=str(exc))
         logger.warning("message %s: %s; retrying in %.1fs", claimed.id, exc, delay)
         return SendOutcome("later", delay)
     except WhatsAppError as exc:
@@ -211,7 +260,16 @@ def message_send(*, message_id: int) -> SendOutcome:
 
     # The API took it: a row left `sending` would be sent again by the sweeper, so a database
     # restart right now is waited out (within the task's time limit).
-    record = partial(_message_sent_record, message=message, wamid=sent.wamid)
+    pair = rule.after(claimed.pair, requested_at=request_at, answered_at=timezone.now())
+    spaced = request_at + dt.timedelta(seconds=spacing)
+    next_due = rule.earliest(pair, spaced)
+    record = partial(
+        _message_sent_record,
+        message=message,
+        wamid=sent.wamid,
+        pair=pair,
+        next_due=NextDue(next_due, WaitingFor.PAIR if next_due > spaced else WaitingFor.NOTHING),
+    )
     if claimed.position == 0 and claimed.batch_size > 1 and request_at > claimed.scheduled_at:
         record = partial(record, first_part_late_by=request_at - claimed.scheduled_at)
     until_database_answers(
@@ -240,7 +298,12 @@ def _not_claimed(*, message_id: int, now: dt.datetime, spacing: float) -> SendOu
 
 
 def _message_sent_record(
-    *, message: OutboundMessage, wamid: str, first_part_late_by: dt.timedelta | None = None
+    *,
+    message: OutboundMessage,
+    wamid: str,
+    pair: PairState | None = None,
+    next_due: NextDue | None = None,
+    first_part_late_by: dt.timedelta | None = None,
 ) -> None:
     """Mark the message sent, apply statuses that came first, wake the next one; repeatable.
 
@@ -248,9 +311,14 @@ def _message_sent_record(
     of the reply moves by as much: part n is due n x spacing after the first part went out, not
     after the reply was created, so a first part held up (a rush of replies, a busy worker)
     delays the whole reply instead of squeezing the gap to its second part.
+
+    ``next_due``: when the next message to the contact may go, from this send's own moment and
+    the pair state after it; it overrides the plan made when the reply was queued.
     """
     if first_part_late_by is None:
-        recorded = claim.message_sent_mark(message_id=message.pk, wamid=wamid, now=timezone.now())
+        recorded = claim.message_sent_mark(
+            message_id=message.pk, wamid=wamid, now=timezone.now(), pair=pair
+        )
     else:
         with transaction.atomic():
             OutboundMessage.objects.filter(
@@ -260,7 +328,7 @@ def _message_sent_record(
                 next_attempt_at=F("next_attempt_at") + first_part_late_by,
             )
             recorded = claim.message_sent_mark(
-                message_id=message.pk, wamid=wamid, now=timezone.now()
+                message_id=message.pk, wamid=wamid, now=timezone.now(), pair=pair
             )
             if recorded is None:
                 # Recorded by an earlier try, which moved the reply then: not twice.
@@ -274,7 +342,7 @@ def _message_sent_record(
     if recorded.statuses_waiting:
         status_events_replay(wamid=wamid)
     if recorded.following is not None:
-        _wake(recorded.following)
+        _wake(recorded.following, due=next_due)
 
 
 def message_wake_next(message: OutboundMessage) -> None:
@@ -285,16 +353,30 @@ def message_wake_next(message: OutboundMessage) -> None:
         _wake(claim.NextQueued(following.pk, following.scheduled_at, following.next_attempt_at))
 
 
-def _wake(following: claim.NextQueued) -> None:
+@dataclass(frozen=True)
+class NextDue:
+    """When the next message to a contact may go, and what (if anything) holds it until then."""
+
+    at: dt.datetime
+    waiting_for: str
+
+
+def _wake(following: claim.NextQueued, due: NextDue | None = None) -> None:
+    """Wake the next message at its time: ``due`` if known, else its planned time. A row whose
+    stamped time is later (the sweeper, a spacing wait, a plan the sends outran) or much earlier
+    (a burst the sends missed) is stamped again, so it shows when it is due and why."""
     now = timezone.now()
-    due = max(following.scheduled_at, now)
-    if following.next_attempt_at > due:
-        # A later wake-up was stamped (the sweeper, a spacing wait); the turn is now.
-        OutboundMessage.objects.filter(
-            pk=following.id, status=OutboundStatus.QUEUED, next_attempt_at__gt=due
-        ).update(next_attempt_at=due)
+    at = max(following.scheduled_at if due is None else due.at, now)
+    drift = (following.next_attempt_at - at).total_seconds()
+    if drift > 0 or (due is not None and drift < -RESTAMP_AFTER_SECONDS):
+        changes: dict[str, object] = {"next_attempt_at": at}
+        if due is not None:
+            changes.update(scheduled_at=at, waiting_for=due.waiting_for)
+        OutboundMessage.objects.filter(pk=following.id, status=OutboundStatus.QUEUED).update(
+            **changes
+        )
     dispatch.message_send_on_commit(
-        message_id=following.id, countdown=send_countdown((due - now).total_seconds())
+        message_id=following.id, countdown=send_countdown((at - now).total_seconds())
     )
 
 
@@ -305,10 +387,13 @@ def _message_release(
     code: int | None = None,
     text: str = "",
     waiting_for: str = "",
+    attempt_counts: bool = False,
+    pair: PairState | None = None,
 ) -> None:
     """Give a claimed message back to the queue, due again after ``delay`` seconds. A release
-    for a limit (``waiting_for``) gives its attempt back, and keeps the last error when there was
-    no new one: only a failed try of the message itself counts toward the attempts."""
+    for a limit (``waiting_for``) gives its attempt back unless ``attempt_counts`` (Meta refused
+    the message itself), and keeps the last error when there was no new one. ``pair``: the
+    contact's pair state as this refusal revealed it, kept on the row."""
     now = timezone.now()
     changes: dict[str, object] = {
         "status": OutboundStatus.QUEUED,
@@ -318,8 +403,14 @@ def _message_release(
         "waiting_for": waiting_for,
         "updated_at": now,
     }
-    if waiting_for:
+    if waiting_for and not attempt_counts:
         changes["attempts"] = F("attempts") - 1
+    if pair is not None:
+        changes.update(
+            pair_burst_start=pair.burst_start,
+            pair_burst_count=pair.count,
+            pair_free_at=pair.free_at,
+        )
     if code is not None or not waiting_for:
         changes.update(last_error_code=code, last_error_text=text)
     OutboundMessage.objects.filter(pk=message.pk, status=OutboundStatus.SENDING).update(**changes)
