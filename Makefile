@@ -92,11 +92,12 @@ test-compose: $(STAMP) ## The stack on a real Docker Engine: both compose setups
 # >>> template only (scripts/new_project.py leaves this out of generated projects)
 # Every mode of the Copier template generated into a scratch folder, each running its own
 # `make test`; the full and the example-free project also `make test-compose`
-# (docs/new-project.md). Two lanes at once: the full project, and the other three; the container
-# tests take turns. Needs git, and Docker for the compose part.
+# (docs/new-project.md). Two lanes at once (the full project then football_data; whatsapp then
+# the example-free project); the container tests take turns. Needs git, and Docker for the
+# compose part.
 .PHONY: test-generator
 test-generator: $(STAMP) ## Generate a project in every mode; each runs its own tests (about 20 min)
-	GENERATOR_TESTS=1 $(BIN)/pytest tests/generator/test_modes.py -n 2 --dist loadgroup --timeout=3600 -v --durations=0
+	GENERATOR_TESTS=1 $(BIN)/pytest tests/generator/test_modes.py -n 2 --timeout=3600 -v --durations=0
 # <<< template only
 
 lint: $(STAMP) ## ruff, mypy, import contracts, hadolint, compose schema, pip-audit, secret scan (pre-commit)
