@@ -23,6 +23,7 @@ from devstack.compose import COMPOSE_FILES, Service, load_services  # noqa: E402
 from devstack.postgres_server import PrivatePostgres  # noqa: E402
 from devstack.processes import ServiceProcess, service_environment  # noqa: E402
 from devstack.redis_server import PrivateRedis  # noqa: E402
+from devstack.standins._whatsapp_limits import Limits  # noqa: E402
 from devstack.standins.whatsapp import WhatsAppStandIn  # noqa: E402
 
 
@@ -94,24 +95,32 @@ def worker_start(
     *,
     command_edit: tuple[str, str] | None = None,
     extra_args: tuple[str, ...] = (),
+    instance: str = "",
     **env: str,
 ) -> ServiceProcess:
     """Start a worker service with its compose command and wait until its node answers.
 
     ``command_edit`` (old, new) replaces one word of the command, e.g. the pool; ``extra_args``
-    are added to it."""
+    are added to it; ``instance`` runs one more of the service, its node named
+    ``<instance>@host``."""
     from config.celery import app
     from config.topology import WORKERS
 
     environ = {**os.environ, **env}
     service = load_services(environ, [service_name], files=COMPOSE_FILES[:1])[service_name]
+    command = list(service.command)
     if command_edit:
         old, new = command_edit
-        service = replace(service, command=tuple(new if a == old else a for a in service.command))
-    service = replace(service, command=(*service.command, *extra_args))
+        command = [new if a == old else a for a in command]
+    if instance:
+        command[command.index("-n") + 1] = f"{instance}@%h"
+        service = replace(service, name=instance)
+    service = replace(service, command=(*command, *extra_args))
     worker = ServiceProcess(service, {**service_environment(service, environ), **env}, log).start()
     topology = next(w for w in WORKERS if w.service == service_name)
-    return _answering(worker, app, topology.node_name(socket.gethostname()), log)
+    host = socket.gethostname()
+    node = f"{instance}@{host}" if instance else topology.node_name(host)
+    return _answering(worker, app, node, log)
 
 
 def bare_worker_start(log: IO[str], *, concurrency: int) -> ServiceProcess:
@@ -147,9 +156,14 @@ def whatsapp_setup(
     """The WhatsApp stand-in answering after ``latency`` s, and ``bench_setup`` pointed at it.
 
     The number is at Meta's highest level (1,000 a second), so what these benchmarks measure is
-    the worker's own capacity, which stays below it."""
+    the worker's own capacity, which stays below it. The stand-in enforces that level and Meta's
+    pair rule, as Meta would."""
+    level = float(env.get("WHATSAPP_MESSAGES_PER_SECOND", "1000"))
     standin = WhatsAppStandIn(
-        access_token=STANDIN_TOKEN, phone_number_id=STANDIN_PHONE_NUMBER_ID, latency=latency
+        access_token=STANDIN_TOKEN,
+        phone_number_id=STANDIN_PHONE_NUMBER_ID,
+        latency=latency,
+        limits=Limits(messages_per_second=level, pair_interval=6.0, pair_burst=45),
     ).start()
     servers = bench_setup(
         workdir,

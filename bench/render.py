@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,8 @@ def render(info: dict[str, str], results: dict[str, dict[str, Any]], chart_name:
     ]
     if "io" in results:
         lines += _io(results["io"], chart_name)
+    if "limits" in results:
+        lines += _limits(results["limits"])
     if "stagger" in results:
         lines += _stagger(results["stagger"])
     if "webhook" in results:
@@ -108,9 +111,72 @@ def _io(io: dict[str, Any], chart_name: str | None) -> list[str]:
     return lines
 
 
+def _limits(li: dict[str, Any]) -> list[str]:
+    lines = [
+        "## At Meta's limits: broadcast and rush (`bench/limits.py`)",
+        "",
+        "The WhatsApp stand-in enforces the number's throughput level and the pair rule (6 s,"
+        " bursts of 45) as Meta does, and counts every refusal.",
+        "",
+        f"**Broadcast**: {li['broadcast'][0]['messages']:,} one-part messages to as many"
+        " contacts, queued in one transaction, sent by two worker-io nodes (`-c 100` each) on"
+        " one number. The rate is between the first and the last message accepted; sustained is"
+        " the slowest 10 s window. Sends per core-second: messages over the two worker-io"
+        " processes' CPU time.",
+        "",
+        "| level | accepted | achieved rate | achieved / allowed | sustained / allowed"
+        " | 130429 | sends per core-second | worker-io processes for 1,000/s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for b in li["broadcast"]:
+        refused = b["refusals"].get("130429", 0)
+        lines.append(
+            f"| {b['level']:,}/s | {b['accepted']:,} / {b['messages']:,} | {b['rate']:.1f}/s"
+            f" | {b['rate'] / b['level']:.3f} | {b['sustained_rate'] / b['level']:.3f}"
+            f" | {refused} | {b['sends_per_core_second']:,} | {b['workers_for_1000']} |"
+        )
+    rushes = li["rush"]
+    ru = rushes[0]
+    lines += [
+        "",
+        f"**Rush**: {ru['replies']} replies of {ru['parts']} parts ({ru['spacing']:g} s apart)"
+        f" to {ru['replies']} contacts while a CPU flood keeps both worker-cpu processes busy,"
+        f" then a second reply of {ru['parts']} parts to each {ru['second_after']:.0f} s later;"
+        f" the stand-in answers after {ru['latency'] * 1000:.0f} ms, the number is at"
+        " 1,000/s. Lateness: each reply's last part against the earliest moment the pair rule"
+        " and the spacing allow it, from when the reply was queued and when the contact's"
+        " earlier parts arrived: the second reply waits for the time the first one's burst"
+        f" borrowed ({ru['parts']} {TIMES} 6 s). A part that misses its burst's window (5.5 s"
+        " after the burst's first part) waits for the time the burst borrowed, so lateness"
+        " beyond a second means the workers could not keep up with the bursts.",
+        "",
+        "| worker-io nodes | first reply: last part late by p50 / max | within 1 s"
+        " | second reply | within 1 s | in order | 131056 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for ru in rushes:
+        first, second = ru["rounds"]
+        lines.append(
+            f"| {ru['worker_io_nodes']} | {first['p50_s']:.2f} / {first['max_s']:.2f} s"
+            f" | {first['within_1_s']} / {ru['replies']} | {second['p50_s']:.2f} /"
+            f" {second['max_s']:.2f} s | {second['within_1_s']} / {ru['replies']}"
+            f" | {ru['contacts_in_order']} / {ru['replies']}"
+            f" | {ru['refusals'].get('131056', 0)} |"
+        )
+    delivered = all(ru["delivered"] == ru["expected"] for ru in rushes)
+    lines += [
+        "",
+        f"Every part delivered: {'yes' if delivered else 'no'}; every refusal in the rushes:"
+        f" {[ru['refusals'] or 'none' for ru in rushes]}.",
+        "",
+    ]
+    return lines
+
+
 def _stagger(st: dict[str, Any]) -> list[str]:
     quiet, flood = st["quiet"], st["flood"]
     parts = st["replies"] * st["parts"]
+    spacing = st.get("spacing", 2.0)
 
     def ms(figures: dict[str, float]) -> str:
         return f"{figures['p50_ms']:.0f} / {figures['p99_ms']:.0f} / {figures['max_ms']:.0f} ms"
@@ -121,11 +187,13 @@ def _stagger(st: dict[str, Any]) -> list[str]:
     return [
         "## Staggered replies under a CPU flood, and isolation (`bench/stagger.py`)",
         "",
-        f"{st['replies']} replies of {st['parts']} parts each, 2 s apart, to {st['replies']}"
+        f"{st['replies']} replies of {st['parts']} parts each, {spacing:g} s apart, to"
+        f" {st['replies']}"
         f" contacts, queued in one transaction ({parts} parts), with and without a flood that"
         " keeps both worker-cpu processes busy (`bench/cpu_flood.py`: pure-Python tasks back to"
         f" back on the `cpu` queue). Skew is |received {DASH} (the reply's first part received +"
-        f" n {TIMES} 2 s)| at the stand-in, which answers after {st['latency'] * 1000:.0f} ms."
+        f" n {TIMES} {spacing:g} s)| at the stand-in, which answers after"
+        f" {st['latency'] * 1000:.0f} ms; it enforces the number's level and the pair rule."
         " Isolation: a one-part reply to a new contact every"
         f" {st['probe_interval'] * 1000:.0f} ms, timed from just before it is queued to its"
         " arrival at the stand-in, first alone, then during the rush.",
@@ -167,6 +235,20 @@ def _webhook(wh: dict[str, Any]) -> list[str]:
                 f" {phase['p50_ms']:.0f} ms | {phase['p99_ms']:.0f} ms |"
                 f" {cpu['web']:.2f}; {cpu['total']:.2f} ms |"
             )
+    best = max(
+        (phases["webhook"]["requests_per_second"], concurrency)
+        for concurrency, phases in wh["concurrency"].items()
+    )
+    rate = best[0]
+    lines += [
+        "",
+        f"**Capacity by Meta's rule.** Meta posts about 3 status webhooks (sent, delivered, read)"
+        f" per outgoing message and 1 per inbound one. At {rate:.0f} webhooks/s (concurrency"
+        f" {best[1]}), one web container keeps up with {rate / 3:.0f} outgoing messages a second;"
+        f" a number at 1,000/s all outgoing sends 3,000 webhooks/s: {math.ceil(3000 / rate)} web"
+        " containers like this one (measured on the same 2 cores as PostgreSQL, Redis and the"
+        " client, so a lower bound).",
+    ]
     stored, processing, checks = wh["stored"], wh["processing"], wh["checks"]
     lines += [
         "",

@@ -1,12 +1,12 @@
 """``make bench``: every benchmark in one run, written into docs/benchmarks.md with a chart.
 
-    .venv/bin/python bench/report.py [--database-url URL] [--only io stagger webhook settlement]
+    .venv/bin/python bench/report.py [--database-url URL] [--only limits io stagger webhook ...]
 
-Runs each benchmark of an app that is still there (bench/io_throughput.py, stagger.py,
-webhook_ingest.py for whatsapp; settlement.py for football_data) one after the other, each with
-its own private Redis and PostgreSQL, collects their figures, and replaces the part of
-docs/benchmarks.md between the two ``bench:`` markers, plus docs/benchmarks-sends.png. Figures
-from other runs are never mixed in: a benchmark that is skipped is left out of the page.
+Runs each benchmark of an app that is still there (bench/limits.py, io_throughput.py,
+stagger.py, webhook_ingest.py for whatsapp; settlement.py for football_data) one after the
+other, each with its own private Redis and PostgreSQL, collects their figures, and replaces the
+part of docs/benchmarks.md between the two ``bench:`` markers, plus docs/benchmarks-sends.png.
+Figures from other runs are never mixed in: a benchmark that is skipped is left out of the page.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ END = "<!-- bench:end -->"
 
 # name: (app folder, script)
 BENCHMARKS = {
+    "limits": ("whatsapp", "limits.py"),
     "io": ("whatsapp", "io_throughput.py"),
     "stagger": ("whatsapp", "stagger.py"),
     "webhook": ("whatsapp", "webhook_ingest.py"),

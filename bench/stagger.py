@@ -244,9 +244,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             log.close()
         standin.stop()
         servers.stop()
+    from django.conf import settings
+
     return {
         "replies": args.replies,
         "parts": args.parts,
+        "spacing": settings.WHATSAPP_PART_SPACING_SECONDS,
         "latency": args.latency,
         "probe_interval": args.probe_interval,
         "idle": {n: m.as_dict() for n, m in idle.items()},
