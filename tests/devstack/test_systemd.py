@@ -62,7 +62,13 @@ def test_systemd_analyze_verifies_every_unit(tmp_path):
 @pytest.fixture
 def run_unit(stack: Stack, clean_queues: None, tmp_path: Path) -> Iterator:
     """Start a unit's ExecStart with the unit's environment, the session's services standing in
-    for the environment file; stopped with SIGTERM to the main process (KillMode=mixed)."""
+    for the environment file; stopped with SIGTERM to the main process (KillMode=mixed).
+    The units' workers take the node names of the session's own (io@host, cpu@host) and their
+    beat its lock: whatever an earlier test left running is stopped first, so only the units
+    answer (beside a leftover worker of its name, the worker-cpu unit at times exited 1 on its
+    SIGTERM)."""
+    for name in list(stack.processes):
+        stack.stop(name)
     started: list[ServiceProcess] = []
 
     def start(service: str, **environ: str) -> tuple[ServiceProcess, Path, int]:
