@@ -158,6 +158,9 @@ import redis
 from ops.ratelimit import ThroughputLimiter
 port, seconds = int(sys.argv[1]), float(sys.argv[2])
 limiter = ThroughputLimiter(redis.Redis(port=port), key="test:limiter:rate", rate=20, burst=2)
+limiter.peek()  # connected: the start line below is all that is left to wait for
+print("ready", flush=True)
+sys.stdin.readline()
 turns, deadline = [], time.monotonic() + seconds
 while time.monotonic() < deadline:
     limiter.acquire(max_wait=5)
@@ -167,14 +170,23 @@ print(json.dumps(turns))
 
 
 def test_two_processes_share_one_rate(redis_client, private_redis):
-    # Given two processes taking turns as fast as the limiter lets them, for 3 s
+    # Given two processes taking turns as fast as the limiter lets them, for the same 3 s: each
+    # starts its clock on one start line, sent once both are up (a process started later than
+    # the other would otherwise stretch the window the count below is held to)
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", RATE_HAMMER, str(private_redis.port), "3"],
-            stdout=subprocess.PIPE, text=True, cwd=REPO / "backend",
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO / "backend",
         )
         for _ in range(2)
     ]  # fmt: skip
+    for p in procs:
+        assert p.stdout is not None
+        assert p.stdout.readline() == "ready\n"
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
     turns = sorted(t for p in procs for t in json.loads(p.communicate(timeout=30)[0]))
     # Then together they took the rate (20/s plus the burst of 2), and at least 0.9 of it
     assert 0.9 * 20 * 3 <= len(turns) <= 20 * 3 + 2 + 2
