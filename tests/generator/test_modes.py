@@ -145,6 +145,7 @@ def test_every_mode_passes_its_own_commands(template, tmp_path, lane):
 
 def mode_passes_its_own_commands(template: Path, directory: Path, mode: str) -> None:
     plan = PLANS[mode]
+    directory.mkdir(parents=True)
     generated = generate(template, directory / "project", answers(mode))
     report = Report(mode, generated)
     project = generated.path
