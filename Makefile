@@ -96,7 +96,7 @@ test-compose: $(STAMP) ## The stack on a real Docker Engine: both compose setups
 # the example-free project); the container tests take turns. Needs git, and Docker for the
 # compose part.
 .PHONY: test-generator
-test-generator: $(STAMP) ## Generate a project in every mode; each runs its own tests (about 20 min)
+test-generator: $(STAMP) ## Generate a project in every mode; each runs its own tests (about 15 min)
 	GENERATOR_TESTS=1 $(BIN)/pytest tests/generator/test_modes.py -n 2 --timeout=3600 -v --durations=0
 # <<< template only
 
@@ -118,7 +118,7 @@ migrate: $(STAMP) ## Apply database migrations
 	$(MANAGE) migrate
 
 # bench/report.py skips the benchmarks of a removed example app by itself.
-bench: $(STAMP) ## Every benchmark in one run, written into docs/benchmarks.md with its chart (about 12 min)
+bench: $(STAMP) ## Every benchmark in one run, written into docs/benchmarks.md with its chart (about 30 min)
 	$(BIN)/python bench/report.py $(if $(BENCH_DATABASE_URL),--database-url $(BENCH_DATABASE_URL))
 
 demo: $(STAMP) ## Push an inbound `help` and a long reply through the running stack (make run / up)
