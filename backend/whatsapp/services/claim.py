@@ -36,7 +36,8 @@ def _in(values: tuple[str, ...]) -> str:
     return "(" + ", ".join(f"'{value}'" for value in values) + ")"
 
 
-# The contact's pair-rule state: its message with the latest free time (whatsapp.pair).
+# The contact's pair-rule state: its message with the latest free time (whatsapp.pair;
+# selectors.contact_pair_state reads the same for planning).
 _PAIR = f"""
   FROM {M} AS p WHERE p.contact_id = {M}.contact_id AND p.pair_free_at IS NOT NULL
   ORDER BY p.pair_free_at DESC LIMIT 1)
