@@ -137,14 +137,16 @@ def _replies(received: list[Received], prefix: str) -> dict[str, list[Received]]
 
 def _lateness(
     by_contact: dict[str, list[Received]], parts: int, queued: list[float], spacing: float
-) -> tuple[list[list[float]], int]:
+) -> tuple[list[list[float]], list[list[int]], int]:
     """Per reply round, each reply's last part minus the earliest moment the rule and the
-    spacing allow it; and how many contacts got every part in order."""
+    spacing allow it, and the bursts it went in; and how many contacts got every part in
+    order."""
     from whatsapp.pair import PairRule
 
     rule = PairRule(dt.timedelta(seconds=PAIR_INTERVAL), PAIR_BURST)
     step = dt.timedelta(seconds=spacing)
     late: list[list[float]] = [[] for _ in queued]
+    bursts: list[list[int]] = [[] for _ in queued]
     in_order = 0
     for requests in by_contact.values():
         numbers = [int(r.body[5:7]) for r in requests]
@@ -155,10 +157,13 @@ def _lateness(
             start = dt.datetime.fromtimestamp(queued_at, dt.UTC)
             earliest = rule.plan(state, start=start, parts=parts, spacing=step)[-1][0]
             late[round_number].append(arrivals[-1].at - earliest.timestamp())
+            opened = 0
             for arrival in arrivals:
                 at = dt.datetime.fromtimestamp(arrival.at, dt.UTC)
+                opened += rule.window_end(state, at) is None
                 state = rule.after(state, requested_at=at, answered_at=at)
-    return late, in_order
+            bursts[round_number].append(opened)
+    return late, bursts, in_order
 
 
 def rush(
@@ -201,7 +206,7 @@ def rush(
             worker.stop(20)
     by_contact = _replies(received, prefix)
     spacing = settings.WHATSAPP_PART_SPACING_SECONDS
-    late, in_order = _lateness(by_contact, args.parts, queued, spacing)
+    late, bursts, in_order = _lateness(by_contact, args.parts, queued, spacing)
     delivered = sum(len(r) for r in by_contact.values())
     result = {
         "worker_io_nodes": nodes,
@@ -220,8 +225,10 @@ def rush(
                 "max_s": round(max(values), 2),
                 "min_s": round(min(values), 2),
                 "within_1_s": sum(1 for v in values if v <= 1.0),
+                "one_burst": sum(1 for n in opened if n == 1),
+                "most_bursts": max(opened),
             }
-            for values in late
+            for values, opened in zip(late, bursts, strict=True)
         ],
     }
     print(f"rush: {json.dumps(result)}", flush=True)

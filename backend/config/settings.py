@@ -278,6 +278,9 @@ WHATSAPP_PAIR_INTERVAL_SECONDS = env.float(
     "WHATSAPP_PAIR_INTERVAL_SECONDS", 6.0, minimum=0.1, maximum=3600
 )
 WHATSAPP_PAIR_BURST = env.int("WHATSAPP_PAIR_BURST", 45, minimum=1, maximum=45)
+# The replies' bursts one worker-io process carries at once (whatsapp.carry); a reply beyond them
+# waits for a free one instead of slowing them all until their bursts break.
+WHATSAPP_BURSTS_PER_WORKER = env.int("WHATSAPP_BURSTS_PER_WORKER", 20, minimum=1)
 
 # --- football-data.org -------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ class WaitingFor(models.TextChoices):
     NOTHING = "", "nothing"
     THROUGHPUT = "throughput", "its turn at the number's throughput level"
     PAIR = "pair", "the pair rule: the time the contact's last burst borrowed"
+    WORKER = "worker", "a worker-io process free to carry its reply's burst"
 
 
 # Statuses after which a message no longer holds back the next one to the same contact.

@@ -14,6 +14,7 @@ message joins an open burst only if it goes out ``window_margin`` before the win
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -70,19 +71,58 @@ class PairRule:
         free_at = max(at, state.free_at if state is not None else at) + self.interval
         return PairState(at - self.interval, self.burst, free_at)
 
+    def fits(
+        self, state: PairState | None, at: dt.datetime, *, parts: int, step: dt.timedelta
+    ) -> bool:
+        """Whether ``parts`` messages ``step`` apart from ``at`` all join the contact's open
+        burst (False when there is none)."""
+        end = self.window_end(state, at)
+        if end is None:
+            return False
+        assert state is not None
+        return state.count + parts <= self.burst and at + (parts - 1) * step < end
+
+    def per_burst(self, step: dt.timedelta) -> int:
+        """How many messages ``step`` apart fit one burst: all but the first inside its window."""
+        window = self.interval - self.window_margin
+        if step <= dt.timedelta(0):
+            return self.burst
+        return max(1, min(self.burst, math.ceil(window / step)))
+
     def plan(
         self, state: PairState | None, *, start: dt.datetime, parts: int, spacing: dt.timedelta
     ) -> list[tuple[dt.datetime, bool]]:
-        """When each of ``parts`` messages goes, ``spacing`` apart from ``start`` where the rule
-        allows, and whether the rule held it back."""
-        planned = []
+        """When each of ``parts`` messages of one reply goes, ``spacing`` apart from ``start``
+        where the rule allows, split into bursts by ``first_burst``, and whether the rule held
+        it back."""
+        planned: list[tuple[dt.datetime, bool]] = []
         wanted = start
-        for _ in range(parts):
+        left_in_burst = 0
+        for sent in range(parts):
             due = self.earliest(state, wanted)
+            if left_in_burst == 0 and self.window_end(state, due) is not None:
+                if self.fits(state, due, parts=parts - sent, step=spacing):
+                    left_in_burst = parts - sent
+                else:
+                    assert state is not None
+                    due = state.free_at  # the open burst cannot hold the rest: the next one does
+            if self.window_end(state, due) is None:
+                left_in_burst = first_burst(parts - sent, self.per_burst(spacing))
             planned.append((due, due > wanted))
             state = self.after(state, requested_at=due, answered_at=due)
             wanted = due + spacing
+            left_in_burst -= 1
         return planned
+
+
+def first_burst(parts: int, per_burst: int) -> int:
+    """Of a reply's ``parts`` still to go, how many its next burst sends: all if they fit, else
+    the remainder that leaves only full bursts after it. A burst borrows one interval per part,
+    so the short burst goes first: 22 parts at 21 a burst go as 1 + 21 (done after one
+    interval and the 21), not as 21 + 1 (after 21 intervals)."""
+    if parts <= per_burst:
+        return parts
+    return parts % per_burst or per_burst
 
 
 def pair_rule() -> PairRule:

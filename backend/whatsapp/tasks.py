@@ -34,16 +34,17 @@ DATABASE_RETRIES = 10
     # it always becomes final: its own attempts are bounded, and the sweeper recovers lost ones),
     # so Celery's own retry counter is not the limit here.
     max_retries=None,
-    soft_time_limit=services.SEND_TIME_LIMIT_SECONDS - 5,
-    time_limit=services.SEND_TIME_LIMIT_SECONDS,
+    soft_time_limit=services.SEND_TASK_TIME_LIMIT_SECONDS - 5,
+    time_limit=services.SEND_TASK_TIME_LIMIT_SECONDS,
 )
 def send_message(self: Any, message_id: int, database_retries: int = 0) -> str:
-    """Wake-up for one OutboundMessage: send it if it is due and next in line, else sleep again.
+    """Wake-up for one OutboundMessage: send it if it is due and next in line, else sleep again;
+    a message that opens its contact's burst brings the burst's next parts along.
 
     ``database_retries`` counts the tries lost to an unavailable database; the row's own retries
     (``later``) do not count against it."""
     try:
-        outcome = services.message_send(message_id=message_id)
+        outcome = services.message_send_carrying(message_id=message_id)
     except DATABASE_UNAVAILABLE as exc:
         if database_retries >= DATABASE_RETRIES:
             raise

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from devstack.standins._whatsapp_limits import Limits, MetaLimits
-from whatsapp.pair import PairRule, PairState
+from whatsapp.pair import PairRule, PairState, first_burst
 
 T0 = dt.datetime(2026, 12, 7, 12, 0, tzinfo=dt.UTC)
 RULE = PairRule(interval=dt.timedelta(seconds=6), burst=45)
@@ -26,22 +26,32 @@ def test_a_free_contact_gets_a_whole_reply_as_one_burst():
     assert plan(22, 0.2) == [round(0.2 * n, 3) for n in range(22)]
 
 
-def test_parts_2_s_apart_break_the_burst_at_the_fourth_and_wait_for_the_borrowed_time():
-    # 0, 2 and 4 s fit one burst; the 4th is due when it is over: 3 x 6 s after it began
-    assert plan(5, 2.0) == [0.0, 2.0, 4.0, 18.0, 20.0]
+def test_a_reply_too_long_for_one_burst_sends_its_short_burst_first():
+    # 2 s apart, 3 parts fit one burst (0, 2, 4 s): 5 parts go as 2 + 3, done at 16 s; as 3 + 2
+    # the 4th would wait 3 x 6 s, done at 20 s
+    assert plan(5, 2.0) == [0.0, 2.0, 12.0, 14.0, 16.0]
+    assert plan(6, 2.0) == [0.0, 2.0, 4.0, 18.0, 20.0, 22.0]
 
 
 def test_the_window_closes_early_by_the_margin_a_request_may_take():
-    # 0.6 s steps: 5.4 s is the last start before 6 s - 0.5 s, so 10 parts go in the burst
-    due = plan(12, 0.6)
-    assert due[:10] == [round(0.6 * n, 3) for n in range(10)]
-    assert due[10:] == [60.0, 60.6]
+    # 0.6 s steps: 5.4 s is the last start before 6 s - 0.5 s, so 10 parts fit one burst
+    assert RULE.per_burst(dt.timedelta(seconds=0.6)) == 10
+    assert plan(10, 0.6) == [round(0.6 * n, 3) for n in range(10)]
+    assert plan(11, 0.6)[:2] == [0.0, 6.0]
 
 
 def test_a_burst_holds_at_most_45():
+    assert RULE.per_burst(dt.timedelta(seconds=0.01)) == 45
     due = plan(47, 0.01)
-    assert due[44] == 0.44
-    assert due[45:] == [270.0, 270.01]
+    assert due[:3] == [0.0, 0.01, 12.0]
+    assert due[-1] == 12.44
+
+
+@pytest.mark.parametrize(
+    ("parts", "per_burst", "first"), [(5, 8, 5), (22, 21, 1), (50, 28, 22), (56, 28, 28)]
+)
+def test_the_first_burst_takes_the_remainder(parts, per_burst, first):
+    assert first_burst(parts, per_burst) == first
 
 
 def test_a_second_reply_waits_for_the_first_ones_borrowed_time():
@@ -65,6 +75,19 @@ def test_a_reply_right_after_another_joins_its_burst_while_the_window_is_open():
     for due, _ in RULE.plan(None, start=T0, parts=3, spacing=dt.timedelta(seconds=0.2)):
         state = RULE.after(state, requested_at=due, answered_at=due)
     assert plan(2, 0.2, state) == [0.0, 0.2]
+
+
+def test_a_reply_the_open_burst_cannot_hold_whole_waits_for_the_free_time():
+    state = None
+    for due, _ in RULE.plan(None, start=T0, parts=3, spacing=dt.timedelta(seconds=0.2)):
+        state = RULE.after(state, requested_at=due, answered_at=due)
+    # 4 s into the burst, 30 parts 0.2 s apart would run past its window: they start at 18 s,
+    # 2 + 28
+    later = T0 + dt.timedelta(seconds=4)
+    second = RULE.plan(state, start=later, parts=30, spacing=dt.timedelta(seconds=0.2))
+    assert [round(seconds(due), 3) for due, _ in second[:4]] == [18.0, 18.2, 30.0, 30.2]
+    assert second[0][1]
+    assert not second[1][1]
 
 
 def test_free_time_counts_from_the_answer_and_the_window_from_the_request():

@@ -16,7 +16,7 @@ BEAT_SCHEDULE = app.conf.beat_schedule
 def test_send_task_takes_an_id_and_has_deliberate_options():
     task = app.tasks["whatsapp.tasks.send_message"]
     assert task.acks_late is False  # see the module docstring of whatsapp.tasks
-    assert task.time_limit == services.SEND_TIME_LIMIT_SECONDS
+    assert task.time_limit == services.SEND_TASK_TIME_LIMIT_SECONDS
     assert (task.soft_time_limit or 0) < task.time_limit
 
 
@@ -45,7 +45,7 @@ def test_a_wake_up_the_database_dropped_is_retried_then_left_to_the_sweeper(monk
         calls.append(message_id)
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(services, "message_send", unavailable)
+    monkeypatch.setattr(services, "message_send_carrying", unavailable)
     # when a wake-up runs (eagerly: each retry runs at once)
     result = tasks.send_message.apply(args=(7,))
     # then it was tried again a bounded number of times, then failed (the row is still queued)

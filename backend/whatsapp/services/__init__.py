@@ -7,11 +7,13 @@ task name through ``whatsapp.dispatch``.
 
 from whatsapp.services.recovery import message_sweep, webhook_event_sweep
 from whatsapp.services.sending import (
+    SEND_TASK_TIME_LIMIT_SECONDS,
     SEND_TIME_LIMIT_SECONDS,
     SendOutcome,
     contact_get_or_create,
     message_requeue,
     message_send,
+    message_send_carrying,
     send_countdown,
     text_send_staggered,
 )
@@ -25,12 +27,14 @@ from whatsapp.services.webhooks import (
 )
 
 __all__ = [
+    "SEND_TASK_TIME_LIMIT_SECONDS",
     "SEND_TIME_LIMIT_SECONDS",
     "SendOutcome",
     "contact_get_or_create",
     "inbound_message_record",
     "message_requeue",
     "message_send",
+    "message_send_carrying",
     "message_status_apply",
     "message_sweep",
     "send_countdown",

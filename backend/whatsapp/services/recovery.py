@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from whatsapp import dispatch, selectors
 from whatsapp.models import OutboundMessage, OutboundStatus
-from whatsapp.services.sending import SEND_TIME_LIMIT_SECONDS, message_fail
+from whatsapp.services.sending import SEND_TASK_TIME_LIMIT_SECONDS, message_fail
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def message_sweep(
     threshold = settings.WHATSAPP_SWEEP_AFTER_SECONDS if stuck_after is None else stuck_after
     now = timezone.now()
     to_enqueue: list[int] = []
-    sending_cutoff = now - dt.timedelta(seconds=max(threshold, SEND_TIME_LIMIT_SECONDS))
+    sending_cutoff = now - dt.timedelta(seconds=max(threshold, SEND_TASK_TIME_LIMIT_SECONDS))
     with transaction.atomic():
         for message in selectors.messages_stuck_sending(
             claimed_before=sending_cutoff, limit=SWEEP_BATCH_LIMIT

@@ -20,7 +20,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from ops.db import connection_release, until_database_answers
-from whatsapp import dispatch, pacing, selectors
+from whatsapp import carry, dispatch, pacing, selectors
 from whatsapp.client import (
     WhatsAppAuthError,
     WhatsAppError,
@@ -30,16 +30,24 @@ from whatsapp.client import (
     get_client,
 )
 from whatsapp.models import Contact, OutboundMessage, OutboundStatus, WaitingFor
-from whatsapp.pair import PairRule, PairState, pair_rule
+from whatsapp.pair import PairRule, PairState, first_burst, pair_rule
 from whatsapp.services import claim
 from whatsapp.services.statuses import CALLBACK_PREFIX, status_events_replay
 from whatsapp.validation import recipient_normalize, text_parts
 
 logger = logging.getLogger(__name__)
 
-# The send task's hard time limit, above the client's (connect, read) timeouts. A row still
-# `sending` after it has no live task any more, and the sweeper may send it again.
+# One send's bound, above the client's (connect, read) timeouts: its record waits for the
+# database until shortly before it.
 SEND_TIME_LIMIT_SECONDS = 15
+# A send task starts the next part of the burst it carries (whatsapp.carry) for this long.
+CARRY_SECONDS = 6.0
+# The send task's hard time limit: the last part it starts, and that part's send. A row still
+# `sending` after it has no live task any more, and the sweeper may send it again.
+SEND_TASK_TIME_LIMIT_SECONDS = SEND_TIME_LIMIT_SECONDS + int(CARRY_SECONDS)
+# A reply that finds every burst slot of its process busy asks again when the first should free
+# up, plus up to this much (spreading the replies that wait).
+SLOT_WAIT_SPREAD_SECONDS = 0.5
 # Recording an accepted send waits for the database until this long before that limit.
 RECORD_MARGIN_SECONDS = 2
 TRANSIENT_BACKOFF_BASE_SECONDS = 2.0
@@ -51,12 +59,22 @@ RESTAMP_AFTER_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
+class Carried:
+    """The next message of a burst that the sending task sends itself, at ``at``."""
+
+    id: int
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
 class SendOutcome:
     """What one wake-up did: ``sent``, ``failed``, ``skipped`` (nothing to do), ``later`` (try
-    again in ``retry_in`` s) or ``waiting`` (an earlier message goes first and wakes this one)."""
+    again in ``retry_in`` s) or ``waiting`` (an earlier message goes first and wakes this one).
+    ``carry``: after a send, the message the caller sends next (no wake-up was enqueued)."""
 
     result: str
     retry_in: float | None = None
+    carry: Carried | None = None
 
 
 def contact_get_or_create(*, wa_id: str, profile_name: str = "") -> Contact:
@@ -154,7 +172,31 @@ def _transient_backoff(attempts: int) -> float:
     return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 (jitter, not security)
 
 
-def message_send(*, message_id: int) -> SendOutcome:
+def message_send_carrying(*, message_id: int) -> SendOutcome:
+    """``message_send``; when it opens a contact's burst, the burst's next messages follow from
+    here, each at its time, while the burst and CARRY_SECONDS allow (``whatsapp.carry``).
+
+    Returns the first message's outcome. A carried message not sent gets a wake-up of its own:
+    at its time when it must wait, soon when the carrying failed."""
+    with carry.Burst(until=time.monotonic() + CARRY_SECONDS) as burst:
+        first = outcome = message_send(message_id=message_id, burst=burst)
+        while outcome.carry is not None:
+            carried = outcome.carry
+            time.sleep(max(0.0, (carried.at - timezone.now()).total_seconds()))
+            try:
+                outcome = message_send(message_id=carried.id, burst=burst)
+            except BaseException:
+                # A wake-up of its own finds the row as this left it (failed, sending or queued).
+                dispatch.message_send_on_commit(message_id=carried.id, countdown=1.0)
+                raise
+            if outcome.result == "later" and outcome.retry_in is not None:
+                dispatch.message_send_on_commit(
+                    message_id=carried.id, countdown=send_countdown(outcome.retry_in)
+                )
+    return first
+
+
+def message_send(*, message_id: int, burst: carry.Burst | None = None) -> SendOutcome:
     """Send one queued message, at most once per claim (see docs/whatsapp.md).
 
     Returns ``later`` (with seconds) when it is not yet due, when the contact's last message went
@@ -163,6 +205,11 @@ def message_send(*, message_id: int) -> SendOutcome:
     message to the same contact is still pending (it wakes this one). Raises
     ``WhatsAppAuthError`` after marking the message failed: a bad token needs an operator, so it
     must be loud. A send that goes out costs two statements: the claim and the record.
+
+    ``burst``: the caller carries the contact's burst (``message_send_carrying``). A message
+    opening one, with more of its reply to follow, needs one of the process's slots (else it is
+    ``later``, waiting for a worker); once sent, the next message of the open burst is left to
+    the caller (``SendOutcome.carry``) instead of a wake-up.
     """
     started = time.monotonic()
     now = timezone.now()
@@ -182,6 +229,26 @@ def message_send(*, message_id: int) -> SendOutcome:
         return SendOutcome("later", free_in)
     # Joining the contact's open burst: the throughput turn must come before its window closes.
     window_end = rule.window_end(claimed.pair, now)
+    step = dt.timedelta(seconds=spacing if burst is None else burst.step(spacing))
+    if (
+        claimed.pair is not None
+        and window_end is not None
+        and claimed.position == 0
+        and claimed.batch_size > 1
+        and not rule.fits(claimed.pair, now, parts=claimed.batch_size, step=step)
+    ):
+        # Another reply's burst is open and cannot hold this one whole: this one opens the next.
+        delay = (claimed.pair.free_at - now).total_seconds()
+        _message_release(message=message, delay=delay, waiting_for=WaitingFor.PAIR)
+        return SendOutcome("later", delay)
+    if burst is not None and window_end is None and claimed.position + 1 < claimed.batch_size:
+        # Opening a burst that more of this reply will join: this process carries it, as much
+        # of the reply as fits the window at the pace parts really go here.
+        target = first_burst(claimed.batch_size - claimed.position, rule.per_burst(step))
+        if not burst.open(target=target, step=step.total_seconds()):
+            delay = burst.free_in() + random.uniform(0, SLOT_WAIT_SPREAD_SECONDS)  # noqa: S311
+            _message_release(message=message, delay=delay, waiting_for=WaitingFor.WORKER)
+            return SendOutcome("later", delay)
     within = pacing.TURN_WAIT_MAX if window_end is None else (window_end - now).total_seconds()
     turn = pacing.turn_take(within=within)
     if turn.retry_in is not None:
@@ -201,7 +268,7 @@ def message_send(*, message_id: int) -> SendOutcome:
     connection_release()
     if turn.sleep:
         time.sleep(turn.sleep)
-    request_at = timezone.now()
+    request_at, requested = timezone.now(), time.monotonic()
     try:
         sent = get_client().text_send(
             to=claimed.wa_id,
@@ -263,19 +330,34 @@ def message_send(*, message_id: int) -> SendOutcome:
     pair = rule.after(claimed.pair, requested_at=request_at, answered_at=timezone.now())
     spaced = request_at + dt.timedelta(seconds=spacing)
     next_due = rule.earliest(pair, spaced)
+    carrying = False
+    if burst is not None and burst.target:
+        more = burst.sent_one(requested)
+        own = burst.own_step(spacing)
+        pace = None if own is None else dt.timedelta(seconds=own)
+        if more and (
+            pace is None
+            or rule.fits(pair, request_at + pace, parts=burst.target - burst.sent, step=pace)
+        ):
+            carrying = burst.held and next_due == spaced and requested + spacing < burst.until
+        elif claimed.position + 1 < claimed.batch_size:
+            # The burst sent what it can hold of the reply (as planned, or fewer at the pace the
+            # parts really go): the reply's next part opens the next one.
+            next_due = max(spaced, pair.free_at)
     record = partial(
         _message_sent_record,
         message=message,
         wamid=sent.wamid,
         pair=pair,
         next_due=NextDue(next_due, WaitingFor.PAIR if next_due > spaced else WaitingFor.NOTHING),
+        keep_next=carrying,
     )
     if claimed.position == 0 and claimed.batch_size > 1 and request_at > claimed.scheduled_at:
         record = partial(record, first_part_late_by=request_at - claimed.scheduled_at)
-    until_database_answers(
+    carried = until_database_answers(
         record, deadline=started + SEND_TIME_LIMIT_SECONDS - RECORD_MARGIN_SECONDS
     )
-    return SendOutcome("sent")
+    return SendOutcome("sent", carry=carried)
 
 
 def _not_claimed(*, message_id: int, now: dt.datetime, spacing: float) -> SendOutcome:
@@ -304,7 +386,8 @@ def _message_sent_record(
     pair: PairState | None = None,
     next_due: NextDue | None = None,
     first_part_late_by: dt.timedelta | None = None,
-) -> None:
+    keep_next: bool = False,
+) -> Carried | None:
     """Mark the message sent, apply statuses that came first, wake the next one; repeatable.
 
     ``first_part_late_by``: this is the first part of a reply and went out that late. The rest
@@ -314,6 +397,8 @@ def _message_sent_record(
 
     ``next_due``: when the next message to the contact may go, from this send's own moment and
     the pair state after it; it overrides the plan made when the reply was queued.
+
+    ``keep_next``: the caller sends the next message itself; it is returned instead of woken.
     """
     if first_part_late_by is None:
         recorded = claim.message_sent_mark(
@@ -338,11 +423,13 @@ def _message_sent_record(
         # the row. What it would have found is read again.
         status_events_replay(wamid=wamid)
         message_wake_next(message)
-        return
+        return None
     if recorded.statuses_waiting:
         status_events_replay(wamid=wamid)
-    if recorded.following is not None:
-        _wake(recorded.following, due=next_due)
+    if recorded.following is None:
+        return None
+    at = _wake(recorded.following, due=next_due, enqueue=not keep_next)
+    return Carried(recorded.following.id, at) if keep_next else None
 
 
 def message_wake_next(message: OutboundMessage) -> None:
@@ -361,23 +448,30 @@ class NextDue:
     waiting_for: str
 
 
-def _wake(following: claim.NextQueued, due: NextDue | None = None) -> None:
+def _wake(
+    following: claim.NextQueued, due: NextDue | None = None, *, enqueue: bool = True
+) -> dt.datetime:
     """Wake the next message at its time: ``due`` if known, else its planned time. A row whose
     stamped time is later (the sweeper, a spacing wait, a plan the sends outran) or much earlier
-    (a burst the sends missed) is stamped again, so it shows when it is due and why."""
+    (a burst the sends missed) is stamped again, so it shows when it is due and why. Returns
+    that time; ``enqueue`` False leaves the wake-up to the caller."""
     now = timezone.now()
     at = max(following.scheduled_at if due is None else due.at, now)
     drift = (following.next_attempt_at - at).total_seconds()
-    if drift > 0 or (due is not None and drift < -RESTAMP_AFTER_SECONDS):
+    # A carried message (not ``enqueue``) goes within moments: only a stamp its claim would
+    # refuse is worth a statement.
+    if drift > 0 or (due is not None and enqueue and drift < -RESTAMP_AFTER_SECONDS):
         changes: dict[str, object] = {"next_attempt_at": at}
         if due is not None:
             changes.update(scheduled_at=at, waiting_for=due.waiting_for)
         OutboundMessage.objects.filter(pk=following.id, status=OutboundStatus.QUEUED).update(
             **changes
         )
-    dispatch.message_send_on_commit(
-        message_id=following.id, countdown=send_countdown((at - now).total_seconds())
-    )
+    if enqueue:
+        dispatch.message_send_on_commit(
+            message_id=following.id, countdown=send_countdown((at - now).total_seconds())
+        )
+    return at
 
 
 def _message_release(
