@@ -28,6 +28,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import re
 import selectors
 import socket
 import sys
@@ -530,9 +531,9 @@ def gunicorn_settings(log_path: Path, overrides: dict[str, str]) -> dict[str, An
         os.environ.update(saved)
     text = log_path.read_text()
     found: dict[str, Any] = {"threads": config.threads}
-    for line in text.splitlines():
-        if "Using worker:" in line:
-            found["worker_class"] = line.rsplit("Using worker:", 1)[1].strip()
+    # The line may be a JSON log record: the class is the word after the phrase.
+    for match in re.finditer(r"Using worker: (\w+)", text):
+        found["worker_class"] = match.group(1)
     found["workers"] = text.count("Booting worker with pid")
     return found
 
