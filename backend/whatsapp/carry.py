@@ -22,34 +22,54 @@ from functools import cache
 
 from django.conf import settings
 
+# A burst ended early because its parts went too slowly halves the bursts the process carries
+# (at most once in this many seconds: the bursts under way then were all slowed by the same
+# crowd); each burst that holds gives back half a slot, up to WHATSAPP_BURSTS_PER_WORKER.
+CUT_EVERY_SECONDS = 6.0
+REGAIN_PER_BURST = 0.5
+
 
 class Slots:
-    """The bursts one process carries at once; each slot remembers when its burst should end."""
+    """The bursts one process carries at once; each slot remembers when its burst should end.
+
+    At most ``size``; fewer (``limit``) after a burst ran too slowly to hold, climbing back as
+    bursts hold: the process finds how many it can carry with the CPU it really gets."""
 
     def __init__(self, size: int) -> None:
         self.size = size
+        self.limit = float(size)
         self._ends: dict[int, float] = {}
         self._lock = threading.Lock()
         self._next = 0
+        self._cut_at = -CUT_EVERY_SECONDS
 
     def take(self, *, ends_in: float) -> int | None:
         """A slot for a burst expected to end ``ends_in`` seconds from now, or None if all are
         carrying one."""
         with self._lock:
-            if len(self._ends) >= self.size:
+            if len(self._ends) >= max(1, int(self.limit)):
                 return None
             self._next += 1
             self._ends[self._next] = time.monotonic() + ends_in
             return self._next
 
-    def give(self, slot: int) -> None:
+    def give(self, slot: int, *, held: bool | None = None) -> None:
+        """The slot's burst is over: it held (``held``), ended early for its pace (False), or
+        neither was known (None)."""
         with self._lock:
+            carried = len(self._ends)
             self._ends.pop(slot, None)
+            now = time.monotonic()
+            if held is False and now - self._cut_at >= CUT_EVERY_SECONDS:
+                self.limit = max(1.0, min(self.limit, carried) / 2)
+                self._cut_at = now
+            elif held:
+                self.limit = min(float(self.size), self.limit + REGAIN_PER_BURST)
 
     def free_in(self) -> float:
         """Seconds until the first carried burst should end (0 when a slot is free)."""
         with self._lock:
-            if len(self._ends) < self.size:
+            if len(self._ends) < max(1, int(self.limit)):
                 return 0.0
             return max(0.0, min(self._ends.values()) - time.monotonic())
 
@@ -110,6 +130,7 @@ class Burst:
         self.sent = 0
         self.first_request: float | None = None
         self.last_request: float | None = None
+        self.recent: float | None = None
 
     @property
     def held(self) -> bool:
@@ -122,14 +143,17 @@ class Burst:
             self._slot = self._slots.take(ends_in=(target - 1) * step)
             if self._slot is None:
                 return False
-        self.target, self.sent, self.first_request, self.last_request = target, 0, None, None
+        self.target, self.sent = target, 0
+        self.first_request = self.last_request = self.recent = None
         return True
 
     def sent_one(self, request: float) -> bool:
         """A part of this burst went, requested at ``request`` (monotonic); True while more of it
         is to go."""
         if self.last_request is not None:
-            self._pace.observe(request - self.last_request)
+            gap = request - self.last_request
+            self._pace.observe(gap)
+            self.recent = gap if self.recent is None else (self.recent + gap) / 2
         else:
             self.first_request = request
         self.sent += 1
@@ -137,12 +161,13 @@ class Burst:
         return self.sent < self.target
 
     def own_step(self, spacing: float) -> float | None:
-        """The time between this burst's parts so far (5 % slower, at least ``spacing``), once
-        it has sent enough of them to tell (``OWN_PACE_AFTER``)."""
+        """The time between this burst's parts (5 % slower, at least ``spacing``): over all of
+        them or over the last few, whichever is slower, once it has sent enough of them to tell
+        (``OWN_PACE_AFTER``)."""
         if self.sent < OWN_PACE_AFTER or self.first_request is None or self.last_request is None:
             return None
         mean = (self.last_request - self.first_request) / (self.sent - 1)
-        return max(spacing, mean * PACE_SAFETY)
+        return max(spacing, max(mean, self.recent or 0.0) * PACE_SAFETY)
 
     def free_in(self) -> float:
         return self._slots.free_in()
@@ -150,6 +175,12 @@ class Burst:
     def step(self, spacing: float) -> float:
         """Seconds between two parts to plan with (``Pace.step``)."""
         return self._pace.step(spacing)
+
+    def end(self, *, held: bool) -> None:
+        """The burst is over: every planned part went (``held``), or it ended early."""
+        if self._slot is not None:
+            self._slots.give(self._slot, held=held)
+            self._slot = None
 
     def close(self) -> None:
         if self._slot is not None:

@@ -73,3 +73,21 @@ def test_a_burst_tells_its_own_pace_after_a_few_parts():
         burst.sent_one(n * 0.3)
     assert burst.own_step(0.2) == pytest.approx(0.3 * PACE_SAFETY)
     assert burst.own_step(0.5) == 0.5
+
+
+def test_a_burst_too_slow_to_hold_halves_what_a_process_carries_and_held_ones_win_it_back():
+    slots = Slots(20)
+    taken = [slot for _ in range(10) if (slot := slots.take(ends_in=5.0)) is not None]
+    assert len(taken) == 10
+    # one of 10 bursts ended early: the process carries at most 5 from now
+    slots.give(taken[0], held=False)
+    assert slots.limit == 5
+    # the others the same crowd slowed down do not cut again
+    slots.give(taken[1], held=False)
+    assert slots.limit == 5
+    assert slots.take(ends_in=5.0) is None
+    # each burst that holds wins half a slot back
+    for slot in taken[2:6]:
+        slots.give(slot, held=True)
+    assert slots.limit == 7
+    assert slots.take(ends_in=5.0) is not None

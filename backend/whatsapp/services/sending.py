@@ -340,10 +340,12 @@ def message_send(*, message_id: int, burst: carry.Burst | None = None) -> SendOu
             or rule.fits(pair, request_at + pace, parts=burst.target - burst.sent, step=pace)
         ):
             carrying = burst.held and next_due == spaced and requested + spacing < burst.until
-        elif claimed.position + 1 < claimed.batch_size:
-            # The burst sent what it can hold of the reply (as planned, or fewer at the pace the
-            # parts really go): the reply's next part opens the next one.
-            next_due = max(spaced, pair.free_at)
+        else:
+            # The burst sent what it can hold of the reply: as planned, or (too slow to hold the
+            # rest) fewer, which tells the process to carry fewer bursts at once.
+            burst.end(held=not more)
+            if claimed.position + 1 < claimed.batch_size:
+                next_due = max(spaced, pair.free_at)  # the reply's next part opens the next
     record = partial(
         _message_sent_record,
         message=message,
