@@ -176,16 +176,15 @@ class Burst:
         """Seconds between two parts to plan with (``Pace.step``)."""
         return self._pace.step(spacing)
 
-    def end(self, *, held: bool) -> None:
-        """The burst is over: every planned part went (``held``), or it ended early."""
+    def end(self, *, held: bool | None) -> None:
+        """The burst is over: every planned part went (``held``), it ended early (False), or
+        the task stopped carrying it (None)."""
         if self._slot is not None:
             self._slots.give(self._slot, held=held)
             self._slot = None
 
     def close(self) -> None:
-        if self._slot is not None:
-            self._slots.give(self._slot)
-            self._slot = None
+        self.end(held=None)
 
     def __enter__(self) -> Burst:
         return self
