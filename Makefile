@@ -70,11 +70,16 @@ restore: ## Production stack: restore BACKUP=<name> (stops the app services mean
 	  || { $(PROD_COMPOSE) start $(APP_SERVICES); exit 1; }
 	$(PROD_COMPOSE) start $(APP_SERVICES)
 
-test: $(STAMP) ## The whole test suite: starts its own Redis and workers; SQLite (about 10 min)
-	$(BIN)/pytest
+# The suite on TEST_PROCESSES processes (pytest-xdist), a test file each at a time: each process
+# starts its own Redis and workers (tests/stack.py), so two fit two cores; 1 runs it serially.
+TEST_PROCESSES ?= 2
+PYTEST_PARALLEL = $(if $(filter 1,$(TEST_PROCESSES)),,-n $(TEST_PROCESSES) --dist loadfile)
 
-test-postgres: $(STAMP) ## The suite again on PostgreSQL: TEST_DATABASE_URL, default local trust auth (about 10 min)
-	TEST_POSTGRES=1 $(BIN)/pytest
+test: $(STAMP) ## The whole test suite: starts its own Redis and workers; SQLite (about 6 min)
+	$(BIN)/pytest $(PYTEST_PARALLEL)
+
+test-postgres: $(STAMP) ## The suite again on PostgreSQL: TEST_DATABASE_URL, default local trust auth (about 6 min)
+	TEST_POSTGRES=1 $(BIN)/pytest $(PYTEST_PARALLEL)
 
 # The routing and real-worker tests again, with the machine's RabbitMQ (127.0.0.1:5672, guest) as
 # the broker, in a virtual host of their own (docs/rabbitmq.md); TEST_BROKER_URL names another.
@@ -92,8 +97,8 @@ test-compose: $(STAMP) ## The stack on a real Docker Engine: both compose setups
 # >>> template only (scripts/new_project.py leaves this out of generated projects)
 # Every mode of the Copier template generated into a scratch folder, each running its own
 # `make test`; the full and the example-free project also `make test-compose`
-# (docs/new-project.md). Two lanes at once (the full project then football_data; whatsapp then
-# the example-free project); the container tests take turns. Needs git, and Docker for the
+# (docs/new-project.md). Two lanes at once (the example-free project then whatsapp; the full
+# project then football_data); the container tests take turns. Needs git, and Docker for the
 # compose part.
 .PHONY: test-generator
 test-generator: $(STAMP) ## Generate a project in every mode; each runs its own tests (about 15 min)
