@@ -23,7 +23,7 @@ DEMO_BASE_URL ?= http://127.0.0.1:$(WEB_PORT)
 # docs/operations.md).
 app = $(wildcard backend/$(1)/apps.py)
 
-.PHONY: help install env up down logs ps backup backups restore test test-postgres test-rabbitmq chaos test-compose lint run doctor shell migrate demo bench systemd-units kubernetes-manifests lock clean
+.PHONY: help install env env-example up down logs ps backup backups restore test test-postgres test-rabbitmq chaos test-compose lint run doctor shell migrate demo bench systemd-units kubernetes-manifests lock clean
 
 help: ## List the targets
 	@# Two passes over the Makefile: the widest name sets the column, so every description lines up.
@@ -42,6 +42,9 @@ install: $(STAMP) ## Create .venv from the lock (needs only python3 and the pack
 env: ## Write a .env with generated secrets (keeps an existing one)
 	@if [ -f .env ]; then echo ".env exists; not overwriting it."; else \
 	  $(PYTHON) scripts/make_env.py > .env && echo "Wrote .env with generated secrets."; fi
+
+env-example: ## Write .env.example's apps' part from each app's backend/<app>/env.example
+	$(PYTHON) scripts/make_env.py --example
 
 up: ## docker compose up (the whole system, with the dev override; writes .env first if missing)
 	@[ -f .env ] || $(MAKE) --no-print-directory env
@@ -97,8 +100,8 @@ test-compose: $(STAMP) ## The stack on a real Docker Engine: both compose setups
 # >>> template only (scripts/new_project.py leaves this out of generated projects)
 # Every mode of the Copier template generated into a scratch folder, each running its own
 # `make test`; the full and the example-free project also `make test-compose`
-# (docs/new-project.md). Two lanes at once (the example-free project then whatsapp; the full
-# project then football_data); the container tests take turns. Needs git, and Docker for the
+# (docs/new-project.md). Two lanes at once (the example-free project, whatsapp, football_data;
+# the full project); the container tests take turns. Needs git, and Docker for the
 # compose part.
 .PHONY: test-generator
 test-generator: $(STAMP) ## Generate a project in every mode; each runs its own tests (about 15 min)
@@ -127,7 +130,7 @@ bench: $(STAMP) ## Every benchmark in one run, written into docs/benchmarks.md w
 	$(BIN)/python bench/report.py $(if $(BENCH_DATABASE_URL),--database-url $(BENCH_DATABASE_URL))
 
 demo: $(STAMP) ## Push an inbound `help` and a long reply through the running stack (make run / up)
-	$(if $(call app,football_data),$(MANAGE) football_data_demo --tickets 50)
+	$(if $(call app,football_data),$(BIN)/python -m devstack.standins.football_data --print-matches | $(MANAGE) football_data_demo --tickets 50 --matches -)
 	$(if $(call app,whatsapp),$(MANAGE) whatsapp_demo --base-url=$(DEMO_BASE_URL))
 
 systemd-units: $(STAMP) ## Regenerate deploy/systemd/ from docker-compose.yml and the topology

@@ -98,8 +98,10 @@ def _seed(tickets: int) -> int:
     per benchmark; ``_reopen`` sets them back between runs, in a fraction of the time)."""
     from django.db import connection
 
-    from football_data.demo import demo_matches_seed, demo_tickets_seed
+    from devstack.standins.football_data import matches_payload
+    from football_data.demo import demo_tickets_seed
     from football_data.models import Match, Payout, Selection, Ticket
+    from football_data.services import matches_upsert
 
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -107,7 +109,7 @@ def _seed(tickets: int) -> int:
     else:
         for model in (Payout, Selection, Ticket, Match):
             model.objects.all().delete()
-    demo_matches_seed(days_back=60, days_ahead=0)
+    matches_upsert(payload=matches_payload(days_back=60, days_ahead=0))
     return demo_tickets_seed(tickets=tickets, decided_only=True)
 
 

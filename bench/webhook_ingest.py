@@ -9,7 +9,7 @@ production settings (DJANGO_DEBUG=0) on a free port. For each concurrency it sen
 ``--seconds`` each, ``GET /healthz`` (no I/O: what gunicorn and Django cost on their own, and
 proof that the client is not the limit) and then signed webhook POSTs, every body distinct
 (events are deduplicated by body hash): three status webhooks to one inbound text, shaped like
-Meta's (devstack.standins.whatsapp, ../shared/samples/). Also checks that a bad signature gets
+Meta's (devstack.standins.whatsapp). Also checks that a bad signature gets
 403 and stores nothing, and that a redelivered body is stored once.
 
 Then it checks that every POST answered 200 is stored, starts ``worker-io`` (compose command)

@@ -24,7 +24,6 @@ CONTAINER_ONLY_VARIABLES = frozenset(
         "POSTGRES_USER",
         "POSTGRES_PASSWORD",
         "CELERY_LIVENESS_FILE",
-        "PYTHONPATH",
     }
 )
 

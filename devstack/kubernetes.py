@@ -21,7 +21,7 @@ from config.topology import WORKERS, WorkerService
 from devstack.compose import COMPOSE_FILES, REPO_DIR, VARIABLE, documents
 from devstack.generated import replace_files
 from devstack.systemd import _seconds
-from scripts.make_env import GENERATED
+from scripts.make_env import secret_names
 
 OUTPUT_DIR = REPO_DIR / "deploy" / "kubernetes"
 # The long-running services, each a Deployment.
@@ -30,7 +30,7 @@ SERVICES = ("web", *(worker.service for worker in WORKERS), "beat")
 APP_UID = 10001
 WEB_PORT = 8000
 # Secrets: what `make env` generates, and the API tokens. Everything else is in the ConfigMap.
-SECRET_KEYS = (*GENERATED, "WHATSAPP_ACCESS_TOKEN", "FOOTBALL_DATA_API_TOKEN")
+SECRET_KEYS = tuple(secret_names((REPO_DIR / ".env.example").read_text()))
 # Refused at start-up with DJANGO_DEBUG off (config/env.py), so a forgotten one stops the pods.
 SECRET_PLACEHOLDER = "change-me"  # noqa: S105  # pragma: allowlist secret
 

@@ -1,13 +1,20 @@
 """The import contracts, checked by import-linter (`make lint` runs this through pre-commit).
 
 Written from what is in backend/, so deleting an example app needs no edit here:
+- runtime code (the core and the apps) imports no dev tooling (devstack, tests, bench, scripts):
+  the image carries none of it;
+- no package's modules import each other in a cycle;
 - the core (config, ops) imports no app;
 - apps import each other only through an integration module named after the other app
-  (``football_data/whatsapp_commands.py``), which may use only that app's ``commands`` module.
+  (``football_data/whatsapp_commands.py``), which may use only that app's ``commands`` module;
+- the layers of a package (below) import only downwards, where that package is present.
+
+``--backend DIR`` checks another backend folder (the tests' own, with an import to refuse).
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -17,11 +24,19 @@ from importlinter.cli import lint_imports
 BACKEND = Path(__file__).resolve().parent.parent / "backend"
 CORE = ("config", "ops")
 NOT_APPS = set(CORE)
+# The repository's top-level packages that are tooling, never deployed (the repository root is on
+# sys.path in development, so an import of them would work there and fail in the image).
+DEV_TOOLING = ("devstack", "tests", "bench", "scripts")
+# A package's modules in layers, top to bottom: a module imports only from the layers below its
+# own; `|` separates modules of one layer that import neither each other.
+LAYERS = {
+    "whatsapp.services": ("webhooks | recovery", "sending", "statuses", "waking", "claim | errors"),
+}
 
 
-def example_apps() -> list[str]:
+def example_apps(backend: Path = BACKEND) -> list[str]:
     return sorted(
-        p.name for p in BACKEND.iterdir() if (p / "apps.py").exists() and p.name not in NOT_APPS
+        p.name for p in backend.iterdir() if (p / "apps.py").exists() and p.name not in NOT_APPS
     )
 
 
@@ -29,8 +44,23 @@ def _items(values: list[str] | tuple[str, ...]) -> str:
     return "".join(f"\n    {value}" for value in values)
 
 
-def contracts(apps: list[str]) -> str:
-    lines = ["[importlinter]", f"root_packages ={_items([*CORE, *apps])}"]
+def contracts(apps: list[str], backend: Path = BACKEND) -> str:
+    packages = [*CORE, *apps]
+    lines = [
+        "[importlinter]",
+        f"root_packages ={_items(packages)}",
+        # Imports of anything outside backend/ in the graph too: the dev tooling among them.
+        "include_external_packages = True",
+        "[importlinter:contract:no-dev-tooling]",
+        "name = Runtime code (backend/) imports no dev tooling",
+        "type = forbidden",
+        f"source_modules ={_items(packages)}",
+        f"forbidden_modules ={_items(DEV_TOOLING)}",
+        "[importlinter:contract:acyclic]",
+        "name = No package's modules import each other in a cycle",
+        "type = acyclic_siblings",
+        f"ancestors ={_items(packages)}",
+    ]
     if apps:
         lines += [
             "[importlinter:contract:core]",
@@ -49,13 +79,25 @@ def contracts(apps: list[str]) -> str:
             f"ignore_imports ={_items(allowed)}",
             "unmatched_ignore_imports_alerting = none",
         ]
+    for container, layers in LAYERS.items():
+        if (backend / container.replace(".", "/")).is_dir():
+            lines += [
+                f"[importlinter:contract:layers-{container}]",
+                f"name = The layers of {container}, top to bottom",
+                "type = layers",
+                f"containers ={_items([container])}",
+                f"layers ={_items(layers)}",
+            ]
     return "\n".join(lines) + "\n"
 
 
-def main() -> int:
-    sys.path.insert(0, str(BACKEND))
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", type=Path, default=BACKEND, help="default: backend/")
+    backend = parser.parse_args(argv).backend.resolve()
+    sys.path.insert(0, str(backend))
     with tempfile.NamedTemporaryFile("w", suffix=".ini", delete=False) as config:
-        config.write(contracts(example_apps()))
+        config.write(contracts(example_apps(backend), backend))
     try:
         return lint_imports(config_filename=config.name, no_cache=True, no_logo=True)
     finally:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -50,15 +49,8 @@ def remove_template_only_blocks(root: Path) -> None:
 
 
 def remove_app(root: Path, app: str) -> None:
-    """Delete an example app the documented way: its folders, its stand-in and its
-    INSTALLED_APPS line (docs/architecture.md, "Removing an example app")."""
-    for folder in (root / "backend" / app, root / "tests" / app):
-        shutil.rmtree(folder, ignore_errors=True)
-    (root / "devstack" / "standins" / f"{app}.py").unlink(missing_ok=True)
-    for part in (root / "devstack" / "standins").glob(f"_{app}_*.py"):
-        part.unlink()  # a part of that stand-in (devstack/standins/_whatsapp_limits.py)
-    settings = root / "backend" / "config" / "settings.py"
-    settings.write_text(settings.read_text().replace(f'    "{app}",\n', ""))
+    """What Copier's _exclude cannot leave out of a file for an example app not chosen: its
+    stand-in's compose service and the dev environment's lines pointing the app at it."""
     override = root / "docker-compose.override.yml"
     # The service's block: its name at two spaces' indent, up to the next such line or the end.
     service = re.compile(rf"^  {re.escape(EXAMPLE_APPS[app])}:\n(?:(?:    .*|)\n)*", re.M)
@@ -66,6 +58,14 @@ def remove_app(root: Path, app: str) -> None:
     variables = re.compile(rf"^  {VARIABLE_PREFIXES[app]}\w+: .*\n", re.M)
     text = variables.sub("", service.sub("", override.read_text()))
     override.write_text(text.rstrip("\n") + "\n")
+
+
+def write_env_example(root: Path, removed: set[str]) -> None:
+    """.env.example's apps' part from each app's env.example (scripts/make_env.py), but the
+    removed apps': on `copier update`, Copier deletes their folders only after this runs."""
+    script = root / "scripts" / "make_env.py"
+    command = [sys.executable, str(script), "--example", "--root", str(root)]
+    subprocess.run([*command, f"--without={','.join(sorted(removed))}"], check=True)
 
 
 def rename(root: Path, slug: str, description: str) -> None:
@@ -165,6 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     remove_template_only_blocks(root)
     for app in sorted(set(EXAMPLE_APPS) - keep):
         remove_app(root, app)
+    write_env_example(root, set(EXAMPLE_APPS) - keep)
     rename(root, args.slug, args.description)
     set_example_values(
         root,

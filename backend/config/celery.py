@@ -25,6 +25,29 @@ from config.discovery import beat_schedule, task_routes
 from config.queues import DEFAULT_QUEUE, Queue
 from ops.redis_transport import transport_for
 
+# The CELERY_* settings this project reads. The options below are mapped one by one (there is no
+# config_from_object namespace), so any other CELERY_* setting would be silently ignored: the
+# system checks refuse one (ops.E022), and a CELERY_* variable no process reads (ops.W003).
+SETTINGS_READ = frozenset(
+    {
+        "CELERY_BROKER_URL",
+        "CELERY_BROKER_IS_REDIS",
+        "CELERY_RESULT_BACKEND",
+        "CELERY_MAX_COUNTDOWN",
+        "CELERY_VISIBILITY_TIMEOUT",
+        "CELERY_SOFT_SHUTDOWN_TIMEOUT",
+        "CELERY_PREFORK_NICE",
+        "CELERY_LIVENESS_FILE",
+        "CELERY_LIVENESS_INTERVAL",
+        "CELERY_BEAT_LOCK_TIMEOUT",
+        "CELERY_WORKER_SEND_TASK_EVENTS",
+    }
+)
+# Read by the container healthchecks and by beat's command line, not by the settings.
+VARIABLES_READ_OUTSIDE_SETTINGS = frozenset(
+    {"CELERY_LIVENESS_MAX_AGE", "CELERY_BEAT_SCHEDULE_FILE"}
+)
+
 # Time limits every task gets unless it sets its own. gevent has no soft limit (only the hard
 # one is enforced there); prefork enforces both.
 DEFAULT_SOFT_TIME_LIMIT = 240

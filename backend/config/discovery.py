@@ -1,7 +1,10 @@
-"""What the installed apps contribute to Celery, found the way Celery finds tasks: an app may own
+"""What the apps contribute, found the way Celery finds tasks; nothing in the core names an app.
+
+The apps are the packages in ``backend/`` that hold an ``apps.py`` (``project_apps``). An app
+may own ``settings`` (its settings, read from the environment after the core's),
 ``schedules.BEAT_SCHEDULE`` (beat entries), ``schedules.WORKER_SCHEDULE`` (what workers send
-themselves, ``ops.worker_schedule``) and ``routes.TASK_ROUTES`` (task routes). Nothing in
-the core names an app, so removing one is deleting its folder and its INSTALLED_APPS line.
+themselves, ``ops.worker_schedule``) and ``routes.TASK_ROUTES`` (task routes). Removing an app is
+deleting its folder.
 
 Beat entries carry ``options.expires`` (a backlog after downtime does not replay stale runs);
 ``ops.checks`` proves every entry and route reaches a queue some worker consumes.
@@ -11,13 +14,46 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from django.apps import AppConfig
 from django.core.exceptions import ImproperlyConfigured
 
 from config.queues import CORE_ROUTES
+
+# The core's own app, installed ahead of the others.
+CORE_APP = "ops"
+
+
+def project_apps(backend: Path) -> list[str]:
+    """The packages in ``backend`` that are Django apps (they hold ``apps.py``): the core's first,
+    then the rest by name."""
+    found = sorted(path.parent.name for path in backend.glob("*/apps.py"))
+    return sorted(found, key=lambda app: app != CORE_APP)
+
+
+def app_settings(apps: Iterable[str], *, defined: Mapping[str, Any]) -> dict[str, Any]:
+    """The upper-case names of each app's ``settings`` module, in app order. A name the core
+    already ``defined``, or an earlier app set, is an error rather than a silent override, unless
+    it holds the very same object (imported from the core, such as a ``config.env`` shape)."""
+    merged: dict[str, Any] = {}
+    owners = dict.fromkeys(defined, "config.settings")
+    for app in apps:
+        module_name = f"{app}.settings"
+        if importlib.util.find_spec(module_name) is None:
+            continue
+        module = importlib.import_module(module_name)
+        for name, value in vars(module).items():
+            if not name.isupper() or value is {**defined, **merged}.get(name, object()):
+                continue
+            if name in owners:
+                raise ImproperlyConfigured(
+                    f"The setting {name} is set by both {owners[name]} and {module_name}."
+                )
+            merged[name], owners[name] = value, module_name
+    return merged
 
 
 def app_packages(installed: Iterable[str]) -> list[str]:

@@ -235,6 +235,7 @@ class Env:
         return items
 
 
+HTTP_SCHEMES = ("https", "http")
 REDIS_SCHEMES = ("redis", "rediss")
 AMQP_SCHEMES = ("amqp", "amqps")
 

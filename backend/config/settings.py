@@ -1,47 +1,31 @@
-"""Django settings: the one place that reads the environment.
+"""Django settings: the core's, then each app's own (``<app>/settings.py``, config.discovery).
 
-``.env`` at the repository root is loaded when present; the real environment wins over it.
-Values are never expanded: a value still holding ``${...}`` stops start-up (see ``config.env``),
-as does any missing required or malformed variable (``config/__init__.py`` exits with the message).
+``.env`` at the repository root is loaded when present; the real environment wins over it
+(``config.environment``). Values are never expanded: a value still holding ``${...}`` stops
+start-up (see ``config.env``), as does any missing required or malformed variable
+(``config/__init__.py`` exits with the message).
 """
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import dj_database_url
-from dotenv import load_dotenv
 
+from config.discovery import app_settings, project_apps
 from config.env import (
     ALLOWED_HOST,
     AMQP_SCHEMES,
-    DIGITS,
     HOST,
+    HTTP_SCHEMES,
     ORIGIN,
     REDIS_SCHEMES,
-    TOKEN,
-    Env,
     EnvError,
-    Shape,
     is_redis_url,
     redis_url,
 )
-
-BACKEND_DIR = Path(__file__).resolve().parent.parent
-REPO_DIR = BACKEND_DIR.parent
-
-env = Env()
-# interpolate=False: Compose-style ${VAR} references are refused, not half-expanded.
-# DOTENV_DISABLED=1 (set by the tests) keeps a developer's .env out of the picture.
-if not env.bool("DOTENV_DISABLED", False):
-    load_dotenv(REPO_DIR / ".env", override=False, interpolate=False)
+from config.environment import BACKEND_DIR, DEBUG, REPO_DIR, env, production
 
 # --- Django core -------------------------------------------------------------------------------
 
-DEBUG = env.bool("DJANGO_DEBUG", False)
-# With debug off, secrets still holding .env.example's "change-me" are refused (env.secret).
-production = not DEBUG
 if DEBUG:
     SECRET_KEY = env.str("DJANGO_SECRET_KEY", "insecure-local-development-key-not-for-production")
 else:
@@ -60,6 +44,9 @@ ALLOWED_HOSTS = [
 ]
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", [], shape=ORIGIN)
 
+# Every package in backend/ with an apps.py: adding an app is creating it there (`manage.py
+# startapp`), removing one is deleting its folder (config.discovery).
+PROJECT_APPS = project_apps(BACKEND_DIR)
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -67,10 +54,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "ops",
-    "starter",
-    "whatsapp",
-    "football_data",
+    *PROJECT_APPS,
 ]
 
 MIDDLEWARE = [
@@ -242,80 +226,6 @@ CELERY_WORKER_SEND_TASK_EVENTS = env.bool("CELERY_WORKER_SEND_TASK_EVENTS", Fals
 # Beat sends a canary task to every queue this often; the doctor shows when each came through.
 OPS_CANARY_INTERVAL_SECONDS = env.float("OPS_CANARY_INTERVAL_SECONDS", 60.0, minimum=1)
 
-# --- WhatsApp Cloud API ------------------------------------------------------------------------
-
-http_schemes = ("https", "http")
-WHATSAPP_API_BASE_URL = env.url(
-    "WHATSAPP_API_BASE_URL", "https://graph.facebook.com", schemes=http_schemes
-)
-WHATSAPP_API_VERSION = env.str(
-    "WHATSAPP_API_VERSION",
-    "v26.0",
-    shape=Shape(re.compile(r"v[0-9]+\.[0-9]+"), "a Graph API version such as v26.0"),
-)
-WHATSAPP_ACCESS_TOKEN = env.optional("WHATSAPP_ACCESS_TOKEN", shape=TOKEN)
-WHATSAPP_PHONE_NUMBER_ID = env.optional("WHATSAPP_PHONE_NUMBER_ID", shape=DIGITS)
-WHATSAPP_APP_SECRET = env.secret("WHATSAPP_APP_SECRET", production=production)
-WHATSAPP_VERIFY_TOKEN = env.secret("WHATSAPP_VERIFY_TOKEN", production=production)
-# Between the parts of a reply inside one pair-rule burst: short, so that a long reply fits one
-# burst (docs/decisions.md, "Part spacing inside the pair rule's burst").
-WHATSAPP_PART_SPACING_SECONDS = env.float("WHATSAPP_PART_SPACING_SECONDS", 0.2, minimum=0)
-WHATSAPP_WEBHOOK_MAX_BYTES = env.int("WHATSAPP_WEBHOOK_MAX_BYTES", 3 * 1024 * 1024, minimum=1024)
-WHATSAPP_HTTP_POOL_SIZE = env.int("WHATSAPP_HTTP_POOL_SIZE", 100, minimum=1)
-# The sweeper re-enqueues a queued message whose wake-up is this overdue (its task was lost) and
-# resends one stuck in `sending` this long (and past the send task's time limit).
-WHATSAPP_SWEEP_AFTER_SECONDS = env.float("WHATSAPP_SWEEP_AFTER_SECONDS", 15.0, minimum=0)
-# Send attempts per message (transient errors, pair rate limits) before it is marked failed.
-WHATSAPP_SEND_MAX_ATTEMPTS = env.int("WHATSAPP_SEND_MAX_ATTEMPTS", 6, minimum=1)
-# The most parts (of 4096 characters each) one text may be split into; a longer one is refused.
-WHATSAPP_TEXT_MAX_PARTS = env.int("WHATSAPP_TEXT_MAX_PARTS", 50, minimum=1)
-# Meta's limits (docs/whatsapp.md, "Meta's limits"): the number's throughput level, messages a
-# second in and out together (80 by default, 1,000 after Meta's upgrade, 20 for a number shared
-# with the Business app), paced across every worker; and the pair rule, one message per interval
-# to one user with bursts of at most WHATSAPP_PAIR_BURST.
-WHATSAPP_MESSAGES_PER_SECOND = env.int("WHATSAPP_MESSAGES_PER_SECOND", 80, minimum=1, maximum=1000)
-WHATSAPP_PAIR_INTERVAL_SECONDS = env.float(
-    "WHATSAPP_PAIR_INTERVAL_SECONDS", 6.0, minimum=0.1, maximum=3600
-)
-WHATSAPP_PAIR_BURST = env.int("WHATSAPP_PAIR_BURST", 45, minimum=1, maximum=45)
-# The replies' bursts one worker-io process carries at once (whatsapp.carry); a reply beyond them
-# waits for a free one instead of slowing them all until their bursts break.
-WHATSAPP_BURSTS_PER_WORKER = env.int("WHATSAPP_BURSTS_PER_WORKER", 20, minimum=1)
-
-# --- football-data.org -------------------------------------------------------------------------
-
-FOOTBALL_DATA_API_URL = env.url(
-    "FOOTBALL_DATA_API_URL", "https://api.football-data.org/v4", schemes=http_schemes
-)
-FOOTBALL_DATA_API_TOKEN = env.optional("FOOTBALL_DATA_API_TOKEN", shape=TOKEN)
-FOOTBALL_DATA_REQUESTS_PER_MINUTE = env.int("FOOTBALL_DATA_REQUESTS_PER_MINUTE", 10, minimum=1)
-FOOTBALL_DATA_COMPETITIONS = env.list(
-    "FOOTBALL_DATA_COMPETITIONS",
-    ["PL"],
-    shape=Shape(re.compile(r"[A-Za-z0-9]+"), "a competition code such as PL or CL"),
-)
-# How long a task may sleep for a free slot in the shared limiter before it retries later instead.
-# 0: never sleep; the sync tasks run on the prefork cpu worker, where a sleeping process is a core
-# not settling tickets, so they retry with a countdown instead.
-FOOTBALL_DATA_RATE_LIMIT_MAX_WAIT = env.float("FOOTBALL_DATA_RATE_LIMIT_MAX_WAIT", 0.0, minimum=0)
-# Seconds between fixture syncs (beat); the dev override may lower it so demos fill up quickly.
-FOOTBALL_DATA_FIXTURES_SYNC_SECONDS = env.int(
-    "FOOTBALL_DATA_FIXTURES_SYNC_SECONDS", 1800, minimum=5
-)
-FOOTBALL_DATA_FIXTURES_DAYS = env.int("FOOTBALL_DATA_FIXTURES_DAYS", 7, minimum=1)
-# Tickets per settlement task: bounded so each chunk stays well inside its time limit.
-FOOTBALL_DATA_SETTLE_CHUNK_SIZE = env.int("FOOTBALL_DATA_SETTLE_CHUNK_SIZE", 500, minimum=1)
-# Seconds after its chunk was enqueued an open ticket counts as lost (its worker died) and is
-# enqueued again, once no chunk waits in the queue. Every worker-cpu checks every 5 s.
-FOOTBALL_DATA_SETTLE_SWEEP_AFTER_SECONDS = env.float(
-    "FOOTBALL_DATA_SETTLE_SWEEP_AFTER_SECONDS", 10.0, minimum=0
-)
-# Hours after its original kick-off a POSTPONED match voids its selections. Before that the
-# ticket waits: football-data usually reschedules a postponed match under the same id.
-FOOTBALL_DATA_POSTPONED_VOID_AFTER_HOURS = env.int(
-    "FOOTBALL_DATA_POSTPONED_VOID_AFTER_HOURS", 48, minimum=0
-)
-
 # --- Logging -----------------------------------------------------------------------------------
 
 LOG_LEVEL = env.choice(
@@ -341,10 +251,15 @@ LOGGING = {
 # --- Error reporting ---------------------------------------------------------------------------
 
 # Sentry, only when a DSN is set (config.sentry): errors in requests and in tasks.
-SENTRY_DSN = env.url("SENTRY_DSN", "", schemes=http_schemes) if env.optional("SENTRY_DSN") else None
+SENTRY_DSN = env.url("SENTRY_DSN", "", schemes=HTTP_SCHEMES) if env.optional("SENTRY_DSN") else None
 SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", "production")
 SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", 0.0, minimum=0, maximum=1)
 if SENTRY_DSN:
     from config.sentry import start_sentry
 
     start_sentry(SENTRY_DSN, SENTRY_ENVIRONMENT, SENTRY_TRACES_SAMPLE_RATE)
+
+# --- The apps' own settings --------------------------------------------------------------------
+# Each app's settings module, read last: a name the core or another app already set is an error.
+
+globals().update(app_settings(PROJECT_APPS, defined=globals()))

@@ -1,40 +1,15 @@
-"""Demo data: matches from the stand-in's generator (no network) and tickets on them."""
+"""Demo data: open tickets on the matches in the database (the matches come from the API, or
+from any ``/v4/matches``-shaped JSON: ``manage.py football_data_demo --matches``)."""
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from django.utils import timezone
 
-from devstack.standins.football_data import COMPETITIONS, matches_between
 from football_data.models import Match, Pick, Selection, Ticket
 from football_data.selectors import match_q_decided
-from football_data.services import matches_upsert
-
-
-@dataclass(frozen=True)
-class DemoSummary:
-    matches: int
-    tickets: int
-
-
-def demo_matches_seed(
-    *, days_back: int = 14, days_ahead: int = 14, now: datetime | None = None
-) -> int:
-    now = now or timezone.now()
-    payload = {
-        "matches": matches_between(
-            list(COMPETITIONS),
-            (now - timedelta(days=days_back)).date(),
-            (now + timedelta(days=days_ahead)).date(),
-            now,
-        )
-    }
-    return matches_upsert(payload=payload)
 
 
 def demo_tickets_seed(
@@ -68,7 +43,3 @@ def demo_tickets_seed(
             Selection.objects.bulk_create(legs, batch_size=2000)
             created += len(batch)
     return created
-
-
-def demo_seed(*, tickets: int = 50) -> DemoSummary:
-    return DemoSummary(matches=demo_matches_seed(), tickets=demo_tickets_seed(tickets=tickets))

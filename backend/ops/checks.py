@@ -2,13 +2,14 @@
 
 Everything a route, a task's own ``queue`` or a beat entry can send to must be consumed by a
 worker in ``config.topology``; pools must suit the work; the Redis visibility timeout must cover
-the longest countdown plus the longest run time. Each function takes its inputs explicitly so the
-tests can feed it a drifted configuration.
+the longest countdown plus the longest run time; a CELERY_* setting nothing reads is refused.
+Each function takes its inputs explicitly so the tests can feed it a drifted configuration.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -277,6 +278,37 @@ def check_visibility_timeout(
     return problems
 
 
+def check_celery_settings(
+    settings_names: Iterable[str],
+    variables: Iterable[str],
+    *,
+    read: frozenset[str],
+    read_elsewhere: frozenset[str],
+) -> list[CheckMessage]:
+    """A CELERY_* setting nothing reads is an error, and a CELERY_* environment variable nothing
+    reads a warning: config.celery maps the options it sets one by one, so either would be
+    silently ignored (say CELERY_TASK_ALWAYS_EAGER, meant to run tasks inline)."""
+    hint = (
+        "config.celery sets Celery's options itself (app.conf.update) and reads only the "
+        "settings in its SETTINGS_READ: set the option there, or remove this."
+    )
+    problems: list[CheckMessage] = [
+        Error(f"{name} is set, but nothing reads it.", hint=hint, id="ops.E022")
+        for name in sorted(settings_names)
+        if name.startswith("CELERY_") and name not in read
+    ]
+    problems += [
+        Warning(
+            f"The environment variable {name} is set, but no setting reads it.",
+            hint=hint,
+            id="ops.W003",
+        )
+        for name in sorted(variables)
+        if name.startswith("CELERY_") and name not in read | read_elsewhere
+    ]
+    return problems
+
+
 def _celery_app() -> Celery[Any]:
     from config.celery import app
 
@@ -289,6 +321,8 @@ def _celery_app() -> Celery[Any]:
 @register()
 def celery_topology_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     app = _celery_app()
+    from config.celery import SETTINGS_READ, VARIABLES_READ_OUTSIDE_SETTINGS
+
     redelivery: dict[str, Any] = (
         {"visibility_timeout": app.conf.broker_transport_options.get("visibility_timeout", 3600)}
         if is_redis_url(app.conf.broker_url)
@@ -303,4 +337,10 @@ def celery_topology_check(app_configs: Any = None, **kwargs: Any) -> list[CheckM
         *check_worker_schedule(app, worker_schedule(settings.INSTALLED_APPS), WORKERS),
         *check_pools(app, WORKERS),
         *check_visibility_timeout(app, max_countdown=settings.CELERY_MAX_COUNTDOWN, **redelivery),
+        *check_celery_settings(
+            dir(settings),
+            os.environ,
+            read=SETTINGS_READ,
+            read_elsewhere=VARIABLES_READ_OUTSIDE_SETTINGS,
+        ),
     ]

@@ -14,6 +14,8 @@ serves the recorded sample responses from tests/football_data/samples when that 
 It checks ``X-Auth-Token``, enforces its own per-minute limit with the real 429 body and headers,
 adds configurable latency, can be told to fail the next requests, and records every request.
 ``--now`` (or ``clock=``) sets the moment its calendar starts from, so a test can pin the date.
+``--print-matches`` prints the matches around now as ``/v4/matches`` returns them, and exits:
+demo data for the app (``manage.py football_data_demo --matches -``), with no server running.
 """
 
 from __future__ import annotations
@@ -188,6 +190,17 @@ def matches_between(
         wanted = set(status.split(","))
         matches = [m for m in matches if m["status"] in wanted]
     return sorted(matches, key=lambda m: (m["utcDate"], m["id"]))
+
+
+def matches_payload(
+    *, days_back: int, days_ahead: int, now: datetime | None = None
+) -> dict[str, Any]:
+    """Every competition's matches from ``days_back`` days before ``now`` to ``days_ahead``
+    after, as ``/v4/matches`` answers (what ``football_data.services.matches_upsert`` takes)."""
+    now = now or datetime.now(UTC)
+    date_from = (now - timedelta(days=days_back)).date()
+    date_to = (now + timedelta(days=days_ahead)).date()
+    return {"matches": matches_between(list(COMPETITIONS), date_from, date_to, now)}
 
 
 @dataclass
@@ -418,7 +431,15 @@ def main(argv: list[str] | None = None) -> int:
         help="the moment the calendar starts from (ISO 8601, e.g. 2026-12-31T23:50:00Z); "
         "it runs on from there. Default: the real time",
     )
+    parser.add_argument(
+        "--print-matches",
+        action="store_true",
+        help="print the matches of the 14 days either side of now as JSON, and exit",
+    )
     args = parser.parse_args(argv)
+    if args.print_matches:
+        print(json.dumps(matches_payload(days_back=14, days_ahead=14, now=args.now)))
+        return 0
     standin = FootballDataStandin(
         host=args.host,
         port=args.port,

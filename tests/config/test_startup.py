@@ -1,50 +1,17 @@
 """Bad configuration stops each process at start-up with a message naming the variable.
 
-Every variable ``config.settings`` reads has a case below, run in a real ``manage.py check``
-process with a controlled environment; the last tests prove the table is complete.
+Every variable the core's settings read (``config.environment``, ``config.settings``) has a case
+below, run in a real ``manage.py check`` process with a controlled environment
+(tests/startup.py); each app's are in its own tests (tests/<app>/test_settings.py).
 """
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
-from typing import Any
-
-import pytest
 from dotenv import dotenv_values
 
-from devstack.compose import REPO_DIR
+from tests.startup import BACKEND, REPO_DIR, case, celery_worker, manage, start, startup_tests
 
-BACKEND = REPO_DIR / "backend"
 POSTGRES = {"POSTGRES_HOST": "db"}  # the Postgres parts are read only when a host is set
-
-
-def start(argv: list[str], **env: str | None) -> subprocess.CompletedProcess[str]:
-    """Run ``argv`` with only this environment: no .env, no variable from the test process."""
-    given: dict[str, str | None] = {
-        name: os.environ[name] for name in ("PATH", "HOME", "LANG") if name in os.environ
-    }
-    given.update(DOTENV_DISABLED="1", DJANGO_DEBUG="0", DJANGO_SECRET_KEY="x")
-    given.update(env)
-    environ = {name: value for name, value in given.items() if value is not None}
-    return subprocess.run(
-        argv, cwd=BACKEND, env=environ, capture_output=True, text=True, timeout=60, check=False
-    )
-
-
-def celery_worker() -> list[str]:
-    return [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "io", "-P", "prefork"]
-
-
-def manage(*args: str) -> list[str]:
-    return [sys.executable, "manage.py", *args]
-
-
-def case(variable: str, value: str | None, message: str, *, id_: str = "", **context: str) -> Any:
-    """``variable`` set to ``value`` (None: unset) with ``context`` must fail with ``message``."""
-    return pytest.param(variable, {**context, variable: value}, message, id=id_ or variable)
 
 
 # Each case is what a person plausibly gets wrong; the message must start with the variable.
@@ -95,39 +62,6 @@ BAD = [
     case("CELERY_LIVENESS_INTERVAL", "nan", "CELERY_LIVENESS_INTERVAL must be a finite number"),
     case("CELERY_WORKER_SEND_TASK_EVENTS", "maybe", "CELERY_WORKER_SEND_TASK_EVENTS must be"),
     case("OPS_CANARY_INTERVAL_SECONDS", "0.5", "OPS_CANARY_INTERVAL_SECONDS must be at least 1"),
-    case("WHATSAPP_API_BASE_URL", "graph.facebook.com", "WHATSAPP_API_BASE_URL must be a URL"),
-    case("WHATSAPP_API_VERSION", "26.0", "WHATSAPP_API_VERSION must be a Graph API version"),
-    case("WHATSAPP_ACCESS_TOKEN", "Bearer EAAGsecret", "WHATSAPP_ACCESS_TOKEN must be a token"),
-    case("WHATSAPP_PHONE_NUMBER_ID", "+1 555 0100", "WHATSAPP_PHONE_NUMBER_ID must be digits"),
-    case("WHATSAPP_APP_SECRET", "change-me", "WHATSAPP_APP_SECRET is still 'change-me'"),
-    case("WHATSAPP_VERIFY_TOKEN", "change-me", "WHATSAPP_VERIFY_TOKEN is still 'change-me'"),
-    case("WHATSAPP_PART_SPACING_SECONDS", "-1", "WHATSAPP_PART_SPACING_SECONDS must be at least"),
-    case("WHATSAPP_WEBHOOK_MAX_BYTES", "3MB", "WHATSAPP_WEBHOOK_MAX_BYTES must be an integer"),
-    case("WHATSAPP_HTTP_POOL_SIZE", "0", "WHATSAPP_HTTP_POOL_SIZE must be at least 1"),
-    case("WHATSAPP_SWEEP_AFTER_SECONDS", "2 min", "WHATSAPP_SWEEP_AFTER_SECONDS must be a number"),
-    case("WHATSAPP_SEND_MAX_ATTEMPTS", "0", "WHATSAPP_SEND_MAX_ATTEMPTS must be at least 1"),
-    case("WHATSAPP_TEXT_MAX_PARTS", "many", "WHATSAPP_TEXT_MAX_PARTS must be an integer"),
-    # Meta's levels stop at 1,000 a second and its bursts at 45: more would be refused by Meta.
-    case(
-        "WHATSAPP_MESSAGES_PER_SECOND", "1001", "WHATSAPP_MESSAGES_PER_SECOND must be at most 1000"
-    ),
-    case("WHATSAPP_PAIR_INTERVAL_SECONDS", "0", "WHATSAPP_PAIR_INTERVAL_SECONDS must be at least"),
-    case("WHATSAPP_PAIR_BURST", "46", "WHATSAPP_PAIR_BURST must be at most 45"),
-    case("WHATSAPP_BURSTS_PER_WORKER", "0", "WHATSAPP_BURSTS_PER_WORKER must be at least 1"),
-    case("FOOTBALL_DATA_API_URL", "ftp://api.football-data.org", "FOOTBALL_DATA_API_URL must be"),
-    case("FOOTBALL_DATA_API_TOKEN", "abc def", "FOOTBALL_DATA_API_TOKEN must be a token"),
-    case("FOOTBALL_DATA_REQUESTS_PER_MINUTE", "ten", "FOOTBALL_DATA_REQUESTS_PER_MINUTE must be"),
-    case("FOOTBALL_DATA_COMPETITIONS", "PL;CL", "FOOTBALL_DATA_COMPETITIONS items must each"),
-    case("FOOTBALL_DATA_RATE_LIMIT_MAX_WAIT", "-5", "FOOTBALL_DATA_RATE_LIMIT_MAX_WAIT must be"),
-    case("FOOTBALL_DATA_FIXTURES_SYNC_SECONDS", "1", "FOOTBALL_DATA_FIXTURES_SYNC_SECONDS must"),
-    case("FOOTBALL_DATA_FIXTURES_DAYS", "0", "FOOTBALL_DATA_FIXTURES_DAYS must be at least 1"),
-    case("FOOTBALL_DATA_SETTLE_CHUNK_SIZE", "1e3", "FOOTBALL_DATA_SETTLE_CHUNK_SIZE must be an"),
-    case(
-        "FOOTBALL_DATA_SETTLE_SWEEP_AFTER_SECONDS",
-        "-1",
-        "FOOTBALL_DATA_SETTLE_SWEEP_AFTER_SECONDS must be at least",
-    ),
-    case("FOOTBALL_DATA_POSTPONED_VOID_AFTER_HOURS", "-1", "FOOTBALL_DATA_POSTPONED_VOID_AFTER"),
     case("LOG_LEVEL", "verbose", "LOG_LEVEL must be one of DEBUG, INFO"),
     case("LOG_FORMAT", "yaml", "LOG_FORMAT must be one of json, text"),
     case("SENTRY_DSN", "o1.ingest.sentry.io/2", "SENTRY_DSN must be a URL"),
@@ -184,32 +118,6 @@ GOOD = {
     "CELERY_LIVENESS_INTERVAL": "0.5",
     "CELERY_WORKER_SEND_TASK_EVENTS": "1",
     "OPS_CANARY_INTERVAL_SECONDS": "30",
-    "WHATSAPP_API_BASE_URL": "http://127.0.0.1:8081",
-    "WHATSAPP_API_VERSION": "v26.0",
-    "WHATSAPP_ACCESS_TOKEN": "EAAG-token_1",
-    "WHATSAPP_PHONE_NUMBER_ID": "106540352242922",
-    "WHATSAPP_APP_SECRET": "0123abcd",  # pragma: allowlist secret
-    "WHATSAPP_VERIFY_TOKEN": "verify-me",
-    "WHATSAPP_PART_SPACING_SECONDS": "0",
-    "WHATSAPP_WEBHOOK_MAX_BYTES": "3145728",
-    "WHATSAPP_HTTP_POOL_SIZE": "100",
-    "WHATSAPP_SWEEP_AFTER_SECONDS": "120",
-    "WHATSAPP_SEND_MAX_ATTEMPTS": "6",
-    "WHATSAPP_TEXT_MAX_PARTS": "5",
-    "WHATSAPP_MESSAGES_PER_SECOND": "1000",
-    "WHATSAPP_PAIR_INTERVAL_SECONDS": "6",
-    "WHATSAPP_PAIR_BURST": "45",
-    "WHATSAPP_BURSTS_PER_WORKER": "20",
-    "FOOTBALL_DATA_API_URL": "https://api.football-data.org/v4",
-    "FOOTBALL_DATA_API_TOKEN": "abc123",
-    "FOOTBALL_DATA_REQUESTS_PER_MINUTE": "30",
-    "FOOTBALL_DATA_COMPETITIONS": "PL, CL,BL1",
-    "FOOTBALL_DATA_RATE_LIMIT_MAX_WAIT": "0",
-    "FOOTBALL_DATA_FIXTURES_SYNC_SECONDS": "60",
-    "FOOTBALL_DATA_FIXTURES_DAYS": "3",
-    "FOOTBALL_DATA_SETTLE_CHUNK_SIZE": "100",
-    "FOOTBALL_DATA_SETTLE_SWEEP_AFTER_SECONDS": "30",
-    "FOOTBALL_DATA_POSTPONED_VOID_AFTER_HOURS": "0",
     "LOG_LEVEL": "warning",
     "LOG_FORMAT": "text",
     "SENTRY_DSN": "http://public@127.0.0.1:9/1",
@@ -218,27 +126,14 @@ GOOD = {
 }
 
 
-def variables_read_by_settings() -> set[str]:
-    source = (BACKEND / "config" / "settings.py").read_text(encoding="utf-8")
-    return set(re.findall(r"\benv\.[a-z_]+\(\s*\"([A-Z][A-Z0-9_]*)\"", source))
-
-
-@pytest.mark.parametrize(("variable", "environment", "message"), BAD)
-def test_each_bad_variable_stops_start_up_naming_it(variable, environment, message):
-    # Given an otherwise good environment with one variable missing or malformed
-    # When the web's first command starts
-    result = start(manage("check"), **environment)
-    # Then it exits non-zero with one line naming the variable, and no traceback
-    assert result.returncode != 0
-    assert f"Configuration error: {message}" in result.stderr, result.stderr
-    assert "Traceback" not in result.stderr
-    assert "EAAGsecret" not in result.stderr  # a token is never printed back
-
-
-def test_every_variable_set_to_a_good_value_starts():
-    result = start(manage("check"), **GOOD)
-
-    assert result.returncode == 0, result.stderr
+globals().update(
+    startup_tests(
+        BAD,
+        GOOD,
+        sources=[BACKEND / "config" / "environment.py", BACKEND / "config" / "settings.py"],
+        example=REPO_DIR / ".env.example",
+    )
+)
 
 
 def test_good_configuration_starts():
@@ -300,17 +195,6 @@ def test_a_consumer_timeout_shorter_than_a_held_countdown_task_fails_the_checks(
     assert result.returncode != 0
     assert "ops.E020" in result.stderr
     assert "RABBITMQ_CONSUMER_TIMEOUT=900s" in result.stderr
-
-
-def test_every_variable_settings_reads_has_a_case_a_good_value_and_documentation():
-    read = variables_read_by_settings()
-    example = (REPO_DIR / ".env.example").read_text(encoding="utf-8")
-
-    assert len(read) > 40  # the pattern still finds the reads
-    assert read == {param.values[0] for param in BAD}
-    assert read == set(GOOD)
-    undocumented = {name for name in read if not re.search(rf"^#? ?{name}=", example, re.M)}
-    assert not undocumented, f"document these in .env.example: {sorted(undocumented)}"
 
 
 def test_unexpanded_broker_url_stops_a_worker_before_it_consumes(private_redis):

@@ -3,14 +3,18 @@ seed and sync."""
 
 from __future__ import annotations
 
+import io
+import json
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
+from devstack.standins.football_data import matches_payload
 from football_data import services
 from football_data.models import Competition, Match, Payout, Selection, Team, Ticket
 from football_data.services import SelectionInput
@@ -20,27 +24,69 @@ pytestmark = pytest.mark.django_db
 MODELS = ["competition", "team", "match", "ticket", "payout"]
 
 
+@pytest.fixture
+def demo_matches(tmp_path: Path) -> str:
+    """The stand-in's matches around today, as the file ``--matches`` reads."""
+    path = tmp_path / "matches.json"
+    path.write_text(json.dumps(matches_payload(days_back=14, days_ahead=14)))
+    return str(path)
+
+
 @pytest.mark.parametrize("model", MODELS)
-def test_admin_changelist_renders(admin_client, model):
-    call_command("football_data_demo", tickets=5)
+def test_admin_changelist_renders(admin_client, model, demo_matches):
+    call_command("football_data_demo", tickets=5, matches=demo_matches)
     response = admin_client.get(reverse(f"admin:football_data_{model}_changelist"))
     assert response.status_code == 200
 
 
-def test_admin_ticket_page_shows_its_selections(admin_client):
-    call_command("football_data_demo", tickets=1)
+def test_admin_ticket_page_shows_its_selections(admin_client, demo_matches):
+    call_command("football_data_demo", tickets=1, matches=demo_matches)
     ticket = Ticket.objects.get()
     response = admin_client.get(reverse("admin:football_data_ticket_change", args=[ticket.pk]))
     assert response.status_code == 200
     assert b"Selections" in response.content
 
 
-def test_demo_seeds_matches_and_tickets(capsys):
-    call_command("football_data_demo", tickets=20)
+def test_demo_seeds_matches_and_tickets(capsys, demo_matches):
+    call_command("football_data_demo", tickets=20, matches=demo_matches)
     assert Match.objects.filter(status="FINISHED").exists()
     assert Match.objects.filter(status="TIMED").exists()
     assert Ticket.objects.count() == 20
     assert "20 tickets" in capsys.readouterr().out
+
+
+def test_demo_reads_the_matches_from_stdin(monkeypatch, demo_matches):
+    # Given the stand-in's printout piped in (make demo)
+    monkeypatch.setattr("sys.stdin", io.StringIO(Path(demo_matches).read_text()))
+    # When the demo reads "-" / Then it stores those matches and opens tickets on them
+    call_command("football_data_demo", tickets=3, matches="-")
+    assert Match.objects.count() == len(json.loads(Path(demo_matches).read_text())["matches"])
+    assert Ticket.objects.count() == 3
+
+
+def test_demo_without_matches_opens_tickets_on_those_already_stored(demo_matches):
+    call_command("football_data_demo", tickets=0, matches=demo_matches)
+    call_command("football_data_demo", tickets=4)
+    assert Ticket.objects.count() == 4
+
+
+def test_demo_says_when_there_is_nothing_to_open_tickets_on(capsys):
+    call_command("football_data_demo", tickets=4)
+    out, err = capsys.readouterr()
+    assert "Seeded 0 matches and 0 tickets." in out
+    assert "No matches to open tickets on" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("not json", "Expecting value"), ('{"errors": []}', "not a matches response")],
+)
+def test_demo_refuses_what_is_not_a_matches_response(tmp_path, text, message):
+    path = tmp_path / "matches.json"
+    path.write_text(text)
+    with pytest.raises(CommandError, match=message):
+        call_command("football_data_demo", matches=str(path))
+    assert not Match.objects.exists()
 
 
 def test_sync_commands_against_the_standin(football_api, capsys):

@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 import redis
 
-from football_data.demo import demo_matches_seed, demo_tickets_seed
+from devstack.standins.football_data import matches_payload
+from football_data.demo import demo_tickets_seed
 from football_data.models import Payout, Selection, SelectionResult, Ticket, TicketStatus
+from football_data.services import matches_upsert
 from football_data.tasks import settle_tickets
 from tests.faults import Report, clean, log_kept
 from tests.stack import Stack, wait_until
@@ -69,7 +71,7 @@ def restore_unacked(broker_url: str) -> int:
 def test_sigkill_of_worker_cpu_mid_settlement_then_restart(cpu_worker, beat, stack, report: Report):
     log_before = len(stack.log("worker-cpu"))
     # given 6,000 open tickets on decided matches, settling on worker-cpu in chunks
-    demo_matches_seed(days_back=10, days_ahead=0)
+    matches_upsert(payload=matches_payload(days_back=10, days_ahead=0))
     assert demo_tickets_seed(tickets=TICKETS, max_legs=3, decided_only=True) == TICKETS
     settle_tickets.delay()
     settled = Ticket.objects.exclude(status=TicketStatus.OPEN)

@@ -14,10 +14,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from config.celery import app
-from devstack.standins.football_data import FootballDataStandin
-from football_data.demo import demo_matches_seed, demo_tickets_seed
+from devstack.standins.football_data import FootballDataStandin, matches_payload
+from football_data.demo import demo_tickets_seed
 from football_data.models import Match, Payout, Ticket
 from football_data.schedules import BEAT_SCHEDULE
+from football_data.services import matches_upsert
 from football_data.tasks import settle_tickets
 from tests.stack import wait_until
 
@@ -58,7 +59,7 @@ def _paths(api: FootballDataStandin) -> list[str]:
 
 def test_each_beat_entry_runs_on_worker_cpu(cpu_only, api):
     # Given decided matches and open tickets on them
-    demo_matches_seed(days_back=3, days_ahead=0)
+    matches_upsert(payload=matches_payload(days_back=3, days_ahead=0))
     demo_tickets_seed(tickets=50)
     finished = set(Match.objects.filter(status="FINISHED").values_list("pk", flat=True))
     # When each beat entry is sent exactly as beat sends it (its task, args and options)
@@ -95,7 +96,7 @@ def test_beat_drives_sync_fixtures_on_the_prefork_worker(cpu_only, api, worker_e
 
 def test_settlement_fans_out_and_pays_once(cpu_only):
     # Given 1,200 tickets, most of them on decided matches
-    demo_matches_seed(days_back=10, days_ahead=2)
+    matches_upsert(payload=matches_payload(days_back=10, days_ahead=2))
     demo_tickets_seed(tickets=1200, max_legs=2)
     # (a match still to be played, or postponed less than the grace period ago, keeps its tickets
     # open: a postponed match voids its selections only once it is 48 hours overdue)

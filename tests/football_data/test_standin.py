@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from datetime import UTC, date, datetime
@@ -9,7 +10,13 @@ from datetime import UTC, date, datetime
 import requests
 
 from devstack.redis_server import free_port
-from devstack.standins.football_data import MATCH_LENGTH, FootballDataStandin, matches_between
+from devstack.standins.football_data import (
+    MATCH_LENGTH,
+    FootballDataStandin,
+    main,
+    matches_between,
+    matches_payload,
+)
 from tests.scratch import REPO_DIR
 from tests.stack import wait_until
 
@@ -108,3 +115,15 @@ def _answers(url: str) -> bool:
         return requests.get(url, headers=HEADERS, timeout=1).status_code == 200
     except requests.ConnectionError:
         return False
+
+
+def test_print_matches_writes_the_matches_around_now_and_serves_nothing(capsys):
+    # When the stand-in is asked for its matches around a pinned moment
+    assert main(["--print-matches", f"--now={NOW.isoformat()}"]) == 0
+    # Then it prints the 14 days either side of it as /v4/matches answers, and exits
+    matches = json.loads(capsys.readouterr().out)["matches"]
+    assert matches == matches_payload(days_back=14, days_ahead=14, now=NOW)["matches"]
+    days = {date.fromisoformat(m["utcDate"][:10]) for m in matches}
+    assert min(days) >= date(2026, 11, 7)
+    assert max(days) <= date(2026, 12, 5)
+    assert {"FINISHED", "TIMED"} <= {m["status"] for m in matches}

@@ -12,11 +12,13 @@ import redis
 from celery.exceptions import Retry
 from django.utils import timezone
 
+from devstack.standins.football_data import matches_payload
 from football_data import services, tasks
 from football_data.client import FootballDataAuthError
-from football_data.demo import demo_matches_seed, demo_tickets_seed
+from football_data.demo import demo_tickets_seed
 from football_data.models import Match, Ticket
 from football_data.schedules import WORKER_SCHEDULE
+from football_data.services import matches_upsert
 from football_data.tasks import (
     RATE_LIMIT_JITTER_SECONDS,
     rate_limited_countdown,
@@ -134,7 +136,7 @@ def chunks(monkeypatch) -> list[list[int]]:
 
 def test_settlement_fans_out_once_however_often_it_is_triggered(chunks, settings):
     settings.FOOTBALL_DATA_SETTLE_CHUNK_SIZE = 4
-    demo_matches_seed(days_back=3, days_ahead=0)
+    matches_upsert(payload=matches_payload(days_back=3, days_ahead=0))
     demo_tickets_seed(tickets=10, decided_only=True)
     assert settle_tickets.apply().get() == 10
     assert settle_tickets.apply().get() == 0
@@ -145,7 +147,7 @@ def test_the_fan_out_enqueues_each_round_before_claiming_the_next(chunks, settin
     # Given 10 settleable tickets, chunks of 3 and rounds of one chunk
     settings.FOOTBALL_DATA_SETTLE_CHUNK_SIZE = 3
     monkeypatch.setattr(tasks, "FAN_OUT_ROUND_CHUNKS", 1)
-    demo_matches_seed(days_back=3, days_ahead=0)
+    matches_upsert(payload=matches_payload(days_back=3, days_ahead=0))
     demo_tickets_seed(tickets=10, decided_only=True)
     claim = services.tickets_claim_settleable
     enqueued_before_claim: list[int] = []
@@ -170,7 +172,7 @@ def test_the_sweep_re_enqueues_a_lost_chunk_once_nothing_waits_in_the_queue(
     chunks, settings, monkeypatch
 ):
     # Given a chunk of ten tickets enqueued 20 s ago and never run (its worker was killed)
-    demo_matches_seed(days_back=3, days_ahead=0)
+    matches_upsert(payload=matches_payload(days_back=3, days_ahead=0))
     demo_tickets_seed(tickets=10, decided_only=True)
     settle_tickets.apply()
     [lost] = chunks

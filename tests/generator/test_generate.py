@@ -172,16 +172,16 @@ def test_a_project_without_an_example_has_none_of_it_and_passes_its_checks(
         tmp_path / "p",
         mode_answers(mode, worker_io_concurrency=40, worker_cpu_concurrency="3"),
     ).path
-    settings = (project / "backend" / "config" / "settings.py").read_text()
     override = yaml.safe_load((project / "docker-compose.override.yml").read_text())
+    example_text = (project / ".env.example").read_text()
     for app in removed:
         assert not (project / "backend" / app).exists()
         assert not (project / "tests" / app).exists()
-        assert not (project / "devstack" / "standins" / f"{app}.py").exists()
-        assert f'"{app}"' not in settings
+        assert not list((project / "devstack" / "standins").glob(f"*{app}*"))
         assert EXAMPLE_APPS[app] not in override["services"]
         assert f"docs/{app}.md" not in (project / "README.md").read_text()
-    assert '"starter"' in settings
+        assert f"\n{app.upper()}_" not in example_text  # none of its variables
+    assert (project / "backend" / "starter" / "apps.py").exists()
     assert set(override["services"]) >= {"web", "worker-io", "worker-cpu", "beat"}
     example = env_values(project / ".env.example")
     assert (example["WORKER_IO_CONCURRENCY"], example["WORKER_CPU_CONCURRENCY"]) == ("40", "3")
@@ -194,6 +194,11 @@ def test_a_project_without_an_example_has_none_of_it_and_passes_its_checks(
         env={"DJANGO_DEBUG": "1", "DOTENV_DISABLED": "1"},
     )
     assert "no issues" in check.stdout
+    # and it starts in production with the .env `make env` wrote: no secret of a left-out app
+    # is asked for
+    production = {"DOTENV_DISABLED": "0", "DJANGO_DEBUG": "0"}
+    deploy = run(project, sys.executable, "backend/manage.py", "check", "--deploy", env=production)
+    assert "no issues" in deploy.stdout, deploy.stderr
 
 
 def test_a_description_with_quotes_and_backslashes_stays_as_written(template, tmp_path):
@@ -295,7 +300,64 @@ def test_copier_update_brings_a_later_template_change_without_conflicts(template
         "docs/operations.md",
         "docs/later.md",
     }
+    assert_no_conflicts(project)
+    assert (project / ".env").read_bytes() == env_before
+
+
+def test_copier_update_with_changed_answers_turns_an_app_on_and_off_again(template, tmp_path):
+    # Given a project generated without examples, with the user's own commit
+    project = generate(template, tmp_path / "p", mode_answers("none")).path
+    user_file = project / "backend" / "starter" / "notes.md"
+    user_file.write_text("the user's own file\n")
+    commit_all(project, "The user's changes")
+    update = ["update", "--trust", "--defaults", "--vcs-ref", "HEAD", "--skip-answered"]
+    # When the answers change: the WhatsApp example on, another concurrency and domain
+    copier(
+        project,
+        *update,
+        *data_options(
+            {"keep_whatsapp": True, "worker_io_concurrency": 60, "domain": "chat.example.org"}
+        ),
+    )
+    # then the app arrives whole (code, tests, stand-in, settings, variables), the answers that
+    # are values change, the user's work stays, and nothing conflicts
+    assert (project / "backend" / "whatsapp" / "settings.py").exists()
+    assert (project / "tests" / "whatsapp").is_dir()
+    assert (project / "devstack" / "standins" / "whatsapp.py").exists()
+    example = env_values(project / ".env.example")
+    assert "WHATSAPP_API_BASE_URL" in example
+    assert "FOOTBALL_DATA_API_URL" not in example
+    assert (example["WORKER_IO_CONCURRENCY"], example["DOMAIN"]) == ("60", "chat.example.org")
+    override = yaml.safe_load((project / "docker-compose.override.yml").read_text())
+    assert EXAMPLE_APPS["whatsapp"] in override["services"]
+    assert user_file.exists()
+    assert_no_conflicts(project)
+    check = run(
+        project,
+        sys.executable,
+        "backend/manage.py",
+        "check",
+        env={"DJANGO_DEBUG": "1", "DOTENV_DISABLED": "1"},
+    )
+    assert "no issues" in check.stdout
+    commit_all(project, "WhatsApp on")
+
+    # When it is turned off again
+    copier(project, *update, *data_options({"keep_whatsapp": False}))
+    # then it leaves as whole as it came, and the other answers and the user's file stay
+    assert not (project / "backend" / "whatsapp").exists()
+    assert not (project / "tests" / "whatsapp").exists()
+    assert not list((project / "devstack" / "standins").glob("*whatsapp*"))
+    example = env_values(project / ".env.example")
+    assert not [name for name in example if name.startswith("WHATSAPP_")]
+    assert example["WORKER_IO_CONCURRENCY"] == "60"
+    override = yaml.safe_load((project / "docker-compose.override.yml").read_text())
+    assert EXAMPLE_APPS["whatsapp"] not in override["services"]
+    assert user_file.exists()
+    assert_no_conflicts(project)
+
+
+def assert_no_conflicts(project: Path) -> None:
     conflicts = run(project, "git", "grep", "-lE", "^(<<<<<<<|>>>>>>>) ", check=False).stdout
     assert conflicts == ""
     assert not list(project.rglob("*.rej"))
-    assert (project / ".env").read_bytes() == env_before

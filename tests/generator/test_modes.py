@@ -1,8 +1,9 @@
 """Every mode of the template generated and proven by the generated project's own commands:
 `make test` without the real-process tests (the full project's on PostgreSQL with Python 3.12),
 `make lint` where generation left code out, and `make test-compose` for the full and (without
-the production stack's tests) the example-free project. `make test-generator` runs two lanes at
-once (pytest-xdist), their container tests one at a time (about 13 minutes; docs/new-project.md).
+the production stack's tests) the example-free project, which then turns WhatsApp on by `copier
+update` and runs its tests again. `make test-generator` runs two lanes at
+once (pytest-xdist), their container tests one at a time (about 15 minutes; docs/new-project.md).
 Each mode's numbers go to var/generator/<mode>.json."""
 
 from __future__ import annotations
@@ -23,7 +24,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.generator.template import Generated, answers, generate, run, template_repository
+from tests.generator.template import (
+    Generated,
+    answers,
+    commit_all,
+    copier,
+    data_options,
+    generate,
+    run,
+    template_repository,
+)
 from tests.scratch import REPO_DIR
 
 pytestmark = pytest.mark.processes
@@ -56,6 +66,8 @@ class Plan:
     lint: bool
     compose: bool
     compose_env: dict[str, str] | None = None
+    # Answers `copier update` then changes, after which the project's fast tests run again.
+    update_to: dict[str, object] | None = None
 
 
 # The full project is this repository under another name (test_generate.py): its real-process
@@ -73,14 +85,15 @@ PLANS = {
         lint=True,
         compose=True,
         compose_env={"PYTEST_ADDOPTS": "-k 'not test_production'"},
+        update_to={"keep_whatsapp": True, "worker_io_concurrency": 60},
     ),
     "football_data": Plan(FAST_ONLY, lint=True, compose=False),
 }
 # Two lanes, one test each, run side by side (`-n 2`). The container tests take turns, so the
-# short ones (the example-free project's, about 4 min) go first while the other lane installs and
-# tests the full project, whose container tests (about 8 min) follow: the example-free project
-# then whatsapp; the full project then football_data. A lane stops at its first failing mode.
-LANES = {"none": ("none", "whatsapp"), "full": ("full", "football_data")}
+# example-free project's (about 5 min) go first while the other lane installs and tests the full
+# project, whose container tests (about 8 min) follow and end the run; the single-app projects
+# fill the first lane meanwhile. A lane stops at its first failing mode.
+LANES = {"none": ("none", "whatsapp", "football_data"), "full": ("full",)}
 COMPOSE_LOCK = REPORT_DIR / ".compose.lock"
 
 
@@ -178,3 +191,20 @@ def mode_passes_its_own_commands(template: Path, directory: Path, mode: str) -> 
             )
         report.add(compose_seconds=seconds, compose_tests=summary(output))
         assert not re.search(r"\d+ (failed|error)", summary(output)), mode
+    if plan.update_to:
+        update_passes_its_own_tests(project, plan.update_to, report)
+
+
+def update_passes_its_own_tests(project: Path, changed: dict[str, object], report: Report) -> None:
+    """`copier update` with changed answers, on the project and its own commit, then its fast
+    tests again: an example app turned on later works as one generated with it."""
+    (project / "backend" / "starter" / "notes.md").write_text("the user's own file\n")
+    commit_all(project, "The user's changes")
+    update = ["update", "--trust", "--defaults", "--vcs-ref", "HEAD", "--skip-answered"]
+    copier(project, *update, *data_options(changed))
+    output, seconds = timed(project, "make", "test", timeout=2400, env=FAST_ONLY)
+    report.add(update_answers=changed, update_test_seconds=seconds, update_tests=summary(output))
+    assert not re.search(r"\d+ (failed|error)", summary(output)), changed
+    assert int(re.findall(r"(\d+) passed", summary(output))[0]) > int(
+        re.findall(r"(\d+) passed", str(report.data["tests"]))[0]
+    )  # the app's tests ran too

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -13,10 +14,11 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from config.celery import app
+from config.celery import SETTINGS_READ, VARIABLES_READ_OUTSIDE_SETTINGS, app
 from config.discovery import worker_schedule
 from config.topology import WORKERS
 from ops import checks
+from tests.startup import BACKEND
 
 IO_WORKER, CPU_WORKER = WORKERS
 
@@ -207,3 +209,38 @@ def test_retry_backoff_beyond_the_countdown_cap_is_an_error():
     problems = checks.check_visibility_timeout(app_, max_countdown=10, visibility_timeout=10**6)
 
     assert "ops.E021" in ids(problems)
+
+
+# --- CELERY_* settings nothing reads ------------------------------------------------------------
+
+
+def test_the_celery_settings_read_are_the_ones_the_code_reads_and_settings_defines():
+    used = set()
+    for path in BACKEND.rglob("*.py"):
+        used |= set(re.findall(r"settings\.(CELERY_[A-Z_]+)", path.read_text()))
+
+    assert used == SETTINGS_READ
+    assert all(hasattr(settings, name) for name in SETTINGS_READ)
+
+
+def test_a_celery_setting_or_variable_nothing_reads_is_reported():
+    problems = checks.check_celery_settings(
+        ["CELERY_BROKER_URL", "CELERY_TASK_ALWAYS_EAGER", "DEBUG"],
+        ["CELERY_RESULT_BACKEND", "CELERY_LIVENESS_MAX_AGE", "CELERY_TASK_EAGER", "PATH"],
+        read=SETTINGS_READ,
+        read_elsewhere=VARIABLES_READ_OUTSIDE_SETTINGS,
+    )
+
+    assert [(p.id, p.msg.split(" is set")[0]) for p in problems] == [
+        ("ops.E022", "CELERY_TASK_ALWAYS_EAGER"),
+        ("ops.W003", "The environment variable CELERY_TASK_EAGER"),
+    ]
+
+
+def test_manage_check_refuses_a_celery_setting_nothing_reads(settings):
+    # Given a Celery option set the way Celery's own docs show it for Django
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    # When the system checks run, then they fail naming it, rather than the project running
+    # with tasks that are not eager
+    with pytest.raises(SystemCheckError, match="CELERY_TASK_ALWAYS_EAGER is set, but nothing"):
+        call_command("check")

@@ -8,7 +8,7 @@ import pytest
 from django.db import DataError, OperationalError
 
 from ops.db import RETRY_MAX_SECONDS, database_retry_countdown, until_database_answers
-from tests.config.test_startup import manage, start
+from tests.startup import manage, start
 
 pytestmark = pytest.mark.django_db
 

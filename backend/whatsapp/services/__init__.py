@@ -1,5 +1,5 @@
 """WhatsApp writes, one module per job: ``sending`` (with its SQL in ``claim``), ``statuses``,
-``webhooks``, ``recovery``.
+``waking`` (the next message to a contact), ``webhooks``, ``recovery``.
 
 Callers import from here. None of these modules imports ``whatsapp.tasks``: they enqueue by
 task name through ``whatsapp.dispatch``.
@@ -14,10 +14,10 @@ from whatsapp.services.sending import (
     message_requeue,
     message_send,
     message_send_carrying,
-    send_countdown,
     text_send_staggered,
 )
 from whatsapp.services.statuses import message_status_apply
+from whatsapp.services.waking import send_countdown
 from whatsapp.services.webhooks import (
     inbound_message_record,
     status_event_record,

@@ -33,6 +33,13 @@ from whatsapp.models import Contact, OutboundMessage, OutboundStatus, WaitingFor
 from whatsapp.pair import PairRule, PairState, first_burst, pair_rule
 from whatsapp.services import claim
 from whatsapp.services.statuses import CALLBACK_PREFIX, status_events_replay
+from whatsapp.services.waking import (
+    NextDue,
+    max_countdown,
+    message_wake,
+    message_wake_next,
+    send_countdown,
+)
 from whatsapp.validation import recipient_normalize, text_parts
 
 logger = logging.getLogger(__name__)
@@ -53,9 +60,6 @@ RECORD_MARGIN_SECONDS = 2
 TRANSIENT_BACKOFF_BASE_SECONDS = 2.0
 TRANSIENT_BACKOFF_MAX_SECONDS = 300.0
 SPACING_TOLERANCE = 0.1
-# A next message due this much later than its row says is stamped again (the sweeper would take
-# its wake-up for lost otherwise).
-RESTAMP_AFTER_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -87,15 +91,6 @@ def contact_get_or_create(*, wa_id: str, profile_name: str = "") -> Contact:
         )
         contact.profile_name = profile_name
     return contact
-
-
-def _max_countdown() -> float:
-    return float(settings.CELERY_MAX_COUNTDOWN)
-
-
-def send_countdown(seconds: float) -> float:
-    """A countdown clamped to [0, CELERY_MAX_COUNTDOWN]: the visibility timeout covers no more."""
-    return max(0.0, min(seconds, _max_countdown()))
 
 
 def text_send_staggered(*, to: str, text: str) -> list[int]:
@@ -166,7 +161,7 @@ def _transient_backoff(attempts: int) -> float:
     """Exponential backoff with "equal jitter": half fixed, half random."""
     ceiling = min(
         TRANSIENT_BACKOFF_MAX_SECONDS,
-        _max_countdown(),
+        max_countdown(),
         TRANSIENT_BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0),
     )
     return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 (jitter, not security)
@@ -430,50 +425,8 @@ def _message_sent_record(
         status_events_replay(wamid=wamid)
     if recorded.following is None:
         return None
-    at = _wake(recorded.following, due=next_due, enqueue=not keep_next)
+    at = message_wake(following=recorded.following, due=next_due, enqueue=not keep_next)
     return Carried(recorded.following.id, at) if keep_next else None
-
-
-def message_wake_next(message: OutboundMessage) -> None:
-    """This message is final: wake the next one to the same contact, due at its own time (the
-    part spacing is kept by ``message_send`` itself)."""
-    following = selectors.message_next_queued(message=message)
-    if following is not None:
-        _wake(claim.NextQueued(following.pk, following.scheduled_at, following.next_attempt_at))
-
-
-@dataclass(frozen=True)
-class NextDue:
-    """When the next message to a contact may go, and what (if anything) holds it until then."""
-
-    at: dt.datetime
-    waiting_for: str
-
-
-def _wake(
-    following: claim.NextQueued, due: NextDue | None = None, *, enqueue: bool = True
-) -> dt.datetime:
-    """Wake the next message at its time: ``due`` if known, else its planned time. A row whose
-    stamped time is later (the sweeper, a spacing wait, a plan the sends outran) or much earlier
-    (a burst the sends missed) is stamped again, so it shows when it is due and why. Returns
-    that time; ``enqueue`` False leaves the wake-up to the caller."""
-    now = timezone.now()
-    at = max(following.scheduled_at if due is None else due.at, now)
-    drift = (following.next_attempt_at - at).total_seconds()
-    # A carried message (not ``enqueue``) goes within moments: only a stamp its claim would
-    # refuse is worth a statement.
-    if drift > 0 or (due is not None and enqueue and drift < -RESTAMP_AFTER_SECONDS):
-        changes: dict[str, object] = {"next_attempt_at": at}
-        if due is not None:
-            changes.update(scheduled_at=at, waiting_for=due.waiting_for)
-        OutboundMessage.objects.filter(pk=following.id, status=OutboundStatus.QUEUED).update(
-            **changes
-        )
-    if enqueue:
-        dispatch.message_send_on_commit(
-            message_id=following.id, countdown=send_countdown((at - now).total_seconds())
-        )
-    return at
 
 
 def _message_release(

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from whatsapp.models import OutboundMessage, OutboundStatus, StatusEvent
 from whatsapp.services.errors import graph_error_code, graph_error_text, graph_errors
+from whatsapp.services.waking import message_wake_next
 
 # Sent as biz_opaque_callback_data and echoed in status webhooks: matches a status to our row
 # even when the send's response (and so the wamid) was lost.
@@ -57,8 +58,6 @@ def message_status_apply(
         message = OutboundMessage.objects.filter(wamid=wamid).first()
         if adopted and message is not None:
             # Its send never recorded it, so nothing woke the contact's next part either.
-            from whatsapp.services.sending import message_wake_next  # (sending imports this)
-
             message_wake_next(message)
     if message is None:
         return None

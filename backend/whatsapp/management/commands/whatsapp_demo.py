@@ -2,17 +2,23 @@
 
 Needs the stack running (``make run`` or ``docker compose up``) with the WhatsApp stand-in, and
 this process configured like it (same database, broker and WHATSAPP_APP_SECRET, e.g. from .env).
+The command plays Meta's part itself (the webhook's shape and signature), so it needs no dev
+tooling: only the web service's address, ``--base-url``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import time
+import uuid
 from typing import Any
 
+import requests
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from devstack.standins.whatsapp import inbound_text_payload, new_wamid, post_signed
 from whatsapp.models import FINAL_STATUSES, InboundMessage, OutboundMessage
 from whatsapp.services import text_send_staggered
 from whatsapp.validation import OutboundInvalid, recipient_normalize
@@ -21,6 +27,38 @@ DEMO_PARAGRAPH = (
     "Paragraph {n:02d}. A long reply is split at line breaks into parts of at most 4096 "
     "characters; each part is a row, sent in order, spaced to respect the pair rate limit. "
 )
+
+
+def _inbound_text_payload(
+    *, wa_id: str, text: str, wamid: str, phone_number_id: str
+) -> dict[str, Any]:
+    """The webhook Meta posts when a user sends a text (from the "Demo User")."""
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550000000", "phone_number_id": phone_number_id},
+        "contacts": [{"profile": {"name": "Demo User"}, "wa_id": wa_id}],
+        "messages": [
+            {
+                "from": wa_id,
+                "id": wamid,
+                "timestamp": str(int(time.time())),
+                "text": {"body": text},
+                "type": "text",
+            }
+        ],
+    }
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "demo", "changes": [{"value": value, "field": "messages"}]}],
+    }
+
+
+def _post_signed(url: str, payload: dict[str, Any], app_secret: str) -> int:
+    """POST the webhook signed as Meta signs it (``X-Hub-Signature-256``); the HTTP status."""
+    body = json.dumps(payload).encode()
+    signature = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+    headers = {"Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={signature}"}
+    return requests.post(url, data=body, headers=headers, timeout=10).status_code
 
 
 class Command(BaseCommand):
@@ -48,9 +86,14 @@ class Command(BaseCommand):
         deadline = time.monotonic() + options["timeout"]
         url = options["base_url"].rstrip("/") + "/whatsapp/webhook/"
 
-        wamid = new_wamid()
-        payload = inbound_text_payload(wa_id=wa_id, text="help", name="Demo User", wamid=wamid)
-        status = post_signed(url, payload, settings.WHATSAPP_APP_SECRET)
+        wamid = f"wamid.demo-{uuid.uuid4().hex}"
+        payload = _inbound_text_payload(
+            wa_id=wa_id,
+            text="help",
+            wamid=wamid,
+            phone_number_id=settings.WHATSAPP_PHONE_NUMBER_ID or "",
+        )
+        status = _post_signed(url, payload, settings.WHATSAPP_APP_SECRET)
         self.stdout.write(f"1. POST signed inbound 'help' from {wa_id} to {url}: HTTP {status}")
         if status != 200:
             raise CommandError("the webhook did not accept the event")
