@@ -22,7 +22,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 from django.conf import settings
 
 from config.discovery import beat_schedule, task_routes
-from config.queues import DEFAULT_QUEUE, Queue
+from config.queues import DEFAULT_QUEUE, QUEUE_ACKS_LATE, Queue
 from ops.redis_transport import transport_for
 
 # The CELERY_* settings this project reads. The options below are mapped one by one (there is no
@@ -68,6 +68,17 @@ class BaseTask(DjangoTask):
     retry_backoff_max = min(600, settings.CELERY_MAX_COUNTDOWN)
     retry_jitter = True
     max_retries = 5
+    # acks_late is the task's queue's (config.queues.QUEUE_ACKS_LATE) unless the task sets its
+    # own: Celery would otherwise fill it from task_acks_late as it binds the task.
+    from_config = tuple(item for item in DjangoTask.from_config if item[0] != "acks_late")
+
+    @classmethod
+    def bind(cls, app: Celery) -> Celery:
+        bound = super().bind(app)
+        if cls.acks_late is None and cls.name:
+            route = app.amqp.router.route({}, cls.name)
+            cls.acks_late = QUEUE_ACKS_LATE[route["queue"].name]
+        return bound
 
 
 def broker_transport_options() -> dict[str, Any]:
@@ -115,10 +126,11 @@ app.conf.update(
     result_expires=3600,
     task_soft_time_limit=DEFAULT_SOFT_TIME_LIMIT,
     task_time_limit=DEFAULT_TIME_LIMIT,
-    # Acknowledge after the task ran, so a crash or a soft shutdown puts the message back.
-    # Tasks are idempotent (a claim on the database row guards every side effect), which is what
-    # makes redelivery safe. A lost worker counts as a retry (5.7), so a poison task stops at
-    # max_retries instead of looping.
+    # Acknowledge after the task ran, so a crash or a soft shutdown puts the message back; each
+    # task takes its queue's choice instead (BaseTask, config.queues.QUEUE_ACKS_LATE), this is
+    # for a task on another base class. Redelivery is safe because tasks are idempotent (a claim
+    # on the database row guards every side effect). A lost worker counts as a retry (5.7), so a
+    # poison task stops at max_retries instead of looping.
     task_acks_late=True,
     task_reject_on_worker_lost=True,
     task_retry_on_worker_lost=True,

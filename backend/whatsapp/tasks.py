@@ -1,9 +1,10 @@
 """WhatsApp tasks (queue ``io``, gevent worker): take an id, call one service.
 
-acks_late is off here although it is on globally: the claim on the row and the sweeper already
-recover lost sends, and gevent + acks_late + Redis measured 7.5-36 tasks/s against 246/s without
-it (docs/troubleshooting.md, "gevent worker slower than expected with acks_late"). The full
-reasoning, countdowns and SIGKILL included: docs/whatsapp.md, "acks_late and gevent".
+acks_late is off here, as on the io queue by default (config.queues.QUEUE_ACKS_LATE), and said
+so on each task: the claim on the row and the sweeper already recover lost sends, and gevent +
+acks_late + Redis measured 7.5-36 tasks/s against 246/s without it (docs/troubleshooting.md,
+"gevent worker slower than expected with acks_late"). The full reasoning, countdowns and SIGKILL
+included: docs/whatsapp.md, "acks_late and gevent".
 """
 
 from __future__ import annotations

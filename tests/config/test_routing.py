@@ -8,6 +8,10 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.celery import app
 from config.discovery import beat_schedule, task_routes
+from config.queues import QUEUE_ACKS_LATE, Queue
+from starter.tasks.cpu_bound import count_primes
+from starter.tasks.io_bound import check_url
+from tests.worker_tasks import hold
 
 
 def queue_for(task_name: str, **options: str) -> str:
@@ -65,3 +69,32 @@ def test_apps_listed_by_their_appconfig_contribute_the_same(settings):
     ]
     assert task_routes(by_config) == task_routes(settings.INSTALLED_APPS)
     assert beat_schedule(by_config) == beat_schedule(settings.INSTALLED_APPS)
+
+
+def test_each_task_acknowledges_as_its_queue_chooses_unless_it_sets_its_own():
+    # Tasks that leave acks_late alone take their route's queue's choice ...
+    assert check_url.acks_late is QUEUE_ACKS_LATE["io"]
+    assert count_primes.acks_late is QUEUE_ACKS_LATE["cpu"]
+    assert QUEUE_ACKS_LATE == {"io": False, "cpu": True}
+    assert set(QUEUE_ACKS_LATE) == {str(queue) for queue in Queue}
+    # ... and a task's own choice wins (the test tasks on io ask for it on)
+    assert hold.acks_late is True
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [({}, QUEUE_ACKS_LATE["cpu"]), ({"acks_late": False}, False), ({"acks_late": True}, True)],
+)
+def test_a_new_task_routed_to_cpu_gets_cpus_choice_or_its_own(options, expected):
+    # Given a task declared where the routes send it to cpu, as a user copies the starter's
+    name = "starter.tasks.cpu_bound.copied_for_the_test"
+
+    def copied() -> None: ...
+
+    try:
+        task = app.task(name=name, **options)(copied)
+        # Then it is bound with cpu's choice, or the one it asked for
+        assert app.amqp.router.route({}, name)["queue"].name == "cpu"
+        assert task.acks_late is expected
+    finally:
+        app.tasks.pop(name, None)

@@ -11,7 +11,9 @@ from celery import shared_task
 MAX_LIMIT = 50_000_000
 
 
-# Results are off by default (config.celery); this one is fetched, so it keeps its result.
+# Results are off by default (config.celery); this one is fetched, so it keeps its result. It is
+# acknowledged after it ran, like every cpu task (config.queues.QUEUE_ACKS_LATE): a process killed
+# mid-count puts it back on the queue.
 @shared_task(ignore_result=False, soft_time_limit=50, time_limit=60)
 def count_primes(limit: int) -> int:
     """How many primes are below ``limit`` (a sieve of Eratosthenes)."""

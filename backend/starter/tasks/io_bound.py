@@ -14,7 +14,9 @@ logger = logging.getLogger(__name__)
 TIMEOUT = (5, 10)
 
 
-# Results are off by default (config.celery); this one is fetched, so it keeps its result.
+# Results are off by default (config.celery); this one is fetched, so it keeps its result. It is
+# acknowledged as it starts, like every io task (config.queues.QUEUE_ACKS_LATE): a worker killed
+# mid-call does not call again. A task that must sets acks_late=True (docs/workers.md).
 @shared_task(
     ignore_result=False,
     autoretry_for=(requests.ConnectionError, requests.Timeout),
