@@ -1,8 +1,9 @@
-"""The baseline for bench/io_throughput.py: the send a user would write by hand, in a tiny
-Celery app of its own.
+"""The baseline of the I/O benchmarks: the task a user would write by hand, in a tiny Celery app
+of its own (bench/whatsapp/io_throughput.py: ``bare.send``; bench/starter/io_task.py:
+``bare.fetch``).
 
-One task POSTs the same JSON as ``whatsapp.client`` through a ``requests.Session`` sized to the
-worker's concurrency; no database, no result backend, ``acks_late`` off, prefetch 1. Run as
+``bare.send`` POSTs the same JSON as ``whatsapp.client`` through a ``requests.Session`` sized to
+the worker's concurrency; no database, no result backend, ``acks_late`` off, prefetch 1. Run as
 ``celery -A bare_app worker -P gevent -c 100 -Q bare`` from this folder, with BARE_BROKER_URL,
 BARE_API_URL, BARE_TOKEN and BARE_POOL_SIZE set.
 """
@@ -47,3 +48,10 @@ def send(to: str, body: str, callback_data: str) -> str:
     response = session.post(os.environ["BARE_API_URL"], json=payload, timeout=(3.05, 10))
     response.raise_for_status()
     return str(response.json()["messages"][0]["id"])
+
+
+@app.task(name="bare.fetch")
+def fetch(url: str) -> int:
+    """What the starter's check_url does, written by hand (bench/starter/io_task.py's baseline)."""
+    with session.get(url, timeout=(5, 10), allow_redirects=False, stream=True) as response:
+        return response.status_code

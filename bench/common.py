@@ -23,8 +23,6 @@ from devstack.compose import COMPOSE_FILES, Service, load_services  # noqa: E402
 from devstack.postgres_server import PrivatePostgres  # noqa: E402
 from devstack.processes import ServiceProcess, service_environment  # noqa: E402
 from devstack.redis_server import PrivateRedis  # noqa: E402
-from devstack.standins._whatsapp_limits import Limits  # noqa: E402
-from devstack.standins.whatsapp import WhatsAppStandIn  # noqa: E402
 
 
 def bench_parser(description: str | None, *, concurrency: list[int]) -> argparse.ArgumentParser:
@@ -59,7 +57,8 @@ def bench_setup(workdir: Path, *, database_url: str | None, **env: str) -> Serve
     redis_server = PrivateRedis(workdir / "redis").start()
     postgres = None
     if not database_url:
-        # pg_stat_statements counts the statements each benchmark costs (bench/io_throughput.py).
+        # pg_stat_statements counts the statements each benchmark costs
+        # (bench/whatsapp/io_throughput.py).
         postgres = PrivatePostgres(
             workdir / "postgres", {"shared_preload_libraries": "pg_stat_statements"}
         ).start()
@@ -143,34 +142,3 @@ def _answering(worker: ServiceProcess, app: Celery, node: str, log: IO[str]) -> 
             worker.stop(5)
             raise SystemExit(f"{worker.name} did not start; see {log.name}")
     return worker
-
-
-# The WhatsApp stand-in's credentials in every benchmark (not secrets).
-STANDIN_TOKEN = "bench-token"  # noqa: S105
-STANDIN_PHONE_NUMBER_ID = "100000000000001"
-
-
-def whatsapp_setup(
-    workdir: Path, *, latency: float, database_url: str | None, **env: str
-) -> tuple[WhatsAppStandIn, Servers]:
-    """The WhatsApp stand-in answering after ``latency`` s, and ``bench_setup`` pointed at it.
-
-    The number is at Meta's highest level (1,000 a second), so what these benchmarks measure is
-    the worker's own capacity, which stays below it. The stand-in enforces that level and Meta's
-    pair rule, as Meta would."""
-    level = float(env.get("WHATSAPP_MESSAGES_PER_SECOND", "1000"))
-    standin = WhatsAppStandIn(
-        access_token=STANDIN_TOKEN,
-        phone_number_id=STANDIN_PHONE_NUMBER_ID,
-        latency=latency,
-        limits=Limits(messages_per_second=level, pair_interval=6.0, pair_burst=45),
-    ).start()
-    servers = bench_setup(
-        workdir,
-        database_url=database_url,
-        WHATSAPP_API_BASE_URL=standin.url,
-        WHATSAPP_ACCESS_TOKEN=STANDIN_TOKEN,
-        WHATSAPP_PHONE_NUMBER_ID=STANDIN_PHONE_NUMBER_ID,
-        **{"WHATSAPP_MESSAGES_PER_SECOND": "1000", **env},
-    )
-    return standin, servers

@@ -1,65 +1,32 @@
-"""docs/benchmarks.md's measured part, and its chart, from one ``make bench`` run's figures."""
+"""docs/benchmarks.md's measured part from one ``make bench`` run: the machine, each group's
+sections (bench/<group>/benchmarks.py), the memory table; and the helpers they format with."""
 
 from __future__ import annotations
 
 import datetime as dt
-import math
-from pathlib import Path
-from typing import Any
 
 DASH = "\u2013"  # en dash, for ranges
 TIMES = "\u00d7"
 
 
-def _range(values: list[float], fmt: str = "{:.0f}") -> str:
+def range_text(values: list[float], fmt: str = "{:.0f}") -> str:
     low, high = fmt.format(min(values)), fmt.format(max(values))
     return low if low == high else f"{low}{DASH}{high}"
 
 
-def _median(values: list[float]) -> float:
+def median(values: list[float]) -> float:
     ordered = sorted(values)
     middle = len(ordered) // 2
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
-def _mib(figures: dict[str, float]) -> str:
+def mib(figures: dict[str, float]) -> str:
     return f"{figures['rss_mib']:.0f} / {figures['pss_mib']:.0f} MiB"
 
 
-def chart(io: dict[str, Any], path: Path) -> None:
-    """Sends per second per configuration (median, with the range), against the limit."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    configs = io["configs"]
-    names = [c["name"].replace(", ", ",\n") for c in configs]
-    medians = [_median(c["rates"]) for c in configs]
-    low = [m - min(c["rates"]) for m, c in zip(medians, configs, strict=True)]
-    high = [max(c["rates"]) - m for m, c in zip(medians, configs, strict=True)]
-    colours = ["#2b7bba", "#7fb3d5", "#999999"][: len(names)]
-    figure, axes = plt.subplots(figsize=(8, 4.2), dpi=110)
-    bars = axes.bar(names, medians, yerr=[low, high], capsize=6, color=colours)
-    axes.axhline(io["limit"], color="#c0392b", linestyle="--", linewidth=1.2)
-    limit_label = f"limit: c / latency = {io['limit']:.0f}/s"
-    axes.text(len(names) - 0.5, io["limit"], limit_label, color="#c0392b", ha="right", va="bottom")
-    for bar, value in zip(bars, medians, strict=True):
-        middle = bar.get_x() + bar.get_width() / 2
-        axes.text(middle, value / 2, f"{value:.0f}", ha="center", color="white")
-    axes.set_ylabel("sends per second")
-    axes.set_ylim(0, io["limit"] * 1.15)
-    axes.set_title(
-        f"{io['messages']} one-part sends, -c {io['concurrency']}, API latency "
-        f"{io['latency'] * 1000:.0f} ms (median of {io['repeat']}; bar: range)"
-    )
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
-
-
-def render(info: dict[str, str], results: dict[str, dict[str, Any]], chart_name: str | None) -> str:
-    """The page's measured part: the machine, then each benchmark that ran."""
+def render(info: dict[str, str], sections: list[str], memory_rows: list[str]) -> str:
+    """The page's measured part: the machine, then each group's sections, then the memory table
+    from every group's rows."""
     lines = [
         f"Measured by `make bench` on {dt.date.today().isoformat()} in one run of"
         f" {info['minutes']} min: {info['cpu']}, {info['memory']}, Linux {info['kernel']},"
@@ -69,275 +36,20 @@ def render(info: dict[str, str], results: dict[str, dict[str, Any]], chart_name:
         " runs the workers with their `docker-compose.yml` commands. Every figure below comes"
         " from that one run; a ratio compares runs taken moments apart on the same machine.",
         "",
+        *sections,
     ]
-    if "io" in results:
-        lines += _io(results["io"], chart_name)
-    if "limits" in results:
-        lines += _limits(results["limits"])
-    if "stagger" in results:
-        lines += _stagger(results["stagger"])
-    if "webhook" in results:
-        lines += _webhook(results["webhook"])
-    if "settlement" in results:
-        lines += _settlement(results["settlement"])
-    lines += _memory(results)
+    if memory_rows:
+        lines += [
+            "## Memory",
+            "",
+            "RSS counts shared pages in every process; PSS divides them among the processes"
+            " sharing them, so a prefork worker's PSS is what it costs. Each figure sums the"
+            " worker's processes (prefork: the parent and its children). RSS / PSS where both were"
+            " read.",
+            "",
+            "| worker | idle | peak | under | across repeated runs |",
+            "|---|---|---|---|---|",
+            *memory_rows,
+            "",
+        ]
     return "\n".join(lines).rstrip() + "\n"
-
-
-def _io(io: dict[str, Any], chart_name: str | None) -> list[str]:
-    lines = [
-        "## The send path against a bare Celery task (`bench/io_throughput.py`)",
-        "",
-        f"{io['messages']} one-part replies to as many contacts, sent through the WhatsApp"
-        f" stand-in answering after {io['latency'] * 1000:.0f} ms by one worker at"
-        f" `-c {io['concurrency']}`; each configuration {io['repeat']} times, interleaved. The"
-        " bare task (`bench/bare_app.py`) is what a user would write by hand: it POSTs the same"
-        " JSON through a `requests.Session` sized to the concurrency, with no database,"
-        " `acks_late` off and prefetch 1. CPU is the worker process's own (user + system) per"
-        " send; SQL is PostgreSQL's count (pg_stat_statements) of the worker's statements per"
-        " send. The ratio compares each run with the bare run of the same repetition.",
-        "",
-        "| configuration | sends/s | worker CPU per send | SQL per send | vs bare |",
-        "|---|---|---|---|---|",
-    ]
-    for c in io["configs"]:
-        sql = DASH if c["statements_per_send"] is None else f"{c['statements_per_send']:.1f}"
-        cpu = _range(c["cpu_ms_per_send"], "{:.1f}")
-        ratio = _range(c["vs_bare"], "{:.2f}")
-        lines.append(f"| {c['name']} | {_range(c['rates'])} | {cpu} ms | {sql} | {ratio} |")
-    lines += [f"| limit: c / latency | {io['limit']:.0f} | {DASH} | {DASH} | {DASH} |", ""]
-    if chart_name:
-        lines += [f"![sends per second per configuration]({chart_name})", ""]
-    return lines
-
-
-def _limits(li: dict[str, Any]) -> list[str]:
-    lines = [
-        "## At Meta's limits: broadcast and rush (`bench/limits.py`)",
-        "",
-        "The WhatsApp stand-in enforces the number's throughput level and the pair rule (6 s,"
-        " bursts of 45) as Meta does, and counts every refusal.",
-        "",
-        f"**Broadcast**: {li['broadcast'][0]['messages']:,} one-part messages to as many"
-        " contacts, queued in one transaction, sent by two worker-io nodes (`-c 100` each) on"
-        " one number. The rate is between the first and the last message accepted; sustained is"
-        " the slowest 10 s window. Sends per core-second: messages over the two worker-io"
-        " processes' CPU time, where the workers, not the level, bound the rate (both nodes share"
-        " the machine's 2 cores with PostgreSQL, Redis and the stand-in).",
-        "",
-        "| level | accepted | achieved rate | achieved / allowed | sustained / allowed"
-        " | 130429 | sends per core-second | worker-io processes for 1,000/s |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for b in li["broadcast"]:
-        refused = b["refusals"].get("130429", 0)
-        # Below the workers' capacity they mostly wait for turns: CPU per send says little.
-        bound = b["rate"] < 0.9 * b["level"]
-        per_core = f"{b['sends_per_core_second']:,}" if bound else DASH
-        needed = str(b["workers_for_1000"]) if bound else DASH
-        lines.append(
-            f"| {b['level']:,}/s | {b['accepted']:,} / {b['messages']:,} | {b['rate']:.1f}/s"
-            f" | {b['rate'] / b['level']:.3f} | {b['sustained_rate'] / b['level']:.3f}"
-            f" | {refused} | {per_core} | {needed} |"
-        )
-    rushes = li["rush"]
-    ru = rushes[0]
-    lines += [
-        "",
-        f"**Rush**: {ru['replies']} replies of {ru['parts']} parts ({ru['spacing']:g} s apart)"
-        f" to {ru['replies']} contacts while a CPU flood keeps both worker-cpu processes busy,"
-        f" then a second reply of {ru['parts']} parts to each {ru['second_after']:.0f} s later;"
-        f" the stand-in answers after {ru['latency'] * 1000:.0f} ms, the number is at"
-        " 1,000/s. Lateness: each reply's last part against the earliest moment the pair rule"
-        " and the spacing allow it, from when the reply was queued and when the contact's"
-        " earlier parts arrived: the second reply waits for the time the first one's burst"
-        f" borrowed ({ru['parts']} {TIMES} 6 s). Parts go one after the answer to the one"
-        " before, so a part really goes every answer time plus the send's overhead; a worker"
-        " carries at most `WHATSAPP_BURSTS_PER_WORKER` bursts, and a reply that does not fit"
-        " one burst at the pace measured goes as two, the short one first (whatsapp.md,"
-        ' "Meta\'s limits"). One burst: replies of the round sent as a single burst.',
-        "",
-        "| worker-io nodes | first reply: last part late by p50 / max | within 1 s | one burst"
-        " | second reply | within 1 s | one burst | in order | 131056 |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for ru in rushes:
-        first, second = ru["rounds"]
-        lines.append(
-            f"| {ru['worker_io_nodes']} | {first['p50_s']:.2f} / {first['max_s']:.2f} s"
-            f" | {first['within_1_s']} / {ru['replies']}"
-            f" | {first.get('one_burst', DASH)} / {ru['replies']}"
-            f" | {second['p50_s']:.2f} / {second['max_s']:.2f} s"
-            f" | {second['within_1_s']} / {ru['replies']}"
-            f" | {second.get('one_burst', DASH)} / {ru['replies']}"
-            f" | {ru['contacts_in_order']} / {ru['replies']}"
-            f" | {ru['refusals'].get('131056', 0)} |"
-        )
-    delivered = all(ru["delivered"] == ru["expected"] for ru in rushes)
-    lines += [
-        "",
-        f"Every part delivered: {'yes' if delivered else 'no'}; every refusal in the rushes:"
-        f" {[ru['refusals'] or 'none' for ru in rushes]}.",
-        "",
-    ]
-    return lines
-
-
-def _stagger(st: dict[str, Any]) -> list[str]:
-    quiet, flood = st["quiet"], st["flood"]
-    parts = st["replies"] * st["parts"]
-    spacing = st.get("spacing", 2.0)
-
-    def ms(figures: dict[str, float]) -> str:
-        return f"{figures['p50_ms']:.0f} / {figures['p99_ms']:.0f} / {figures['max_ms']:.0f} ms"
-
-    def row(label: str, get: Any) -> str:
-        return f"| {label} | {get(quiet)} | {get(flood)} |"
-
-    return [
-        "## Staggered replies under a CPU flood, and isolation (`bench/stagger.py`)",
-        "",
-        f"{st['replies']} replies of {st['parts']} parts each, {spacing:g} s apart, to"
-        f" {st['replies']}"
-        f" contacts, queued in one transaction ({parts} parts), with and without a flood that"
-        " keeps both worker-cpu processes busy (`bench/cpu_flood.py`: pure-Python tasks back to"
-        f" back on the `cpu` queue). Skew is |received {DASH} (the reply's first part received +"
-        f" n {TIMES} {spacing:g} s)| at the stand-in, which answers after"
-        f" {st['latency'] * 1000:.0f} ms; it enforces the number's level and the pair rule."
-        " Isolation: a one-part reply to a new contact every"
-        f" {st['probe_interval'] * 1000:.0f} ms, timed from just before it is queued to its"
-        " arrival at the stand-in, first alone, then during the rush.",
-        "",
-        "| | no flood | CPU flood |",
-        "|---|---|---|",
-        row("worker-cpu cores busy during the rush", lambda p: f"{p['worker_cpu_cores_busy']:.2f}"),
-        row("parts delivered", lambda p: f"{p['rush']['delivered']} / {p['rush']['parts']}"),
-        row("parts duplicated", lambda p: str(p["rush"]["duplicated"])),
-        row("replies in order", lambda p: f"{p['rush']['replies_in_order']} / {st['replies']}"),
-        row("skew p50 / p99 / max", lambda p: ms(p["rush"]["skew"])),
-        row("isolation p50 / p99 / max, alone", lambda p: ms(p["isolation_alone"])),
-        row("isolation p50 / p99 / max, during the rush", lambda p: ms(p["isolation_during_rush"])),
-        "",
-    ]
-
-
-def _webhook(wh: dict[str, Any]) -> list[str]:
-    gunicorn = wh["gunicorn"]
-    lines = [
-        "## Webhook ingest (`bench/webhook_ingest.py`)",
-        "",
-        "Signed inbound webhooks (each body distinct; texts and statuses like Meta's samples)"
-        " POSTed to gunicorn with production settings (`DJANGO_DEBUG=0`), PostgreSQL and Redis,"
-        f" {wh['seconds_per_phase']:.0f} s per phase, beside a trivial view through the same"
-        f" gunicorn ({gunicorn['workers']} x {gunicorn['threads']} {gunicorn['worker_class']}) and"
-        " the same client. CPU per request is web's own, then web + PostgreSQL + Redis; the"
-        " client's is shown apart.",
-        "",
-        "| endpoint | concurrency | requests/s | p50 | p99 | CPU per request (web; all) |",
-        "|---|---|---|---|---|---|",
-    ]
-    for concurrency, phases in wh["concurrency"].items():
-        for endpoint in ("trivial", "webhook"):
-            phase = phases[endpoint]
-            cpu = phase["cpu_ms_per_request"]
-            lines.append(
-                f"| {endpoint} | {concurrency} | {phase['requests_per_second']:.0f} |"
-                f" {phase['p50_ms']:.0f} ms | {phase['p99_ms']:.0f} ms |"
-                f" {cpu['web']:.2f}; {cpu['total']:.2f} ms |"
-            )
-    best = max(
-        (phases["webhook"]["requests_per_second"], concurrency)
-        for concurrency, phases in wh["concurrency"].items()
-    )
-    rate = best[0]
-    lines += [
-        "",
-        f"**Capacity by Meta's rule.** Meta posts about 3 status webhooks (sent, delivered, read)"
-        f" per outgoing message and 1 per inbound one. At {rate:.0f} webhooks/s (concurrency"
-        f" {best[1]}), one web container keeps up with {rate / 3:.0f} outgoing messages a second;"
-        f" a number at 1,000/s all outgoing sends 3,000 webhooks/s: {math.ceil(3000 / rate)} web"
-        " containers like this one (measured on the same 2 cores as PostgreSQL, Redis and the"
-        " client, so a lower bound).",
-    ]
-    stored, processing, checks = wh["stored"], wh["processing"], wh["checks"]
-    lines += [
-        "",
-        f"Every 200 stored: {stored['rows']:,} rows for {stored['answered_200']:,} answers"
-        f" ({stored['missing']} missing). worker-io then processed {processing['events']:,}"
-        f" events in {processing['seconds']:.0f} s ({processing['events_per_second']:.0f}/s),"
-        f" {processing['unprocessed']} left unprocessed, {processing['processing_errors']}"
-        f" errors. Forged signatures: {checks['bad_signature_statuses']}, stored"
-        f" {checks['bad_signature_stored']}; {checks['redelivered']} redelivered bodies:"
-        f" {checks['redelivered_rows']} rows.",
-        "",
-    ]
-    return lines
-
-
-def _settlement(se: dict[str, Any]) -> list[str]:
-    one, two = se["concurrency"]["1"], se["concurrency"]["2"]
-    ratios = se["ratios"]["2"]
-    rates_1 = [r["tickets_per_s"] for r in one["runs"]]
-    rates_2 = [r["tickets_per_s"] for r in two["runs"]]
-    cpu_1 = [r["worker_cpu_ms_per_ticket"] for r in one["runs"]]
-    cpu_2 = [r["worker_cpu_ms_per_ticket"] for r in two["runs"]]
-    per_run = ", ".join(f"{x:.2f}" for x in ratios["per_run"])
-    return [
-        "## Settlement on worker-cpu, c=2 against c=1 (`bench/settlement.py`)",
-        "",
-        f"{se['tickets']:,} open tickets on decided matches, settled by `settle_tickets` in chunks"
-        f" of {se['chunk_size']}, {se['repeat']} runs at each concurrency on one worker (the"
-        " tickets are reopened between runs).",
-        "",
-        "| | c=1 | c=2 |",
-        "|---|---|---|",
-        f"| tickets/s | {_range(rates_1)} | {_range(rates_2)} |",
-        f"| worker CPU per ticket | {_range(cpu_1, '{:.2f}')} ms | {_range(cpu_2, '{:.2f}')} ms |",
-        "",
-        f"c=2 / c=1 per run: {per_run}; **median {ratios['median']:.2f}** (ratio of the median"
-        f" rates: {ratios['of_median_rates']:.2f}).",
-        "",
-    ]
-
-
-def _memory(results: dict[str, dict[str, Any]]) -> list[str]:
-    rows = []
-    if "io" in results:
-        io = results["io"]
-        shipped = io["configs"][0]
-        rounds = io["memory_rounds"]
-        after = ", ".join(f"{x:.0f}" for x in rounds["rss_mib"])
-        rows.append(
-            f"| worker-io (gevent, -c {io['concurrency']}) | {_range(shipped['idle_rss_mib'])} MiB"
-            f" RSS | {_range(shipped['peak_rss_mib'])} MiB RSS | the sends above |"
-            f" {rounds['idle_rss_mib']:.0f} {DASH} {after} MiB RSS after each of"
-            f" {len(rounds['rss_mib'])} rounds of {rounds['sends_per_round']:,} sends |"
-        )
-    if "stagger" in results:
-        st = results["stagger"]
-        rows.append(
-            f"| worker-io (stagger run) | {_mib(st['idle']['worker-io'])} |"
-            f" {_mib(st['flood']['peak']['worker-io'])} | the rush under the flood | {DASH} |"
-        )
-    if "settlement" in results:
-        for c, figures in results["settlement"]["concurrency"].items():
-            first, last = figures["idle_after_first_run"], figures["idle_after_last_run"]
-            rows.append(
-                f"| worker-cpu (prefork, -c {c}) | {_mib(figures['idle'])} |"
-                f" {_mib(figures['peak'])} | settlement | idle {_mib(first)} after the first"
-                f" run, {_mib(last)} after the last |"
-            )
-    if not rows:
-        return []
-    return [
-        "## Memory",
-        "",
-        "RSS counts shared pages in every process; PSS divides them among the processes sharing"
-        " them, so a prefork worker's PSS is what it costs. Each figure sums the worker's"
-        " processes (prefork: the parent and its children). RSS / PSS where both were read.",
-        "",
-        "| worker | idle | peak | under | across repeated runs |",
-        "|---|---|---|---|---|",
-        *rows,
-        "",
-    ]

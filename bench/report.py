@@ -1,17 +1,20 @@
-"""``make bench``: every benchmark in one run, written into docs/benchmarks.md with a chart.
+"""``make bench``: every benchmark in one run, written into docs/benchmarks.md.
 
-    .venv/bin/python bench/report.py [--database-url URL] [--only limits io stagger webhook ...]
+    .venv/bin/python bench/report.py [--database-url URL] [--only NAME ...] [--dry-run]
 
-Runs each benchmark of an app that is still there (bench/limits.py, io_throughput.py,
-stagger.py, webhook_ingest.py for whatsapp; settlement.py for football_data) one after the
-other, each with its own private Redis and PostgreSQL, collects their figures, and replaces the
-part of docs/benchmarks.md between the two ``bench:`` markers, plus docs/benchmarks-sends.png.
-Figures from other runs are never mixed in: a benchmark that is skipped is left out of the page.
+The benchmarks come in groups, one folder of bench/ each with a ``benchmarks.py``: the starter's
+tasks (bench/starter) and each example app's (bench/whatsapp, bench/football_data), the last
+only while the app is there. A group's ``BENCHMARKS`` names its scripts, its ``sections`` writes
+its part of the page and ``memory_rows`` its rows of the memory table. The benchmarks run one
+after the other, each with its own private Redis and PostgreSQL; the part of docs/benchmarks.md
+between the two ``bench:`` markers is replaced. Figures from other runs are never mixed in: a
+benchmark that is skipped is left out of the page.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -20,24 +23,45 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 DOC = REPO / "docs" / "benchmarks.md"
-CHART = REPO / "docs" / "benchmarks-sends.png"
 START = "<!-- bench:start (written by `make bench`: bench/report.py) -->"
 END = "<!-- bench:end -->"
+# The group whose benchmarks lead the page: the tasks every project keeps.
+FIRST_GROUP = "starter"
 
-# name: (app folder, script)
-BENCHMARKS = {
-    "limits": ("whatsapp", "limits.py"),
-    "io": ("whatsapp", "io_throughput.py"),
-    "stagger": ("whatsapp", "stagger.py"),
-    "webhook": ("whatsapp", "webhook_ingest.py"),
-    "settlement": ("football_data", "settlement.py"),
-}
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    folder: Path
+    module: ModuleType
+
+    @property
+    def benchmarks(self) -> dict[str, str]:
+        return dict(self.module.BENCHMARKS)
+
+
+def groups() -> list[Group]:
+    """Each folder of bench/ with a benchmarks.py whose app is in backend/, the starter's first."""
+    found = []
+    for path in sorted(BENCH_DIR.glob("*/benchmarks.py")):
+        name = path.parent.name
+        if not (REPO / "backend" / name / "apps.py").exists():
+            continue  # its app was removed (docs/operations.md)
+        spec = importlib.util.spec_from_file_location(f"bench_{name}_benchmarks", path)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        found.append(Group(name, path.parent, module))
+    return sorted(found, key=lambda group: group.name != FIRST_GROUP)
 
 
 def machine() -> dict[str, str]:
@@ -71,8 +95,8 @@ def machine() -> dict[str, str]:
     }
 
 
-def run(name: str, script: str, out: Path, database_url: str | None) -> dict[str, Any]:
-    command = [sys.executable, str(BENCH_DIR / script), "--json", str(out)]
+def run(name: str, script: Path, out: Path, database_url: str | None) -> dict[str, Any]:
+    command = [sys.executable, str(script), "--json", str(out)]
     if database_url:
         command += ["--database-url", database_url]
     print(f"\n== {name}: {' '.join(command[1:])}", flush=True)
@@ -84,38 +108,46 @@ def run(name: str, script: str, out: Path, database_url: str | None) -> dict[str
 
 
 def main() -> int:
+    sys.path[:0] = [str(REPO / "backend"), str(REPO)]
+    present = groups()
+    names = [name for group in present for name in group.benchmarks]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--database-url", default=None)
-    parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), default=None)
+    parser.add_argument("--only", nargs="+", choices=names, default=None)
     parser.add_argument("--doc", type=Path, default=DOC)
     parser.add_argument("--dry-run", action="store_true", help="list what would run, and stop")
     args = parser.parse_args()
-    sys.path[:0] = [str(REPO / "backend"), str(REPO)]
 
-    planned = {
-        name: (app, script)
-        for name, (app, script) in BENCHMARKS.items()
-        if (not args.only or name in args.only) and (REPO / "backend" / app / "apps.py").exists()
-    }
+    planned = [
+        (group, name, group.folder / script)
+        for group in present
+        for name, script in group.benchmarks.items()
+        if not args.only or name in args.only
+    ]
     if args.dry_run:
-        for app, script in planned.values():
-            print(f"bench/{script} ({app})")
+        for _group, name, script in planned:
+            print(f"{name}: {script.relative_to(REPO)}")
         return 0
     started = time.monotonic()
     info = machine()
     results: dict[str, dict[str, Any]] = {}
     workdir = Path(tempfile.mkdtemp(prefix="bench-report-"))
-    for name, (_app, script) in planned.items():
+    for _group, name, script in planned:
         results[name] = run(name, script, workdir / f"{name}.json", args.database_url)
     info["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     info["minutes"] = f"{(time.monotonic() - started) / 60:.1f}"
     (workdir / "machine.json").write_text(json.dumps(info, indent=2))
 
-    from render import chart, render
+    from render import render
 
-    if "io" in results:
-        chart(results["io"], CHART)
-    page = render(info, results, chart_name=CHART.name if "io" in results else None)
+    sections: list[str] = []
+    memory_rows: list[str] = []
+    for group in present:
+        ran = {name: results[name] for name in group.benchmarks if name in results}
+        if ran:
+            sections += group.module.sections(ran, args.doc.parent)
+            memory_rows += getattr(group.module, "memory_rows", lambda _: [])(ran)
+    page = render(info, sections, memory_rows)
     text = args.doc.read_text() if args.doc.exists() else f"# Benchmarks\n\n{START}\n{END}\n"
     pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.DOTALL)
     if not pattern.search(text):

@@ -7,7 +7,7 @@ from config.env import Env
 env = Env()
 
 bind = env.str("WEB_BIND", "0.0.0.0:8000")
-# Chosen by measurement (bench/webhook_ingest.py, docs/operations.md "Sizing web"): on 2 cores,
+# Chosen by measurement (bench/whatsapp/webhook_ingest.py, docs/operations.md "Sizing web"): on 2 cores,
 # 2 processes of 2-8 threads cost the same CPU per webhook within the noise; 3 or 4 processes
 # (gthread or sync) cost more. gthread keeps connections alive (sync closes each one). gevent
 # fails to boot: it patches threading after config has imported Django (AppRegistryNotReady).

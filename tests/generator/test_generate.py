@@ -178,10 +178,16 @@ def test_a_project_without_an_example_has_none_of_it_and_passes_its_checks(
         assert not (project / "backend" / app).exists()
         assert not (project / "tests" / app).exists()
         assert not list((project / "devstack" / "standins").glob(f"*{app}*"))
+        assert not (project / "bench" / app).exists()
         assert EXAMPLE_APPS[app] not in override["services"]
         assert f"docs/{app}.md" not in (project / "README.md").read_text()
         assert f"\n{app.upper()}_" not in example_text  # none of its variables
     assert (project / "backend" / "starter" / "apps.py").exists()
+    # make bench finds the benchmarks of the starter and of the apps kept, and no other
+    planned = run(project, sys.executable, "bench/report.py", "--dry-run").stdout
+    assert "bench/starter/io_task.py" in planned
+    for app in removed:
+        assert f"bench/{app}/" not in planned
     assert set(override["services"]) >= {"web", "worker-io", "worker-cpu", "beat"}
     example = env_values(project / ".env.example")
     assert (example["WORKER_IO_CONCURRENCY"], example["WORKER_CPU_CONCURRENCY"]) == ("40", "3")

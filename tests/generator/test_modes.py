@@ -1,9 +1,10 @@
 """Every mode of the template generated and proven by the generated project's own commands:
 `make test` without the real-process tests (the full project's on PostgreSQL with Python 3.12),
 `make lint` where generation left code out, and `make test-compose` for the full and (without
-the production stack's tests) the example-free project, which then turns WhatsApp on by `copier
-update` and runs its tests again. `make test-generator` runs two lanes at
-once (pytest-xdist), their container tests one at a time (about 15 minutes; docs/new-project.md).
+the production stack's tests) the example-free project, which then runs `make bench` (the
+starter's benchmarks), turns WhatsApp on by `copier update` and runs its tests again. `make
+test-generator` runs two lanes at once (pytest-xdist), their container tests one at a time (about
+15 minutes; docs/new-project.md).
 Each mode's numbers go to var/generator/<mode>.json."""
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ class Plan:
     compose_env: dict[str, str] | None = None
     # Answers `copier update` then changes, after which the project's fast tests run again.
     update_to: dict[str, object] | None = None
+    # `make bench` runs to completion (the starter's benchmarks where no example app is kept).
+    bench: bool = False
 
 
 # The full project is this repository under another name (test_generate.py): its real-process
@@ -86,6 +89,7 @@ PLANS = {
         compose=True,
         compose_env={"PYTEST_ADDOPTS": "-k 'not test_production'"},
         update_to={"keep_whatsapp": True, "worker_io_concurrency": 60},
+        bench=True,
     ),
     "football_data": Plan(FAST_ONLY, lint=True, compose=False),
 }
@@ -191,6 +195,12 @@ def mode_passes_its_own_commands(template: Path, directory: Path, mode: str) -> 
             )
         report.add(compose_seconds=seconds, compose_tests=summary(output))
         assert not re.search(r"\d+ (failed|error)", summary(output)), mode
+    if plan.bench:
+        output, seconds = timed(project, "make", "bench", timeout=1800)
+        report.add(bench_seconds=seconds)
+        page = (project / "docs" / "benchmarks.md").read_text()
+        assert "bench/starter/io_task.py" in page, output[-3000:]
+        assert "bench/starter/cpu_scaling.py" in page, output[-3000:]
     if plan.update_to:
         update_passes_its_own_tests(project, plan.update_to, report)
 

@@ -1,7 +1,7 @@
 """Webhook ingest: signed inbound WhatsApp webhooks through gunicorn, next to a trivial view.
 
-    .venv/bin/python bench/webhook_ingest.py [--concurrency 16 64] [--seconds 10] [--json PATH]
-        [--web-env WEB_WORKERS=2 --web-env WEB_THREADS=4 ...]
+    .venv/bin/python bench/whatsapp/webhook_ingest.py [--concurrency 16 64] [--seconds 10]
+        [--json PATH] [--web-env WEB_WORKERS=2 --web-env WEB_THREADS=4 ...]
 
 Starts a private redis-server and PostgreSQL (or --database-url), and the ``web`` service with
 its docker-compose.yml command (``gunicorn --config=python:config.gunicorn config.wsgi``) and
@@ -38,9 +38,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# This folder, and bench/ (common, memory): the benchmarks run as scripts.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO, Servers, bench_parser, whatsapp_setup, worker_start
+from common import REPO, Servers, bench_parser, worker_start
+from memory import cpu_seconds
+from standin import whatsapp_setup
 
 from devstack.compose import COMPOSE_FILES, load_services
 from devstack.processes import ServiceProcess, service_environment
@@ -298,35 +302,6 @@ def _run_load_timed(port: int, requests: list[bytes], concurrency: int, seconds:
     return load
 
 
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            tree.setdefault(ppid, []).append(int(entry.name))
-    return tree
-
-
-def cpu_seconds(root: int | None, tree: dict[int, list[int]] | None = None) -> float:
-    """User + system CPU of a process and its descendants (those still running), in seconds."""
-    if root is None:
-        return 0.0
-    tree = _children() if tree is None else tree
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        todo += tree.get(pid, [])
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 class CpuMeter:
     """CPU used by each server between ``start()`` and ``stop()``, per request. Less sensitive
     than requests/s to other load on the machine: the figure that says what a request costs."""
@@ -336,8 +311,7 @@ class CpuMeter:
         self.before: dict[str, float] = {}
 
     def _now(self) -> dict[str, float]:
-        tree = _children()
-        return {name: cpu_seconds(pid, tree) for name, pid in self.roots.items()}
+        return {name: cpu_seconds(pid) if pid else 0.0 for name, pid in self.roots.items()}
 
     def start(self) -> None:
         self.before = self._now()

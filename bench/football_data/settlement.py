@@ -1,8 +1,8 @@
 """Settlement throughput through a real prefork worker-cpu at concurrency 1 and 2, repeated, with
 the worker's memory.
 
-    .venv/bin/python bench/settlement.py [--tickets 20000] [--chunk-size 500] [--repeat 5]
-        [--json PATH] [--timeout 300] [--database-url URL]
+    .venv/bin/python bench/football_data/settlement.py [--tickets 20000] [--chunk-size 500]
+        [--repeat 5] [--json PATH] [--timeout 300] [--database-url URL]
 
 Starts a private redis-server and a private PostgreSQL (or uses --database-url, which must be a
 database you can throw away: it is migrated and its tickets are replaced) and seeds matches that
@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+# This folder, and bench/ (common, memory): the benchmarks run as scripts.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import bench_parser, bench_setup, worker_start
@@ -243,7 +245,7 @@ def summarize(
         }
     return {
         "benchmark": "settlement",
-        "command": "python bench/settlement.py " + " ".join(sys.argv[1:]),
+        "command": "python bench/football_data/settlement.py " + " ".join(sys.argv[1:]),
         "database": database,
         "worker": "worker-cpu, prefork (docker-compose.yml command)",
         "tickets": args.tickets,

@@ -1,6 +1,6 @@
 """WhatsApp at Meta's limits: broadcasts paced to the number's level, long replies to the pair rule.
 
-    .venv/bin/python bench/limits.py [--broadcast 10000] [--replies 50] [--parts 22]
+    .venv/bin/python bench/whatsapp/limits.py [--broadcast 10000] [--replies 50] [--parts 22]
 
 The WhatsApp stand-in enforces Meta's limits throughout (the number's level; the pair rule at
 Meta's 6 s and 45) and counts every refusal.
@@ -31,11 +31,14 @@ from collections import defaultdict
 from pathlib import Path
 from typing import IO, Any
 
+# This folder, and bench/ (common, memory): the benchmarks run as scripts.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import BENCH_DIR, bench_parser, whatsapp_setup, worker_start
+from common import BENCH_DIR, bench_parser, worker_start
 from memory import cpu_seconds
 from stagger import percentile
+from standin import whatsapp_setup
 
 from devstack.processes import ServiceProcess
 from devstack.standins._whatsapp_limits import Limits, MetaLimits

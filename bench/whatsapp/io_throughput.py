@@ -1,6 +1,6 @@
 """WhatsApp sends through a real worker-io, side by side with a bare Celery task, against the limit.
 
-    .venv/bin/python bench/io_throughput.py [--messages 2000] [--latency 0.2] [--repeat 2]
+    .venv/bin/python bench/whatsapp/io_throughput.py [--messages 2000] [--latency 0.2] [--repeat 2]
 
 Each message is a one-part reply to its own recipient (so per-recipient ordering never makes one
 wait for another), created with the real service and sent by the real send_message task through
@@ -30,20 +30,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+# This folder, and bench/ (common, memory): the benchmarks run as scripts.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (
-    STANDIN_TOKEN,
-    bare_worker_start,
-    bench_parser,
-    whatsapp_setup,
-    worker_start,
-)
+from common import bare_worker_start, bench_parser, worker_start
 from memory import MemorySampler, cpu_seconds, memory_now
+from standin import STANDIN_TOKEN, whatsapp_setup
 
 from devstack.standins.whatsapp import WhatsAppStandIn
-
-BENCH_DIR = Path(__file__).resolve().parent
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Staggered delivery and isolation: a rush of long replies, with and without a CPU flood.
 
-    .venv/bin/python bench/stagger.py [--replies 50] [--parts 22] [--flood-seconds 75]
+    .venv/bin/python bench/whatsapp/stagger.py [--replies 50] [--parts 22] [--flood-seconds 75]
 
 Starts worker-io and worker-cpu with their docker-compose.yml commands (worker-cpu also loads
 bench/cpu_flood.py) and the WhatsApp stand-in answering after --latency seconds. Each phase, once
@@ -28,10 +28,13 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+# This folder, and bench/ (common, memory): the benchmarks run as scripts.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import BENCH_DIR, bench_parser, whatsapp_setup, worker_start
+from common import BENCH_DIR, bench_parser, worker_start
 from memory import MemorySampler, cpu_seconds, memory_now
+from standin import whatsapp_setup
 
 from devstack.processes import ServiceProcess
 from devstack.standins.whatsapp import Received, WhatsAppStandIn
