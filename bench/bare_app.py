@@ -18,7 +18,13 @@ from requests.adapters import HTTPAdapter
 
 QUEUE = "bare"
 
-app = Celery("bare_app", broker=os.environ.get("BARE_BROKER_URL", "redis://127.0.0.1:6379/15"))
+# Not the current app: imported beside the project's (bench/common.py), it must not become the app
+# the project's shared tasks are sent with.
+app = Celery(
+    "bare_app",
+    broker=os.environ.get("BARE_BROKER_URL", "redis://127.0.0.1:6379/15"),
+    set_as_current=False,
+)
 app.conf.update(
     task_default_queue=QUEUE,
     task_acks_late=False,

@@ -9,6 +9,7 @@ library only: it runs on the Python that runs Copier. See docs/new-project.md.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
 import subprocess
@@ -66,6 +67,23 @@ def write_env_example(root: Path, removed: set[str]) -> None:
     script = root / "scripts" / "make_env.py"
     command = [sys.executable, str(script), "--example", "--root", str(root)]
     subprocess.run([*command, f"--without={','.join(sorted(removed))}"], check=True)
+
+
+def write_kubernetes_secret(root: Path) -> None:
+    """The Kubernetes Secret example's keys, the project's secrets as .env.example lists them:
+    what `make kubernetes-manifests` writes, which needs the project installed."""
+    path = root / "deploy" / "kubernetes" / "secret.example.yaml"
+    if not path.exists():
+        return
+    spec = importlib.util.spec_from_file_location("make_env", root / "scripts" / "make_env.py")
+    assert spec is not None
+    assert spec.loader is not None
+    make_env = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_env)
+    names = make_env.secret_names((root / ".env.example").read_text())
+    head = path.read_text().split("stringData:\n", 1)[0]
+    lines = [f"  {name}: {make_env.PLACEHOLDER}  # pragma: allowlist secret\n" for name in names]
+    path.write_text(head + "stringData:\n" + "".join(lines))
 
 
 def rename(root: Path, slug: str, description: str) -> None:
@@ -166,6 +184,7 @@ def main(argv: list[str] | None = None) -> None:
     for app in sorted(set(EXAMPLE_APPS) - keep):
         remove_app(root, app)
     write_env_example(root, set(EXAMPLE_APPS) - keep)
+    write_kubernetes_secret(root)
     rename(root, args.slug, args.description)
     set_example_values(
         root,
