@@ -7,10 +7,10 @@ from config.env import Env
 env = Env()
 
 bind = env.str("WEB_BIND", "0.0.0.0:8000")
-# Chosen by measurement (bench/whatsapp/webhook_ingest.py, docs/operations.md "Sizing web"): on 2 cores,
-# 2 processes of 2-8 threads cost the same CPU per webhook within the noise; 3 or 4 processes
-# (gthread or sync) cost more. gthread keeps connections alive (sync closes each one). gevent
-# fails to boot: it patches threading after config has imported Django (AppRegistryNotReady).
+# Chosen by measurement (docs/operations.md, "Sizing web"): on 2 cores, 2 processes of 2-8 threads
+# cost the same CPU per webhook within the noise; 3 or 4 processes (gthread or sync) cost more.
+# gthread keeps connections alive (sync closes each one). gevent fails to boot: it patches threading
+# after config has imported Django (AppRegistryNotReady).
 worker_class = env.choice("WEB_WORKER_CLASS", "gthread", choices=("gthread", "sync"))
 workers = env.int("WEB_WORKERS", 2, minimum=1)
 threads = env.int("WEB_THREADS", 4, minimum=1)

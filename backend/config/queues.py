@@ -35,17 +35,17 @@ QUEUE_ACKS_LATE: dict[str, bool] = {
     # Off. gevent with acks_late on Redis did 7.5-36 short tasks a second against 246 with it off
     # (docs/troubleshooting.md). A running io task is then not run again if its worker dies
     # (SIGKILL, OOM); a stop (a deploy) still lets it finish. A task that must survive that sets
-    # acks_late=True, or keeps a row a sweeper recovers (the WhatsApp sends).
+    # acks_late=True, or records its work in a row that a sweeper re-enqueues.
     Queue.IO: False,
     # On. Seconds of CPU a task are what a killed process loses: the message goes back and the
     # task runs again (prefork pays nothing for it: one task a process at a time).
     Queue.CPU: True,
 }
 
-# Globs match the whole task name (fnmatch), checked in order after exact names. Apps add their
-# own ahead of this catch-all in their ``routes.py`` (config.discovery): football_data sends
-# ``football_data.*`` to cpu. An explicit ``queue=`` given to apply_async, or in a beat entry's
-# options, wins over the table.
+# Globs match the whole task name (fnmatch), checked in order after exact names. Apps add their own
+# ahead of this catch-all in their ``routes.py`` (config.discovery): the starter sends its
+# ``starter.tasks.cpu_bound.*`` to cpu. An explicit ``queue=`` given to apply_async, or in a beat
+# entry's options, wins over the table.
 CORE_ROUTES: dict[str, dict[str, str]] = {
     "*": {"queue": Queue.IO},
 }

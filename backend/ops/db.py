@@ -24,9 +24,10 @@ RETRY_MAX_SECONDS = 15.0
 def connection_release() -> None:
     """Give this greenlet's pooled connection back before a slow network call.
 
-    The gevent worker's pool is smaller than its concurrency on purpose (docs/whatsapp.md,
-    "acks_late and gevent"). Without a pool (SQLite, the prefork worker) this does nothing.
-    Never call it inside ``transaction.atomic``.
+    The gevent worker's pool is smaller than its concurrency on purpose: a greenlet holding a
+    connection through a slow call would cap the calls in flight at the pool's size
+    (docs/troubleshooting.md, "too many clients already"). Without a pool (SQLite, the prefork
+    worker) this does nothing. Never call it inside ``transaction.atomic``.
     """
     if connection.settings_dict.get("OPTIONS", {}).get("pool") and not connection.in_atomic_block:
         connection.close()

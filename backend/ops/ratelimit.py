@@ -4,7 +4,7 @@ external API (docs/rate-limits.md).
 ``ThroughputLimiter`` holds a rate per second with a burst (GCRA, one key per limited thing):
 callers reserve their turn and sleep until it, so a hundred greenlets waiting on one limit cost
 one Redis call each, not a polling loop. ``SlidingWindowLimiter`` holds "at most N in any
-window" (football-data.org's 10 a minute), exactly, with a sorted set of the window's grants.
+window" (an API plan's 10 a minute), exactly, with a sorted set of the window's grants.
 Both read the Redis server's clock, so hosts with skewed clocks agree.
 """
 
