@@ -141,9 +141,11 @@ kubernetes-manifests: $(STAMP) ## Regenerate deploy/kubernetes/ (a sketch) from 
 	@# Importing the topology loads the settings; none of their values reach the manifests.
 	DJANGO_DEBUG=1 DOTENV_DISABLED=1 $(BIN)/python -m devstack.kubernetes $(ARGS)
 
+# --no-strip-extras: a dependency asked for with an extra (pip-audit's CacheControl[filecache]) is
+# pinned with it, or pip's hash-checking mode refuses it once a newer release exists.
 lock: ## Re-resolve requirements/*.lock from pyproject.toml (needs uv)
-	uv pip compile pyproject.toml --generate-hashes --universal --python-version 3.11 -o requirements/base.lock
-	uv pip compile pyproject.toml --extra dev --generate-hashes --universal --python-version 3.11 -o requirements/dev.lock
+	uv pip compile pyproject.toml --generate-hashes --universal --no-strip-extras --python-version 3.11 -o requirements/base.lock
+	uv pip compile pyproject.toml --extra dev --generate-hashes --universal --no-strip-extras --python-version 3.11 -o requirements/dev.lock
 
 clean: ## Remove the virtualenv and local state
 	rm -rf $(VENV) var db.sqlite3* .test-db.sqlite3*
