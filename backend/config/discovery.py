@@ -38,21 +38,23 @@ def app_settings(apps: Iterable[str], *, defined: Mapping[str, Any]) -> dict[str
     """The upper-case names of each app's ``settings`` module, in app order. A name the core
     already ``defined``, or an earlier app set, is an error rather than a silent override, unless
     it holds the very same object (imported from the core, such as a ``config.env`` shape)."""
+    known = {name: (value, "config.settings") for name, value in defined.items()}
     merged: dict[str, Any] = {}
-    owners = dict.fromkeys(defined, "config.settings")
     for app in apps:
         module_name = f"{app}.settings"
         if importlib.util.find_spec(module_name) is None:
             continue
         module = importlib.import_module(module_name)
         for name, value in vars(module).items():
-            if not name.isupper() or value is {**defined, **merged}.get(name, object()):
+            if not name.isupper():
                 continue
-            if name in owners:
+            if name in known:
+                if value is known[name][0]:
+                    continue  # the core's own object, imported
                 raise ImproperlyConfigured(
-                    f"The setting {name} is set by both {owners[name]} and {module_name}."
+                    f"The setting {name} is set by both {known[name][1]} and {module_name}."
                 )
-            merged[name], owners[name] = value, module_name
+            merged[name], known[name] = value, (value, module_name)
     return merged
 
 
