@@ -27,17 +27,6 @@ FROM caddy:2-alpine AS proxy
 COPY deploy/caddy/Caddyfile /etc/caddy/Caddyfile
 COPY --from=static /app/staticfiles /srv/static
 
-# The local API stand-ins (devstack/standins) for the dev override: never deployed. Built only
-# when asked for by name (`target: standins`); the last stage, runtime, is the default.
-FROM python:${PYTHON_VERSION}-slim-bookworm AS standins
-ENV PATH=/opt/venv/bin:$PATH \
-    PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
-COPY --from=builder /opt/venv /opt/venv
-WORKDIR /app
-COPY devstack/ /app/devstack/
-USER 10001:10001
-
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -19,9 +19,6 @@ MANAGE := $(BIN)/python backend/manage.py
 # password never appears in a printed command.
 WEB_PORT ?= 8000
 DEMO_BASE_URL ?= http://127.0.0.1:$(WEB_PORT)
-# An example app's bench and demo steps run only while its folder is there (removing an app:
-# docs/operations.md).
-app = $(wildcard backend/$(1)/apps.py)
 
 .PHONY: help install env env-example up down logs ps backup backups restore test test-postgres test-rabbitmq chaos test-compose lint run doctor shell migrate demo bench systemd-units kubernetes-manifests lock clean
 
@@ -95,7 +92,7 @@ chaos: $(STAMP) ## Fault tests: kills, outages, bursts; exact counts and recover
 	FAULT_TESTS=1 $(BIN)/pytest -m faults --timeout=900 -v --durations=0
 
 test-compose: $(STAMP) ## The stack on a real Docker Engine: both compose setups, stops, scaling, faults (about 8 min)
-	COMPOSE_TESTS=1 $(BIN)/pytest tests/compose --timeout=1800 -v --durations=0
+	COMPOSE_TESTS=1 $(BIN)/pytest tests/compose $(wildcard tests/*/compose) --timeout=1800 -v --durations=0
 
 # >>> template only (scripts/new_project.py leaves this out of generated projects)
 # Every mode of the Copier template generated into a scratch folder, each running its own
@@ -126,12 +123,11 @@ migrate: $(STAMP) ## Apply database migrations
 	$(MANAGE) migrate
 
 # bench/report.py skips the benchmarks of a removed example app by itself.
-bench: $(STAMP) ## Every benchmark in one run, written into docs/benchmarks.md with its chart (about 30 min)
+bench: $(STAMP) ## Every benchmark in one run, each group's figures written into its doc (about 30 min)
 	$(BIN)/python bench/report.py $(if $(BENCH_DATABASE_URL),--database-url $(BENCH_DATABASE_URL))
 
-demo: $(STAMP) ## Push an inbound `help` and a long reply through the running stack (make run / up)
-	$(if $(call app,football_data),$(BIN)/python -m devstack.standins.football_data --print-matches | $(MANAGE) football_data_demo --tickets 50 --matches -)
-	$(if $(call app,whatsapp),$(MANAGE) whatsapp_demo --base-url=$(DEMO_BASE_URL))
+demo: $(STAMP) ## Each app's demo (devstack/demos/<app>.py) through the running stack (make run / up)
+	$(BIN)/python -m devstack.demo --base-url=$(DEMO_BASE_URL)
 
 systemd-units: $(STAMP) ## Regenerate deploy/systemd/ from docker-compose.yml and the topology
 	@# Importing the topology loads the settings; none of their values reach the units.

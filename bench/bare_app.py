@@ -1,11 +1,10 @@
 """The baseline of the I/O benchmarks: the task a user would write by hand, in a tiny Celery app
-of its own (bench/whatsapp/io_throughput.py: ``bare.send``; bench/starter/io_task.py:
-``bare.fetch``).
+of its own (bench/starter/io_task.py: ``bare.fetch``; a group of bench/ may register its own
+baseline on ``app`` in a module the worker loads with ``--include``).
 
-``bare.send`` POSTs the same JSON as ``whatsapp.client`` through a ``requests.Session`` sized to
-the worker's concurrency; no database, no result backend, ``acks_late`` off, prefetch 1. Run as
-``celery -A bare_app worker -P gevent -c 100 -Q bare`` from this folder, with BARE_BROKER_URL,
-BARE_API_URL, BARE_TOKEN and BARE_POOL_SIZE set.
+No database, no result backend, ``acks_late`` off, prefetch 1, one ``requests.Session`` sized to
+the worker's concurrency. Run as ``celery -A bare_app worker -P gevent -c 100 -Q bare`` from this
+folder, with BARE_BROKER_URL, BARE_POOL_SIZE and (for an API that wants one) BARE_TOKEN set.
 """
 
 from __future__ import annotations
@@ -39,21 +38,6 @@ session.mount(
     HTTPAdapter(pool_connections=1, pool_maxsize=int(os.environ.get("BARE_POOL_SIZE", "100"))),
 )
 session.headers["Authorization"] = f"Bearer {os.environ.get('BARE_TOKEN', '')}"
-
-
-@app.task(name="bare.send")
-def send(to: str, body: str, callback_data: str) -> str:
-    payload = {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": to,
-        "type": "text",
-        "text": {"preview_url": False, "body": body},
-        "biz_opaque_callback_data": callback_data,
-    }
-    response = session.post(os.environ["BARE_API_URL"], json=payload, timeout=(3.05, 10))
-    response.raise_for_status()
-    return str(response.json()["messages"][0]["id"])
 
 
 @app.task(name="bare.fetch")

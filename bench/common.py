@@ -57,8 +57,7 @@ def bench_setup(workdir: Path, *, database_url: str | None, **env: str) -> Serve
     redis_server = PrivateRedis(workdir / "redis").start()
     postgres = None
     if not database_url:
-        # pg_stat_statements counts the statements each benchmark costs
-        # (bench/whatsapp/io_throughput.py).
+        # pg_stat_statements, for a benchmark that counts the SQL statements a task costs.
         postgres = PrivatePostgres(
             workdir / "postgres", {"shared_preload_libraries": "pg_stat_statements"}
         ).start()
@@ -122,15 +121,23 @@ def worker_start(
     return _answering(worker, app, node, log)
 
 
-def bare_worker_start(log: IO[str], *, concurrency: int) -> ServiceProcess:
-    """Start bench/bare_app.py's gevent worker (the baseline) and wait until it answers."""
+def bare_worker_start(
+    log: IO[str], *, concurrency: int, include: tuple[Path, ...] = ()
+) -> ServiceProcess:
+    """Start bench/bare_app.py's gevent worker (the baseline) and wait until it answers.
+
+    ``include``: modules (files) that register more baseline tasks on the bare app; the worker
+    loads each with ``--include``, its folder on PYTHONPATH."""
     import bare_app
 
     node = f"bare@{socket.gethostname()}"
     command = ("celery", "-A", "bare_app", "worker", "-P", "gevent", "-c", str(concurrency))
     command += ("-Q", bare_app.QUEUE, "-n", node, "--loglevel=WARNING")
+    for module in include:
+        command += ("--include", module.stem)
     service = Service("bare", command)
-    environ = {**os.environ, "PYTHONPATH": str(BENCH_DIR)}
+    path = [str(BENCH_DIR), *dict.fromkeys(str(module.parent) for module in include)]
+    environ = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
     worker = ServiceProcess(service, service_environment(service, environ), log).start()
     return _answering(worker, bare_app.app, node, log)
 

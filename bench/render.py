@@ -1,4 +1,4 @@
-"""docs/benchmarks.md's measured part from one ``make bench`` run: the machine, each group's
+"""A page's measured part from one ``make bench`` run: the machine, each group's
 sections (bench/<group>/benchmarks.py), the memory table; and the helpers they format with."""
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def render(info: dict[str, str], sections: list[str], memory_rows: list[str]) ->
     ]
     if memory_rows:
         lines += [
-            "## Memory",
+            "### Memory",
             "",
             "RSS counts shared pages in every process; PSS divides them among the processes"
             " sharing them, so a prefork worker's PSS is what it costs. Each figure sums the"

@@ -1,14 +1,15 @@
-"""``make bench``: every benchmark in one run, written into docs/benchmarks.md.
+"""``make bench``: every benchmark in one run, each group's figures written into its doc.
 
     .venv/bin/python bench/report.py [--database-url URL] [--only NAME ...] [--dry-run]
 
 The benchmarks come in groups, one folder of bench/ each with a ``benchmarks.py``: the starter's
-tasks (bench/starter) and each example app's (bench/whatsapp, bench/football_data), the last
-only while the app is there. A group's ``BENCHMARKS`` names its scripts, its ``sections`` writes
-its part of the page and ``memory_rows`` its rows of the memory table. The benchmarks run one
-after the other, each with its own private Redis and PostgreSQL; the part of docs/benchmarks.md
-between the two ``bench:`` markers is replaced. Figures from other runs are never mixed in: a
-benchmark that is skipped is left out of the page.
+tasks (bench/starter) and each app's (bench/<app>), the latter only while the app is there. A
+group's ``BENCHMARKS`` names its scripts, ``DOC`` the page of docs/ its figures go into (the
+starter's: docs/benchmarks.md; an app's: its own doc), ``sections`` writes its part of that page
+and ``memory_rows`` its rows of the page's memory table. The benchmarks run one after the other,
+each with its own private Redis and PostgreSQL; in each page written, the part between the two
+``bench:`` markers is replaced. Figures from other runs are never mixed in: a benchmark that is
+skipped is left out of its page, and a page none of whose benchmarks ran is left as it was.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
-DOC = REPO / "docs" / "benchmarks.md"
+DOCS = REPO / "docs"
 START = "<!-- bench:start (written by `make bench`: bench/report.py) -->"
 END = "<!-- bench:end -->"
 # The group whose benchmarks lead the page: the tasks every project keeps.
@@ -46,6 +47,11 @@ class Group:
     @property
     def benchmarks(self) -> dict[str, str]:
         return dict(self.module.BENCHMARKS)
+
+    @property
+    def doc(self) -> str:
+        """The page of docs/ this group's figures go into."""
+        return str(self.module.DOC)
 
 
 def groups() -> list[Group]:
@@ -107,6 +113,12 @@ def run(name: str, script: Path, out: Path, database_url: str | None) -> dict[st
     return result
 
 
+def write(doc: Path, page: str) -> None:
+    """Replace the part of ``doc`` between the two ``bench:`` markers with ``page``."""
+    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.DOTALL)
+    doc.write_text(pattern.sub(lambda _: f"{START}\n{page}\n{END}", doc.read_text()))
+
+
 def main() -> int:
     sys.path[:0] = [str(REPO / "backend"), str(REPO)]
     present = groups()
@@ -114,7 +126,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--only", nargs="+", choices=names, default=None)
-    parser.add_argument("--doc", type=Path, default=DOC)
+    parser.add_argument("--docs", type=Path, default=DOCS, help="the folder of the pages")
     parser.add_argument("--dry-run", action="store_true", help="list what would run, and stop")
     args = parser.parse_args()
 
@@ -124,9 +136,12 @@ def main() -> int:
         for name, script in group.benchmarks.items()
         if not args.only or name in args.only
     ]
+    for doc in {args.docs / group.doc for group, _name, _script in planned}:
+        if START not in doc.read_text() or END not in doc.read_text():
+            raise SystemExit(f"{doc} has no {START} ... {END} block to replace")
     if args.dry_run:
-        for _group, name, script in planned:
-            print(f"{name}: {script.relative_to(REPO)}")
+        for group, name, script in planned:
+            print(f"{name}: {script.relative_to(REPO)} -> docs/{group.doc}")
         return 0
     started = time.monotonic()
     info = machine()
@@ -140,20 +155,16 @@ def main() -> int:
 
     from render import render
 
-    sections: list[str] = []
-    memory_rows: list[str] = []
+    pages: dict[str, tuple[list[str], list[str]]] = {}
     for group in present:
         ran = {name: results[name] for name in group.benchmarks if name in results}
         if ran:
-            sections += group.module.sections(ran, args.doc.parent)
+            sections, memory_rows = pages.setdefault(group.doc, ([], []))
+            sections += group.module.sections(ran, args.docs)
             memory_rows += getattr(group.module, "memory_rows", lambda _: [])(ran)
-    page = render(info, sections, memory_rows)
-    text = args.doc.read_text() if args.doc.exists() else f"# Benchmarks\n\n{START}\n{END}\n"
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.DOTALL)
-    if not pattern.search(text):
-        raise SystemExit(f"{args.doc} has no {START} ... {END} block to replace")
-    args.doc.write_text(pattern.sub(lambda _: f"{START}\n{page}\n{END}", text))
-    print(f"\nwrote {args.doc} ({info['minutes']} min); raw figures in {workdir}")
+    for name, (sections, memory_rows) in pages.items():
+        write(args.docs / name, render(info, sections, memory_rows))
+    print(f"\nwrote {', '.join(pages)} ({info['minutes']} min); raw figures in {workdir}")
     return 0
 
 

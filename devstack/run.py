@@ -1,7 +1,7 @@
 """`make run`: the whole system on this machine, without Docker.
 
-Starts web, worker-io, worker-cpu and beat (plus the dev stand-ins the override file marks with
-the label ``local-run``) with the commands from the Compose files, against SQLite unless
+Starts web, worker-io, worker-cpu and beat (plus the dev-only services the override file marks
+with the label ``local-run``) with the commands from the Compose files, against SQLite unless
 DATABASE_URL/POSTGRES_HOST is set, and a Redis: the one REDIS_HOST/REDIS_PORT point at if it
 answers, or a private redis-server started here. Everything listens on 127.0.0.1 (web on
 WEB_PORT, 8000 by default). A bad configuration ends the run with its one line before anything
@@ -79,8 +79,9 @@ def free_web_port(env: Mapping[str, str]) -> int:
 
 
 def on_loopback(services: dict[str, Service], web_port: int) -> dict[str, Service]:
-    """Web on 127.0.0.1:``web_port``, whatever addresses web (the stand-in's webhooks) following
-    it, and the stand-ins on 127.0.0.1 (Compose has them listen on every interface)."""
+    """Web on 127.0.0.1:``web_port``, whatever addresses web (a dev-only service calling it back)
+    following it, and the dev-only services on 127.0.0.1 (Compose has them listen on every
+    interface)."""
     web = f"//127.0.0.1:{web_port}"
     moved = {}
     for name, service in services.items():

@@ -6,8 +6,9 @@ Written from what is in backend/, so deleting an example app needs no edit here:
 - no package's modules import each other in a cycle;
 - the core (config, ops) imports no app;
 - apps import each other only through an integration module named after the other app
-  (``football_data/whatsapp_commands.py``), which may use only that app's ``commands`` module;
-- the layers of a package (below) import only downwards, where that package is present.
+  (``<app>/<other app>_commands.py``), which may use only that app's ``commands`` module;
+- a package that declares layers (``LAYERS`` in its ``__init__.py``, read without importing it)
+  imports only downwards through them.
 
 ``--backend DIR`` checks another backend folder (the tests' own, with an import to refuse).
 """
@@ -15,6 +16,7 @@ Written from what is in backend/, so deleting an example app needs no edit here:
 from __future__ import annotations
 
 import argparse
+import ast
 import sys
 import tempfile
 from pathlib import Path
@@ -27,17 +29,29 @@ NOT_APPS = set(CORE)
 # The repository's top-level packages that are tooling, never deployed (the repository root is on
 # sys.path in development, so an import of them would work there and fail in the image).
 DEV_TOOLING = ("devstack", "tests", "bench", "scripts")
-# A package's modules in layers, top to bottom: a module imports only from the layers below its
-# own; `|` separates modules of one layer that import neither each other.
-LAYERS = {
-    "whatsapp.services": ("webhooks | recovery", "sending", "statuses", "waking", "claim | errors"),
-}
 
 
 def example_apps(backend: Path = BACKEND) -> list[str]:
     return sorted(
         p.name for p in backend.iterdir() if (p / "apps.py").exists() and p.name not in NOT_APPS
     )
+
+
+def declared_layers(packages: list[str], backend: Path = BACKEND) -> dict[str, list[str]]:
+    """The packages under ``packages`` whose ``__init__.py`` sets ``LAYERS``: their modules in
+    layers, top to bottom (a module imports only from the layers below its own; ``|`` separates
+    modules of one layer that import neither each other)."""
+    found = {}
+    for package in packages:
+        for init in sorted((backend / package).rglob("__init__.py")):
+            for node in ast.parse(init.read_text(), str(init)).body:
+                if isinstance(node, ast.Assign) and any(
+                    isinstance(target, ast.Name) and target.id == "LAYERS"
+                    for target in node.targets
+                ):
+                    container = ".".join(init.parent.relative_to(backend).parts)
+                    found[container] = list(ast.literal_eval(node.value))
+    return found
 
 
 def _items(values: list[str] | tuple[str, ...]) -> str:
@@ -79,15 +93,14 @@ def contracts(apps: list[str], backend: Path = BACKEND) -> str:
             f"ignore_imports ={_items(allowed)}",
             "unmatched_ignore_imports_alerting = none",
         ]
-    for container, layers in LAYERS.items():
-        if (backend / container.replace(".", "/")).is_dir():
-            lines += [
-                f"[importlinter:contract:layers-{container}]",
-                f"name = The layers of {container}, top to bottom",
-                "type = layers",
-                f"containers ={_items([container])}",
-                f"layers ={_items(layers)}",
-            ]
+    for container, layers in declared_layers(packages, backend).items():
+        lines += [
+            f"[importlinter:contract:layers-{container}]",
+            f"name = The layers of {container}, top to bottom",
+            "type = layers",
+            f"containers ={_items([container])}",
+            f"layers ={_items(layers)}",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -22,9 +22,8 @@ TEMPLATE_NAME = "django-celery-template"
 # it to the comment line closing it.
 MARKER = r"^[ \t]*(?:#|<!--)[ \t]*{} template only[^\n]*\n"
 TEMPLATE_ONLY = re.compile(MARKER.format(">>>") + ".*?" + MARKER.format("<<<"), re.M | re.S)
-# Each example app: its API stand-in's compose service, and its variables' prefix.
-EXAMPLE_APPS = {"whatsapp": "whatsapp-standin", "football_data": "football-data-standin"}
-VARIABLE_PREFIXES = {"whatsapp": "WHATSAPP_", "football_data": "FOOTBALL_DATA_"}
+# The example apps, each kept or left out by its answer (copier.yml's _exclude and .jinja files).
+EXAMPLE_APPS = ("whatsapp", "football_data")
 SKIPPED_DIRS = {
     ".git",
     "var",
@@ -47,18 +46,6 @@ def remove_template_only_blocks(root: Path) -> None:
         text = read(path)
         if text is not None and ">>> template only" in text:
             write(path, TEMPLATE_ONLY.sub("", text))
-
-
-def remove_app(root: Path, app: str) -> None:
-    """What Copier's _exclude cannot leave out of a file for an example app not chosen: its
-    stand-in's compose service and the dev environment's lines pointing the app at it."""
-    override = root / "docker-compose.override.yml"
-    # The service's block: its name at two spaces' indent, up to the next such line or the end.
-    service = re.compile(rf"^  {re.escape(EXAMPLE_APPS[app])}:\n(?:(?:    .*|)\n)*", re.M)
-    # The dev environment's lines pointing the app at its stand-in.
-    variables = re.compile(rf"^  {VARIABLE_PREFIXES[app]}\w+: .*\n", re.M)
-    text = variables.sub("", service.sub("", override.read_text()))
-    override.write_text(text.rstrip("\n") + "\n")
 
 
 def write_env_example(root: Path, removed: set[str]) -> None:
@@ -181,8 +168,6 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--keep names no example app: {', '.join(sorted(keep - set(EXAMPLE_APPS)))}")
 
     remove_template_only_blocks(root)
-    for app in sorted(set(EXAMPLE_APPS) - keep):
-        remove_app(root, app)
     write_env_example(root, set(EXAMPLE_APPS) - keep)
     write_kubernetes_secret(root)
     rename(root, args.slug, args.description)

@@ -71,11 +71,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 pytest_plugins = ["tests.stack", "tests.faults"]
 
 
-# The container tests need a Docker Engine and run on their own: `make test-compose`.
-# Ignoring the folder itself, not "compose/*", keeps its conftest (it needs the engine) unloaded.
-collect_ignore = [] if os.environ.get("COMPOSE_TESTS") else ["compose"]
+# The container tests (tests/compose and each app's tests/<app>/compose) need a Docker Engine
+# and run on their own: `make test-compose`. Their fixtures are a plugin loaded only then, since
+# it checks for the engine as it loads.
+collect_ignore_glob: list[str] = []
+if os.environ.get("COMPOSE_TESTS"):
+    pytest_plugins.append("tests.compose.fixtures")
+else:
+    collect_ignore_glob += ["compose", "*/compose"]
 # Generating a project in every mode and running each one's own suite: `make test-generator`.
-if not os.environ.get("GENERATOR_TESTS"):
-    collect_ignore.append("generator/test_modes.py")
+collect_ignore = [] if os.environ.get("GENERATOR_TESTS") else ["generator/test_modes.py"]
 # Faults (kills, outages, bursts) at the scale of a real deployment, on PostgreSQL: `make chaos`.
-collect_ignore_glob = [] if os.environ.get("FAULT_TESTS") else ["*/test_faults.py"]
+if not os.environ.get("FAULT_TESTS"):
+    collect_ignore_glob.append("*/test_faults.py")

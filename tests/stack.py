@@ -92,7 +92,7 @@ class Stack:
         self._logs: dict[str, Any] = {}
 
     def service(self, name: str, env: dict[str, str]) -> Service:
-        # The deployable file only: the dev override's stand-in addresses are not for tests.
+        # The deployable file only: the dev override's addresses are not for tests.
         return load_services(env, [name], files=COMPOSE_FILES[:1])[name]
 
     def ensure(

@@ -1,13 +1,11 @@
-"""The date-dependent suites with the clock pinned to chosen dates (TEST_NOW, tests/clock): the
-football-data stand-in's calendar (postponements, results, fixtures), settlement's grace period,
-beat's schedules, and WhatsApp's countdowns and sweeps. Each date runs the fast tests of those
-suites, and the real-process ones: football_data's, which read the calendar through the
-workers, and tests/clock/probe.py, which checks that a worker lives at the pinned moment too.
-Suites of an app the project does not have are left out."""
+"""The date-dependent suites with the clock pinned to chosen dates (TEST_NOW, tests/clock):
+beat's schedules and the routing table, and the suites each app declares with the dates it needs
+(``DATES``, ``DATE_SUITES``, ``DATE_PROCESS_SUITES``: tests/declared.py). Each date runs the fast
+tests of those suites, and the real-process ones, with tests/clock/probe.py, which checks that a
+worker lives at the pinned moment too."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -16,26 +14,23 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from tests.declared import declared
 from tests.scratch import REPO_DIR
 
 DATES = {
-    # The day issue 23 was found on: match 999580, postponed, kicks off the next day.
-    "postponed-match-in-window": "2026-12-07T02:40:00+00:00",
     "month-end": "2027-02-28T23:50:00+00:00",
     "year-end": "2026-12-31T23:50:00+00:00",
+    **{name: moment for dates in declared("DATES") for name, moment in dates.items()},
 }
 FAST = [
-    "tests/football_data",
     "tests/ops/test_beat.py",
     "tests/config/test_routing.py",
-    "tests/whatsapp/test_services.py",
-    "tests/whatsapp/test_tasks.py",
+    *(path for paths in declared("DATE_SUITES") for path in paths),
 ]
-REAL_PROCESSES = ["tests/football_data/test_processes.py", "tests/clock/probe.py"]
-
-
-def present(paths: list[str]) -> list[str]:
-    return [path for path in paths if (REPO_DIR / path).exists()]
+REAL_PROCESSES = [
+    *(path for paths in declared("DATE_PROCESS_SUITES") for path in paths),
+    "tests/clock/probe.py",
+]
 
 
 # Not passed on to the pinned sessions: this session's clock and options, and its database. On
@@ -75,12 +70,12 @@ def at_every_date(*arguments: str) -> dict[str, subprocess.CompletedProcess[str]
 
 @pytest.fixture(scope="module")
 def fast_runs() -> dict[str, subprocess.CompletedProcess[str]]:
-    return at_every_date(*present(FAST), "-m", "not processes")
+    return at_every_date(*FAST, "-m", "not processes")
 
 
 @pytest.fixture(scope="module")
 def process_runs() -> dict[str, subprocess.CompletedProcess[str]]:
-    return at_every_date(*present(REAL_PROCESSES), "-s")
+    return at_every_date(*REAL_PROCESSES, "-s")
 
 
 def passed(result: subprocess.CompletedProcess[str]) -> None:
@@ -95,21 +90,6 @@ def test_the_dates_are_the_edge_cases_they_stand_for():
     assert (month_end + timedelta(minutes=10)).day == 1
     year_end = datetime.fromisoformat(DATES["year-end"])
     assert (year_end + timedelta(minutes=10)).year == year_end.year + 1
-    if importlib.util.find_spec("devstack.standins.football_data") is None:
-        return  # no football_data: no calendar with postponements
-    from devstack.standins.football_data import COMPETITIONS, matches_between
-
-    # A postponed match inside the settlement test's window, not yet void (48 h overdue).
-    postponed = datetime.fromisoformat(DATES["postponed-match-in-window"])
-    window = matches_between(
-        list(COMPETITIONS), (postponed - timedelta(days=10)).date(),
-        (postponed + timedelta(days=2)).date(), postponed,
-    )  # fmt: skip
-    assert any(
-        m["status"] == "POSTPONED"
-        and datetime.fromisoformat(m["utcDate"]) > postponed - timedelta(hours=48)
-        for m in window
-    )
 
 
 @pytest.mark.parametrize("date", list(DATES))

@@ -1,11 +1,11 @@
 """The docs name only what exists: every Python name (``config.queues.CORE_ROUTES``), check id
-(``ops.E007``) and repository path (``tests/whatsapp/test_views.py``) they mention, and no path
+(``ops.E007``) and repository path (``tests/starter/test_tasks.py``) they mention, and no path
 outside the repository (a checkout's own folders, or ``../`` past its root).
 
 Names are checked without importing anything: a module is a file, a name in it one defined,
 imported or assigned at its top level (or an attribute of a class there). A name deeper than
-that is taken as it is. What an example app names is skipped once its folder is gone: a project
-may delete the app (docs/operations.md), and its doc goes on describing it.
+that is taken as it is. The packages are those in backend/, so an app's names are checked while
+it is there; an app's doc (docs/<app>.md) goes with the app (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 BACKEND = REPO / "backend"
 DOCS = [*sorted((REPO / "docs").glob("*.md")), REPO / "README.md"]
-EXAMPLE_APPS = ("whatsapp", "football_data")
-BACKEND_PACKAGES = ("config", "ops", "starter", *EXAMPLE_APPS)
+BACKEND_PACKAGES = tuple(sorted(init.parent.name for init in BACKEND.glob("*/__init__.py")))
 TOOLING = ("devstack", "bench", "tests", "scripts")
 FOLDERS = (
     *BACKEND_PACKAGES,
@@ -91,8 +90,8 @@ def test_a_doc_names_no_path_outside_the_repository(doc):
             "`config.queues.CORE_ROUTES` and ops.checks.",
             ["config.queues.CORE_ROUTES", "ops.checks"],
         ),
-        ("the `whatsapp.tasks.*` names, `config.yaml`", ["whatsapp.tasks", "config.yaml"]),
-        ("`https://x.example/whatsapp.tasks`, `backend/ops/checks.py`", []),
+        ("the `starter.tasks.*` names, `config.yaml`", ["starter.tasks", "config.yaml"]),
+        ("`https://x.example/starter.tasks`, `backend/ops/checks.py`", []),
     ],
 )
 def test_python_names_are_read_as_a_reader_would(text, found):
@@ -140,9 +139,7 @@ def _found(doc: Path, pattern: re.Pattern[str]) -> list[tuple[int, str]]:
 
 
 def _skipped(reference: str) -> bool:
-    """An example app's, once its folder is gone; a template file, in a generated project."""
-    if any(app in reference and not (BACKEND / app).is_dir() for app in EXAMPLE_APPS):
-        return True
+    """A template file, in a generated project."""
     generated = not (REPO / "copier.yml").exists()
     return generated and reference.rstrip("/.") in TEMPLATE_FILES
 

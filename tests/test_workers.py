@@ -29,26 +29,19 @@ from ops.liveness import BEAT_ALIVE_KEY
 from ops.tasks import CANARY_KEY, probe
 from starter.tasks.cpu_bound import count_primes
 from starter.tasks.io_bound import check_url
+from tests.declared import declared
 from tests.relay import FreezableRelay
 from tests.stack import node_name, wait_until
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
 
-def _installed(app_name: str) -> pytest.MarkDecorator:
-    return pytest.mark.skipif(
-        app_name not in settings.INSTALLED_APPS, reason=f"the {app_name} example app was removed"
-    )
-
-
-# A task from the core and from each example app; the routing table alone decides where each goes.
+# A task from the core, from the starter app and from each app that declares one
+# (tests/declared.py); the routing table alone decides where each goes.
 ROUTED_TASKS = [
     pytest.param("ops.tasks.probe", [], "worker-io", id="ops"),
     pytest.param("starter.tasks.cpu_bound.count_primes", [10], "worker-cpu"),
-    pytest.param("whatsapp.tasks.send_message", [0], "worker-io", marks=_installed("whatsapp")),
-    pytest.param(
-        "football_data.tasks.settle_tickets", [], "worker-cpu", marks=_installed("football_data")
-    ),
+    *(pytest.param(*routed) for tasks in declared("ROUTED_TASKS") for routed in tasks),
 ]
 
 

@@ -23,7 +23,7 @@ from django.conf import settings
 
 from config.discovery import beat_schedule, task_routes
 from config.queues import DEFAULT_QUEUE, QUEUE_ACKS_LATE, Queue
-from ops.redis_transport import transport_for
+from ops.overrides.redis_transport import transport_for
 
 # The CELERY_* settings this project reads. The options below are mapped one by one (there is no
 # config_from_object namespace), so any other CELERY_* setting would be silently ignored: the
@@ -62,8 +62,8 @@ class BaseTask(DjangoTask):
     ``Exception`` would repeat programming errors and permanent API rejections.
     """
 
-    # Acknowledging while Redis restarts is expected, not critical (ops.requests).
-    Request = "ops.requests:BrokerAwareRequest"
+    # Acknowledging while Redis restarts is expected, not critical (ops.overrides.requests).
+    Request = "ops.overrides.requests:BrokerAwareRequest"
     retry_backoff = 2
     retry_backoff_max = min(600, settings.CELERY_MAX_COUNTDOWN)
     retry_jitter = True
@@ -142,7 +142,8 @@ app.conf.update(
     # Stopping. worker-cpu (prefork) uses Celery's soft shutdown: SIGTERM is remapped to SIGQUIT
     # (REMAP_SIGTERM in docker-compose.yml), running tasks get this long to finish, then the rest
     # is requeued at once rather than after the visibility timeout. worker-io (gevent) keeps the
-    # warm shutdown, bounded by the same timeout in ops.shutdown. stop_grace_period is longer.
+    # warm shutdown, bounded by the same timeout in ops.overrides.shutdown. stop_grace_period is
+    # longer.
     worker_soft_shutdown_timeout=settings.CELERY_SOFT_SHUTDOWN_TIMEOUT,
     worker_enable_soft_shutdown_on_idle=True,
     worker_cancel_long_running_tasks_on_connection_loss=True,
@@ -165,10 +166,10 @@ app.conf.update(
 
 app.autodiscover_tasks()
 
-from ops.connections import BrokerConnections  # noqa: E402  (needs the app's settings)
 from ops.liveness import ConsumerLiveness  # noqa: E402
+from ops.overrides.connections import BrokerConnections  # noqa: E402  (needs the app's settings)
+from ops.overrides.shutdown import GreenDrain  # noqa: E402
 from ops.priority import prefork_worker_nice  # noqa: E402, F401  (connects the signal)
-from ops.shutdown import GreenDrain  # noqa: E402
 from ops.worker_schedule import WorkerSchedule  # noqa: E402
 
 app.steps["consumer"].add(ConsumerLiveness)

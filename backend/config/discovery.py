@@ -2,9 +2,9 @@
 
 The apps are the packages in ``backend/`` that hold an ``apps.py`` (``project_apps``). An app
 may own ``settings`` (its settings, read from the environment after the core's),
-``schedules.BEAT_SCHEDULE`` (beat entries), ``schedules.WORKER_SCHEDULE`` (what workers send
-themselves, ``ops.worker_schedule``) and ``routes.TASK_ROUTES`` (task routes). Removing an app is
-deleting its folder.
+``schedules.BEAT_SCHEDULE`` (beat entries) and ``schedules.WORKER_SCHEDULE`` (what workers run
+by themselves, ``ops.worker_schedule``), both in one shape (``config.periodic``), and
+``routes.TASK_ROUTES`` (task routes). Removing an app is deleting its folder.
 
 Beat entries carry ``options.expires`` (a backlog after downtime does not replay stale runs);
 ``ops.checks`` proves every entry and route reaches a queue some worker consumes.
@@ -21,6 +21,7 @@ from typing import Any
 from django.apps import AppConfig
 from django.core.exceptions import ImproperlyConfigured
 
+from config.periodic import PeriodicTask
 from config.queues import CORE_ROUTES
 
 # The core's own app, installed ahead of the others.
@@ -86,11 +87,11 @@ def _contributions(apps: Iterable[str], module: str, attribute: str) -> dict[str
     return merged
 
 
-def beat_schedule(apps: Iterable[str]) -> dict[str, dict[str, Any]]:
+def beat_schedule(apps: Iterable[str]) -> dict[str, PeriodicTask]:
     return _contributions(apps, "schedules", "BEAT_SCHEDULE")
 
 
-def worker_schedule(apps: Iterable[str]) -> dict[str, dict[str, Any]]:
+def worker_schedule(apps: Iterable[str]) -> dict[str, PeriodicTask]:
     return _contributions(apps, "schedules", "WORKER_SCHEDULE")
 
 

@@ -1,4 +1,4 @@
-from django.apps import AppConfig, apps
+from django.apps import AppConfig
 
 
 class FootballDataConfig(AppConfig):
@@ -6,8 +6,3 @@ class FootballDataConfig(AppConfig):
 
     name = "football_data"
     verbose_name = "Football data"
-
-    def ready(self) -> None:
-        # The `fixtures` WhatsApp command, only when the whatsapp app is installed.
-        if apps.is_installed("whatsapp"):
-            from football_data import whatsapp_commands  # noqa: F401

@@ -14,11 +14,13 @@ from celery.schedules import crontab
 from celery.signals import beat_init
 from django.conf import settings
 
+from config.periodic import PeriodicTask
+
 _FIXTURES_EVERY = settings.FOOTBALL_DATA_FIXTURES_SYNC_SECONDS
 # How often each worker-cpu looks for tickets whose settlement chunk died with a worker.
 WORKER_SETTLE_SWEEP_SECONDS = 5.0
 
-BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+BEAT_SCHEDULE: dict[str, PeriodicTask] = {
     # Upcoming fixtures: kick-off times move; a short interval keeps the fixtures reply fresh.
     "football-data-sync-fixtures": {
         "task": "football_data.tasks.sync_fixtures",
@@ -54,10 +56,10 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
 }
 
 # Run by every worker-cpu itself, with or without beat (ops.worker_schedule).
-WORKER_SCHEDULE: dict[str, dict[str, Any]] = {
+WORKER_SCHEDULE: dict[str, PeriodicTask] = {
     "football-data-settle-sweep": {
         "task": "football_data.tasks.settle_sweep",
-        "every": WORKER_SETTLE_SWEEP_SECONDS,
+        "schedule": WORKER_SETTLE_SWEEP_SECONDS,
         # A worker that has just (re)started may be the one whose chunks died: with nothing left
         # waiting in the queue, every claim still open is theirs (a running chunk holds its own).
         "on_connect": {"stuck_after": 1.0},

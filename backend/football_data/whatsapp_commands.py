@@ -1,7 +1,8 @@
 """The ``fixtures`` WhatsApp command: football_data's only link to the whatsapp app.
 
-Loaded by ``FootballDataConfig.ready()`` only when whatsapp is installed, and it uses only the
-extension point ``whatsapp.commands``, so deleting either app removes the command cleanly. The
+Found by ``WhatsAppConfig.ready()`` (every app's ``whatsapp_commands`` module), so it loads only
+when whatsapp is installed; it uses only the extension point ``whatsapp.commands``, so deleting
+either app removes the command cleanly. The
 handler (io worker) enqueues ``send_fixtures``; the reply is built on the cpu worker.
 """
 

@@ -17,13 +17,13 @@ from typing import Any
 from celery import Celery
 from celery.exceptions import QueueNotFound
 from celery.schedules import crontab, maybe_schedule
-from celery.schedules import schedule as celery_schedule
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 from django.utils.module_loading import autodiscover_modules
 
 from config.discovery import worker_schedule
 from config.env import is_redis_url
+from config.periodic import BEAT_KEYS, WORKER_KEYS, interval_seconds
 from config.queues import QUEUE_WORKLOAD, Workload
 from config.topology import WORKERS, WorkerService, consumed_queues
 
@@ -116,6 +116,7 @@ def check_beat(
     consumed = consumed_queues(workers)
     problems: list[CheckMessage] = []
     for entry_name, entry in schedule.items():
+        problems += _unread_keys(f"Beat entry {entry_name!r}", entry, BEAT_KEYS)
         options = entry.get("options", {})
         problems += _scheduled_entry(
             app,
@@ -161,22 +162,39 @@ def check_worker_schedule(
         problems += _scheduled_entry(
             app, consumed, label, entry["task"], {}, ("ops.E007", "ops.E008", "ops.E009")
         )
-        every = entry.get("every")
-        if not isinstance(every, int | float) or every <= 0:
+        problems += _unread_keys(label, entry, WORKER_KEYS)
+        every = interval_seconds(entry.get("schedule"))
+        if every is None or every <= 0:
             problems.append(
                 Error(
-                    f"{label} has every={every!r}; it needs a number of seconds > 0.", id="ops.E013"
+                    f"{label} has schedule={entry.get('schedule')!r}; workers repeat an entry on "
+                    "an interval: a number of seconds > 0 or a timedelta.",
+                    hint="A crontab belongs in BEAT_SCHEDULE.",
+                    id="ops.E013",
                 )
             )
     return problems
 
 
+def _unread_keys(label: str, entry: Mapping[str, Any], read: frozenset[str]) -> list[CheckMessage]:
+    """A key its runner does not read (a typo, ``options`` on a worker entry) would be ignored."""
+    return [
+        Error(
+            f"{label} has {key!r}, which its runner does not read.",
+            hint=f"An entry has {', '.join(sorted(read))} (config.periodic).",
+            id="ops.E023",
+        )
+        for key in sorted(set(entry) - read)
+    ]
+
+
 def shortest_interval(schedule: Any) -> float | None:
     """Seconds between an entry's closest two runs: its interval, or for a crontab the shortest
     gap over a week, minute by minute (None for a crontab rarer than that)."""
+    every = interval_seconds(schedule)
+    if every is not None:
+        return every
     schedule = maybe_schedule(schedule)
-    if isinstance(schedule, celery_schedule):
-        return float(schedule.seconds)
     if not isinstance(schedule, crontab):
         return None
     start = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 
+from config.periodic import PeriodicTask
 from config.topology import consumed_queues
 
-BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+BEAT_SCHEDULE: dict[str, PeriodicTask] = {
     f"ops-canary-{queue}": {
         "task": "ops.tasks.canary",
         "schedule": settings.OPS_CANARY_INTERVAL_SECONDS,

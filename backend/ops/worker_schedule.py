@@ -1,7 +1,7 @@
 """Periodic tasks that workers run by themselves, so recovery never depends on beat.
 
-An app lists them in ``schedules.WORKER_SCHEDULE`` as ``{name: {"task": ..., "every": seconds}}``
-(``config.discovery`` finds them). Every worker runs, every ``every`` seconds and in its own pool,
+An app lists them in ``schedules.WORKER_SCHEDULE``, in beat's entry shape (``config.periodic``;
+``config.discovery`` finds them). Every worker runs, on the entry's interval and in its own pool,
 the entries whose task routes to a queue it consumes: not through the queue, so a backlog cannot
 delay them. Each also runs at every (re)connection, with the entry's ``on_connect`` keyword
 arguments if it has any: a worker that just (re)started may have lost what it held. With several
@@ -19,14 +19,15 @@ from django.conf import settings
 from django.db import connections
 
 from config.discovery import worker_schedule
+from config.periodic import interval_seconds
 
 logger = logging.getLogger(__name__)
 
 
-def run(task: str, kwargs: dict[str, Any]) -> None:
+def run(task: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """Run a registered task's body here and now (in a pool slot: a greenlet or a child)."""
     try:
-        current_app.tasks[task](**kwargs)
+        current_app.tasks[task](*args, **kwargs)
     except Exception:
         logger.exception("worker schedule: %s failed", task)
     finally:
@@ -40,7 +41,7 @@ def _ran(result: object) -> None:
 
 class WorkerSchedule(bootsteps.StartStopStep):
     """Consumer bootstep: runs while connected, like every consumer step, so nothing runs while
-    the broker is away; each entry runs once at every (re)connection, then every ``every`` s."""
+    the broker is away; each entry runs once at every (re)connection, then on its interval."""
 
     requires = ("celery.worker.consumer.tasks:Tasks",)
 
@@ -53,14 +54,19 @@ class WorkerSchedule(bootsteps.StartStopStep):
         for entry in worker_schedule(settings.INSTALLED_APPS).values():
             if c.app.amqp.router.route({}, entry["task"])["queue"].name not in consumed:
                 continue
-            args: tuple[Any, ...] = (self.apply, c, entry["task"], {})
-            self.trefs.append(c.timer.call_repeatedly(float(entry["every"]), c.call_soon, args))
-            c.call_soon(self.apply, c, entry["task"], entry.get("on_connect", {}))
+            task, args = entry["task"], tuple(entry.get("args", ()))
+            every = interval_seconds(entry["schedule"])
+            if every is None or every <= 0:
+                logger.error("worker schedule: %s has no interval > 0 (ops.E013)", task)
+                continue
+            repeat = (self.apply, c, task, args, entry.get("kwargs", {}))
+            self.trefs.append(c.timer.call_repeatedly(every, c.call_soon, repeat))
+            c.call_soon(self.apply, c, task, args, entry.get("on_connect", entry.get("kwargs", {})))
 
-    def apply(self, c: Any, task: str, kwargs: dict[str, Any]) -> None:
+    def apply(self, c: Any, task: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         # Runs in the consumer's loop, where an exception would count as a lost connection.
         try:
-            c.pool.apply_async(run, args=(task, kwargs), callback=_ran)
+            c.pool.apply_async(run, args=(task, args, kwargs), callback=_ran)
         except Exception:
             logger.exception("worker schedule: could not start %s", task)
 

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.module_loading import autodiscover_modules
 
 
 class WhatsAppConfig(AppConfig):
@@ -8,5 +9,8 @@ class WhatsAppConfig(AppConfig):
     verbose_name = "WhatsApp"
 
     def ready(self) -> None:
-        # Registers the built-in commands (help); other apps add theirs from their own ready().
+        # The built-in commands (help), then each installed app's own: its `whatsapp_commands`
+        # module, found the way Django finds `admin` modules.
         from whatsapp import commands  # noqa: F401
+
+        autodiscover_modules("whatsapp_commands")

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from config.periodic import PeriodicTask
 from whatsapp.dispatch import SWEEP
 
 SWEEP_INTERVAL_SECONDS = 60.0
 # How often each worker-io sweeps by itself, with or without beat.
 WORKER_SWEEP_INTERVAL_SECONDS = 5.0
 
-BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+BEAT_SCHEDULE: dict[str, PeriodicTask] = {
     "whatsapp-sweep": {
         "task": SWEEP,
         "schedule": SWEEP_INTERVAL_SECONDS,
@@ -19,10 +18,10 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     },
 }
 
-WORKER_SCHEDULE: dict[str, dict[str, Any]] = {
+WORKER_SCHEDULE: dict[str, PeriodicTask] = {
     "whatsapp-sweep": {
         "task": SWEEP,
-        "every": WORKER_SWEEP_INTERVAL_SECONDS,
+        "schedule": WORKER_SWEEP_INTERVAL_SECONDS,
         # A worker that has just (re)connected may have lost the wake-ups it held (SIGKILL, a
         # Redis restart): anything overdue at all goes again, even behind a backlog; the claim
         # turns duplicates away.

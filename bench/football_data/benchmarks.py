@@ -1,5 +1,5 @@
 """The football_data app's benchmarks (`make bench`, bench/report.py): what runs, and its part of
-docs/benchmarks.md."""
+docs/football_data.md."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ from typing import Any
 
 from render import mib, range_text
 
+# The page of docs/ these figures go into.
+DOC = "football_data.md"
 # name: the script in this folder
 BENCHMARKS = {"settlement": "settlement.py"}
 
 
 def sections(results: dict[str, dict[str, Any]], docs: Path) -> list[str]:
-    """This app's part of docs/benchmarks.md, for the benchmarks that ran."""
+    """This app's part of docs/football_data.md, for the benchmarks that ran."""
     return _settlement(results["settlement"]) if "settlement" in results else []
 
 
@@ -26,7 +28,7 @@ def _settlement(se: dict[str, Any]) -> list[str]:
     cpu_2 = [r["worker_cpu_ms_per_ticket"] for r in two["runs"]]
     per_run = ", ".join(f"{x:.2f}" for x in ratios["per_run"])
     return [
-        "## Settlement on worker-cpu, c=2 against c=1 (`bench/football_data/settlement.py`)",
+        "### Settlement on worker-cpu, c=2 against c=1 (`bench/football_data/settlement.py`)",
         "",
         f"{se['tickets']:,} open tickets on decided matches, settled by `settle_tickets` in chunks"
         f" of {se['chunk_size']}, {se['repeat']} runs at each concurrency on one worker (the"

@@ -16,7 +16,7 @@ Memory (bench/memory.py): RSS and PSS of the worker's process tree (the celery p
 prefork children, summed) idle after start, the peak while settling, and idle again one second
 after each run; the same worker across its runs, so growth from run 1 to run N would show.
 
-Prints a table; ``--json PATH`` writes every figure (docs/benchmarks.md is rendered from it).
+Prints a table; ``--json PATH`` writes every figure (docs/football_data.md is rendered from it).
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ from typing import Any
 
 from render import range_text
 
+# The page of docs/ these figures go into.
+DOC = "benchmarks.md"
 # name: the script in this folder
 BENCHMARKS = {"starter-io": "io_task.py", "starter-cpu": "cpu_scaling.py"}
 
@@ -25,7 +27,7 @@ def sections(results: dict[str, dict[str, Any]], docs: Path) -> list[str]:
 def _io(io: dict[str, Any]) -> list[str]:
     ours, bare = io["runs"]["check_url"], io["runs"]["bare"]
     return [
-        "## The starter's I/O task against a bare Celery task (`bench/starter/io_task.py`)",
+        "### The starter's I/O task against a bare Celery task (`bench/starter/io_task.py`)",
         "",
         f"`check_url` {io['tasks']:,} times against a local server answering after"
         f" {io['latency'] * 1000:.0f} ms, on worker-io at `-c {io['concurrency']}`; then the same"
@@ -48,7 +50,7 @@ def _io(io: dict[str, Any]) -> list[str]:
 def _cpu(cpu: dict[str, Any]) -> list[str]:
     one, two = cpu["runs"]["1"], cpu["runs"]["2"]
     return [
-        "## The starter's CPU task on worker-cpu, c=2 against c=1 (`bench/starter/cpu_scaling.py`)",
+        "### The starter's CPU task, c=2 against c=1 (`bench/starter/cpu_scaling.py`)",
         "",
         f"`count_primes({cpu['limit']:,})` {cpu['tasks']} times on worker-cpu (prefork) at"
         f" `-c 1` and `-c 2`, {cpu['repeat']} runs each, interleaved.",

@@ -1,5 +1,5 @@
 """The WhatsApp app's benchmarks (`make bench`, bench/report.py): what runs, and its part of
-docs/benchmarks.md with the sends chart."""
+docs/whatsapp.md with the sends chart."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from typing import Any
 
 from render import DASH, TIMES, median, mib, range_text
 
+# The page of docs/ these figures go into.
+DOC = "whatsapp.md"
 # name: the script in this folder
 BENCHMARKS = {
     "limits": "limits.py",
@@ -16,11 +18,11 @@ BENCHMARKS = {
     "stagger": "stagger.py",
     "webhook": "webhook_ingest.py",
 }
-CHART = "benchmarks-sends.png"
+CHART = "whatsapp-sends.png"
 
 
 def sections(results: dict[str, dict[str, Any]], docs: Path) -> list[str]:
-    """This app's part of docs/benchmarks.md, for the benchmarks that ran; the sends chart beside
+    """This app's part of docs/whatsapp.md, for the benchmarks that ran; the sends chart beside
     it."""
     lines: list[str] = []
     if "io" in results:
@@ -69,13 +71,13 @@ def chart(io: dict[str, Any], path: Path) -> None:
 
 def _io(io: dict[str, Any], chart_name: str | None) -> list[str]:
     lines = [
-        "## The send path against a bare Celery task (`bench/whatsapp/io_throughput.py`)",
+        "### The send path against a bare Celery task (`bench/whatsapp/io_throughput.py`)",
         "",
         f"{io['messages']} one-part replies to as many contacts, sent through the WhatsApp"
         f" stand-in answering after {io['latency'] * 1000:.0f} ms by one worker at"
         f" `-c {io['concurrency']}`; each configuration {io['repeat']} times, interleaved. The"
-        " bare task (`bench/bare_app.py`) is what a user would write by hand: it POSTs the same"
-        " JSON through a `requests.Session` sized to the concurrency, with no database,"
+        " bare task (`bench/whatsapp/bare_send.py`) is what a user would write by hand: it POSTs"
+        " the same JSON through a `requests.Session` sized to the concurrency, with no database,"
         " `acks_late` off and prefetch 1. CPU is the worker process's own (user + system) per"
         " send; SQL is PostgreSQL's count (pg_stat_statements) of the worker's statements per"
         " send. The ratio compares each run with the bare run of the same repetition.",
@@ -96,7 +98,7 @@ def _io(io: dict[str, Any], chart_name: str | None) -> list[str]:
 
 def _limits(li: dict[str, Any]) -> list[str]:
     lines = [
-        "## At Meta's limits: broadcast and rush (`bench/whatsapp/limits.py`)",
+        "### At Meta's limits: broadcast and rush (`bench/whatsapp/limits.py`)",
         "",
         "The WhatsApp stand-in enforces the number's throughput level and the pair rule (6 s,"
         " bursts of 45) as Meta does, and counts every refusal.",
@@ -137,8 +139,8 @@ def _limits(li: dict[str, Any]) -> list[str]:
         f" borrowed ({ru['parts']} {TIMES} 6 s). Parts go one after the answer to the one"
         " before, so a part really goes every answer time plus the send's overhead; a worker"
         " carries at most `WHATSAPP_BURSTS_PER_WORKER` bursts, and a reply that does not fit"
-        " one burst at the pace measured goes as two, the short one first (whatsapp.md,"
-        ' "Meta\'s limits"). One burst: replies of the round sent as a single burst.',
+        ' one burst at the pace measured goes as two, the short one first ("Meta\'s limits"'
+        " above). One burst: replies of the round sent as a single burst.",
         "",
         "| worker-io nodes | first reply: last part late by p50 / max | within 1 s | one burst"
         " | second reply | within 1 s | one burst | in order | 131056 |",
@@ -178,14 +180,14 @@ def _stagger(st: dict[str, Any]) -> list[str]:
         return f"| {label} | {get(quiet)} | {get(flood)} |"
 
     return [
-        "## Staggered replies under a CPU flood, and isolation (`bench/whatsapp/stagger.py`)",
+        "### Staggered replies under a CPU flood, and isolation (`bench/whatsapp/stagger.py`)",
         "",
         f"{st['replies']} replies of {st['parts']} parts each, {spacing:g} s apart, to"
         f" {st['replies']}"
         f" contacts, queued in one transaction ({parts} parts), with and without a flood that"
-        " keeps both worker-cpu processes busy (`bench/cpu_flood.py`: pure-Python tasks back to"
-        f" back on the `cpu` queue). Skew is |received {DASH} (the reply's first part received +"
-        f" n {TIMES} {spacing:g} s)| at the stand-in, which answers after"
+        " keeps both worker-cpu processes busy (`bench/whatsapp/cpu_flood.py`: pure-Python tasks"
+        f" back to back on the `cpu` queue). Skew is |received {DASH} (the reply's first part"
+        f" received + n {TIMES} {spacing:g} s)| at the stand-in, which answers after"
         f" {st['latency'] * 1000:.0f} ms; it enforces the number's level and the pair rule."
         " Isolation: a one-part reply to a new contact every"
         f" {st['probe_interval'] * 1000:.0f} ms, timed from just before it is queued to its"
@@ -207,7 +209,7 @@ def _stagger(st: dict[str, Any]) -> list[str]:
 def _webhook(wh: dict[str, Any]) -> list[str]:
     gunicorn = wh["gunicorn"]
     lines = [
-        "## Webhook ingest (`bench/whatsapp/webhook_ingest.py`)",
+        "### Webhook ingest (`bench/whatsapp/webhook_ingest.py`)",
         "",
         "Signed inbound webhooks (each body distinct; texts and statuses like Meta's samples)"
         " POSTed to gunicorn with production settings (`DJANGO_DEBUG=0`), PostgreSQL and Redis,"

@@ -5,9 +5,9 @@
 Each message is a one-part reply to its own recipient (so per-recipient ordering never makes one
 wait for another), created with the real service and sent by the real send_message task through
 the WhatsApp stand-in, which answers after --latency seconds. The same number of sends then goes
-through bench/bare_app.py: what a user would write by hand, with no database. Every configuration
-runs --repeat times, interleaved, so a ratio compares runs taken moments apart. A worker at
-concurrency c can at best send c / latency messages per second.
+through bare_send.py (on bench/bare_app.py): what a user would write by hand, with no database.
+Every configuration runs --repeat times, interleaved, so a ratio compares runs taken moments
+apart. A worker at concurrency c can at best send c / latency messages per second.
 
 For each run: sends per second (between the first and the last request the stand-in received),
 the worker's CPU time per send, and, for the project, the SQL statements per send (PostgreSQL's
@@ -114,10 +114,10 @@ def _project_prepare(args: argparse.Namespace, run_number: int) -> list[Callable
 
 
 def _bare_prepare(args: argparse.Namespace, run_number: int) -> list[Callable[[], None]]:
-    import bare_app
+    import bare_send
 
     return [
-        partial(bare_app.send.delay, f"44{run_number:03d}{n:07d}", f"bench {n}", f"bare:{n}")
+        partial(bare_send.send.delay, f"44{run_number:03d}{n:07d}", f"bench {n}", f"bare:{n}")
         for n in range(args.messages)
     ]
 
@@ -142,7 +142,8 @@ def run(config: Config, args: argparse.Namespace, standin: WhatsAppStandIn, run_
         )
     else:
         os.environ["BARE_BROKER_URL"] = app.conf.broker_url
-        worker = bare_worker_start(log, concurrency=args.concurrency)
+        bare_send = Path(__file__).resolve().parent / "bare_send.py"
+        worker = bare_worker_start(log, concurrency=args.concurrency, include=(bare_send,))
     try:
         if config.app == "project":
             wake_ups = _project_prepare(args, run_number)

@@ -35,7 +35,7 @@ from typing import IO, Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import BENCH_DIR, bench_parser, worker_start
+from common import bench_parser, worker_start
 from memory import cpu_seconds
 from stagger import percentile
 from standin import whatsapp_setup
@@ -189,7 +189,7 @@ def rush(
             "worker-cpu",
             logs["cpu"],
             extra_args=("--include", "cpu_flood"),
-            PYTHONPATH=str(BENCH_DIR),
+            PYTHONPATH=str(Path(__file__).resolve().parent),
             WORKER_CPU_CONCURRENCY="2",
         )
         # Both processes busy for the whole phase: twice as many tasks as processes.

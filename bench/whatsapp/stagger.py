@@ -3,8 +3,8 @@
     .venv/bin/python bench/whatsapp/stagger.py [--replies 50] [--parts 22] [--flood-seconds 75]
 
 Starts worker-io and worker-cpu with their docker-compose.yml commands (worker-cpu also loads
-bench/cpu_flood.py) and the WhatsApp stand-in answering after --latency seconds. Each phase, once
-without and once with the flood:
+cpu_flood.py, beside this script) and the WhatsApp stand-in answering after --latency seconds.
+Each phase, once without and once with the flood:
 
 - **isolation**: for --probe-seconds, a one-part reply to a new contact every --probe-interval
   seconds; latency is from just before it is queued to the moment the stand-in receives it;
@@ -32,7 +32,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import BENCH_DIR, bench_parser, worker_start
+from common import bench_parser, worker_start
 from memory import MemorySampler, cpu_seconds, memory_now
 from standin import whatsapp_setup
 
@@ -232,7 +232,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "worker-cpu",
             logs["cpu"],
             extra_args=("--include", "cpu_flood"),
-            PYTHONPATH=str(BENCH_DIR),
+            PYTHONPATH=str(Path(__file__).resolve().parent),
             WORKER_CPU_CONCURRENCY="2",
         )
         idle = {n: memory_now(w.pid) for n, w in workers.items()}

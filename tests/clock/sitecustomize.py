@@ -1,7 +1,7 @@
 """Pins this process's clock when TEST_CLOCK_OFFSET is set (seconds to add to the real time).
 
 ``tests.bootstrap`` sets it from TEST_NOW and puts this folder on PYTHONPATH, so the test process
-and every worker, beat and stand-in it starts live at the same moment of a chosen date
+and every worker, beat and other process it starts live at the same moment of a chosen date
 (tests/test_dates.py runs the date-dependent suites that way).
 """
 

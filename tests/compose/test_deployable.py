@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.compose.conftest import BASE, Report, project_for
+from tests.compose.fixtures import BASE, Report, project_for
 from tests.compose.project import APP_SERVICES, ComposeProject, docker
 
 pytestmark = pytest.mark.compose

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.compose.conftest import BASE
+from tests.compose.fixtures import BASE
 from tests.compose.project import ComposeProject, docker
 from tests.scratch import REPO_DIR
 

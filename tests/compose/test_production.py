@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from devstack.redis_server import free_port
-from tests.compose.conftest import BASE, Report, project_for
+from tests.compose.fixtures import BASE, Report, project_for
 from tests.compose.project import ComposeProject, docker
 
 pytestmark = pytest.mark.compose

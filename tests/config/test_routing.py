@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from celery.exceptions import QueueNotFound
+from django.apps import apps as django_apps
 from django.core.exceptions import ImproperlyConfigured
 
 from config.celery import app
@@ -63,10 +64,12 @@ def test_an_entry_defined_twice_stops_start_up():
 
 
 def test_apps_listed_by_their_appconfig_contribute_the_same(settings):
+    # Each of the project's apps by its AppConfig's dotted path, the other spelling Django takes.
     by_config = [
-        "football_data.apps.FootballDataConfig" if a == "football_data" else a
+        f"{a}.apps.{type(django_apps.get_app_config(a)).__name__}" if "." not in a else a
         for a in settings.INSTALLED_APPS
     ]
+    assert by_config != settings.INSTALLED_APPS
     assert task_routes(by_config) == task_routes(settings.INSTALLED_APPS)
     assert beat_schedule(by_config) == beat_schedule(settings.INSTALLED_APPS)
 

@@ -182,7 +182,7 @@ def test_a_redis_broker_keeps_the_visibility_timeout_and_its_own_transport():
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.split(" ", 2) == [
         "redis://127.0.0.1:6379/0",
-        "ops.redis_transport:Transport",
+        "ops.overrides.redis_transport:Transport",
         "[('visibility_timeout', 7200)]\n",
     ]
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from config.topology import WORKERS
-from devstack.compose import COMPOSE_FILES, InterpolationError, interpolate, load_services
+from devstack.compose import (
+    COMPOSE_FILES,
+    InterpolationError,
+    interpolate,
+    load_services,
+    services_labelled,
+)
+from devstack.run import LOCAL_RUN_LABEL
+from tests.devstack.required import REQUIRED
 
 
 @pytest.mark.parametrize(
@@ -61,8 +69,7 @@ def test_default_concurrency_is_the_topology_default(worker):
 
 
 def test_container_addresses_become_loopback_for_local_runs():
-    env = {name: "x" for name in ("REDIS_PASSWORD", "POSTGRES_PASSWORD", "WHATSAPP_APP_SECRET")}
-    services = load_services(env)
+    services = load_services(REQUIRED)
     addresses = [
         value
         for service in services.values()
@@ -70,7 +77,8 @@ def test_container_addresses_become_loopback_for_local_runs():
         if any(f"//{name}:" in value or "//127.0.0.1:" in value for name in services)
     ]
 
-    if any(name.endswith("-standin") for name in services):
-        assert addresses  # the dev override points the apps and the stand-ins at each other
+    if services_labelled(LOCAL_RUN_LABEL):
+        # The dev override points the apps and its local-run services at each other.
+        assert addresses
     assert all("//127.0.0.1:" in value for value in addresses), addresses
     assert "REDIS_HOST" not in services["worker-io"].environment

@@ -205,4 +205,4 @@ def test_the_sweep_reads_the_real_queue_depth(settings):
 def test_every_worker_cpu_sweeps_settlement_more_often_than_a_claim_turns_overdue(settings):
     entry = WORKER_SCHEDULE["football-data-settle-sweep"]
     assert entry["task"] == settle_sweep.name
-    assert entry["every"] < settings.FOOTBALL_DATA_SETTLE_SWEEP_AFTER_SECONDS
+    assert entry["schedule"] < settings.FOOTBALL_DATA_SETTLE_SWEEP_AFTER_SECONDS

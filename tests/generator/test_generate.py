@@ -4,17 +4,26 @@ mode's own suite and containers is `make test-generator` (test_modes.py)."""
 
 from __future__ import annotations
 
+import json
 import re
 import stat
+import subprocess
 import sys
+import time
 import tomllib
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
+from jinja2.sandbox import SandboxedEnvironment
 
-from scripts.new_project import EXAMPLE_APPS, TEMPLATE_NAME, TEMPLATE_ONLY
+from devstack.redis_server import PrivateRedis, free_port
+from scripts.new_project import ANSWERS_FILE, TEMPLATE_NAME, TEMPLATE_ONLY
 from tests.generator.template import (
+    clean_env,
     commit_all,
     copier,
     data_options,
@@ -22,6 +31,7 @@ from tests.generator.template import (
     run,
     template_repository,
 )
+from tests.scratch import REPO_DIR
 
 pytestmark = pytest.mark.processes
 
@@ -29,7 +39,8 @@ PROJECT_NAME = "acme-shop"
 # In the template, not in a project: the generator itself and its tests.
 TEMPLATE_FILES = re.compile(
     r"^(copier\.yml|scripts/new_project\.py|scripts/project-README\.md\.jinja"
-    r"|\{\{_copier_conf\.answers_file\}\}\.jinja|tests/generator/.*)$"
+    r"|\{\{_copier_conf\.answers_file\}\}\.jinja|docker-compose\.override\.yml\.jinja"
+    r"|tests/generator/.*)$"
 )
 # The docs holding a part about the generator itself, which a project does not have.
 DOCS_WITH_TEMPLATE_PARTS = (
@@ -40,6 +51,19 @@ DOCS_WITH_TEMPLATE_PARTS = (
 )
 # Files the answers change beyond the name (each checked on its own below).
 ANSWERED = {"README.md", ".env.example", "pyproject.toml"}
+# Each example app's API stand-in, a service of the dev override.
+STANDINS = {"whatsapp": "whatsapp-standin", "football_data": "football-data-standin"}
+# The modes but the full one, with the example apps each leaves out
+REMOVED = {
+    "none": ("whatsapp", "football_data"),
+    "whatsapp": ("football_data",),
+    "football_data": ("whatsapp",),
+}
+# and what names each of those in a file (case aside).
+LEFTOVERS = {"whatsapp": "whatsapp", "football_data": "football"}
+# The answers' own names, which a project's docs may name (docs/new-project.md: turning an app on
+# later with `copier update`).
+ANSWER_NAMES = re.compile(r"\bkeep_(?:whatsapp|football_data)\b")
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +99,17 @@ def test_the_full_project_is_the_template_under_its_own_name(template, full):
             continue
         renamed = TEMPLATE_ONLY.sub("", text).replace(TEMPLATE_NAME, PROJECT_NAME)
         assert (full / name).read_text() == renamed, name
+
+
+@pytest.mark.parametrize("name", ["docker-compose.override.yml"])
+def test_a_jinja_sibling_with_every_example_kept_renders_the_file_itself(name):
+    # Copier renders `<name>.jinja` in place of <name> (copier.yml), with its own Jinja settings
+    template = SandboxedEnvironment(keep_trailing_newline=True).from_string(
+        (REPO_DIR / f"{name}.jinja").read_text()
+    )
+    rendered = template.render(keep_whatsapp=True, keep_football_data=True)
+    # so the two never drift apart: the full project's file is the repository's own
+    assert rendered == (REPO_DIR / name).read_text()
 
 
 def test_the_project_carries_its_own_name(template, full):
@@ -156,22 +191,48 @@ def env_values(path: Path) -> dict[str, str]:
     return dict(re.findall(r"^([A-Z0-9_]+)=(.*)$", path.read_text(), re.M))
 
 
-@pytest.mark.parametrize(
-    ("mode", "removed"),
-    [
-        ("none", ["whatsapp", "football_data"]),
-        ("whatsapp", ["football_data"]),
-        ("football_data", ["whatsapp"]),
-    ],
-)
-def test_a_project_without_an_example_has_none_of_it_and_passes_its_checks(
-    template, tmp_path, mode, removed
-):
-    project = generate(
-        template,
-        tmp_path / "p",
-        mode_answers(mode, worker_io_concurrency=40, worker_cpu_concurrency="3"),
-    ).path
+@dataclass(frozen=True)
+class Partial:
+    """A project generated without some example app (``removed``)."""
+
+    mode: str
+    removed: tuple[str, ...]
+    path: Path
+
+
+@pytest.fixture(scope="module", params=list(REMOVED))
+def partial(request, template, tmp_path_factory) -> Partial:
+    """Each mode but the full one, generated once for the tests that read it."""
+    mode = request.param
+    answers = mode_answers(mode, worker_io_concurrency=40, worker_cpu_concurrency="3")
+    project = generate(template, tmp_path_factory.mktemp(mode) / "p", answers).path
+    return Partial(mode, REMOVED[mode], project)
+
+
+def test_a_project_without_an_example_names_it_nowhere(partial):
+    # What a left-out app leaves behind: its name (and, when none is kept, the API stand-ins),
+    # in any file of the project but Copier's record of the answers, which names the answers
+    pattern = "|".join(LEFTOVERS[app] for app in partial.removed)
+    if partial.mode == "none":
+        pattern += r"|stand-?ins?\b"
+    leftover = re.compile(pattern, re.IGNORECASE)
+    found = []
+    for path in sorted(partial.path.rglob("*")):
+        name = path.relative_to(partial.path)
+        if not path.is_file() or name.parts[0] == ".git" or name.as_posix() == ANSWERS_FILE:
+            continue
+        try:
+            text = path.read_text()
+        except UnicodeDecodeError:
+            continue  # an image
+        for number, line in enumerate(text.splitlines(), start=1):
+            if leftover.search(ANSWER_NAMES.sub("", line)):
+                found.append(f"{name}:{number}: {line.strip()}")
+    assert not found, f"{len(found)} lines name what {partial.mode} left out:\n" + "\n".join(found)
+
+
+def test_a_project_without_an_example_has_none_of_it_and_passes_its_checks(partial, tmp_path):
+    removed, project = partial.removed, partial.path
     override = yaml.safe_load((project / "docker-compose.override.yml").read_text())
     example_text = (project / ".env.example").read_text()
     for app in removed:
@@ -179,7 +240,7 @@ def test_a_project_without_an_example_has_none_of_it_and_passes_its_checks(
         assert not (project / "tests" / app).exists()
         assert not list((project / "devstack" / "standins").glob(f"*{app}*"))
         assert not (project / "bench" / app).exists()
-        assert EXAMPLE_APPS[app] not in override["services"]
+        assert STANDINS[app] not in override["services"]
         assert f"docs/{app}.md" not in (project / "README.md").read_text()
         assert f"\n{app.upper()}_" not in example_text  # none of its variables
     assert (project / "backend" / "starter" / "apps.py").exists()
@@ -205,6 +266,64 @@ def test_a_project_without_an_example_has_none_of_it_and_passes_its_checks(
     production = {"DOTENV_DISABLED": "0", "DJANGO_DEBUG": "0"}
     deploy = run(project, sys.executable, "backend/manage.py", "check", "--deploy", env=production)
     assert "no issues" in deploy.stdout, deploy.stderr
+    # and web, started so, is ready behind the proxy
+    assert readyz_in_production(project, tmp_path) == {
+        "status": "ok",
+        "database": "ok",
+        "broker": "ok",
+    }
+
+
+def readyz_in_production(project: Path, scratch: Path) -> dict[str, str]:
+    """GET /readyz from the project's web started as the production stack starts it (gunicorn,
+    DJANGO_DEBUG off, the .env `make env` wrote), as the proxy sends it on (the domain as Host,
+    X-Forwarded-Proto https); its broker a private Redis with the .env's password, its database
+    SQLite in ``scratch``."""
+    values = env_values(project / ".env")
+    redis = PrivateRedis(scratch / "redis", password=values["REDIS_PASSWORD"]).start()
+    port = free_port()
+    env = {
+        "DOTENV_DISABLED": "0",
+        "DJANGO_DEBUG": "0",
+        # As docker-compose.prod.yml sets it.
+        "DJANGO_ALLOWED_HOSTS": f"{values['DOMAIN']},{values['DJANGO_ALLOWED_HOSTS']}",
+        "REDIS_HOST": "127.0.0.1",
+        "REDIS_PORT": str(redis.port),
+        "SQLITE_PATH": str(scratch / "db.sqlite3"),
+        "WEB_BIND": f"127.0.0.1:{port}",
+        "WEB_WORKERS": "1",
+        "GUNICORN_CONTROL_SOCKET": str(scratch / "gunicorn.ctl"),
+    }
+    command = [sys.executable, "-m", "gunicorn", "--config=python:config.gunicorn", "config.wsgi"]
+    log = scratch / "web.log"
+    with log.open("w") as output:
+        web = subprocess.Popen(
+            command,
+            cwd=project / "backend",
+            env=clean_env(env),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/readyz",
+        headers={"Host": values["DOMAIN"], "X-Forwarded-Proto": "https"},
+    )
+    deadline = time.monotonic() + 30
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+                    assert response.status == 200
+                    answer: dict[str, str] = json.loads(response.read())
+                    return answer
+            except (urllib.error.URLError, ConnectionError) as error:
+                if web.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"no /readyz ({error}), web's log:\n{log.read_text()}")
+                time.sleep(0.2)
+    finally:
+        web.terminate()
+        web.wait(30)
+        redis.stop()
 
 
 def test_a_description_with_quotes_and_backslashes_stays_as_written(template, tmp_path):
@@ -335,7 +454,7 @@ def test_copier_update_with_changed_answers_turns_an_app_on_and_off_again(templa
     assert "FOOTBALL_DATA_API_URL" not in example
     assert (example["WORKER_IO_CONCURRENCY"], example["DOMAIN"]) == ("60", "chat.example.org")
     override = yaml.safe_load((project / "docker-compose.override.yml").read_text())
-    assert EXAMPLE_APPS["whatsapp"] in override["services"]
+    assert STANDINS["whatsapp"] in override["services"]
     assert user_file.exists()
     assert_no_conflicts(project)
     check = run(
@@ -358,7 +477,7 @@ def test_copier_update_with_changed_answers_turns_an_app_on_and_off_again(templa
     assert not [name for name in example if name.startswith("WHATSAPP_")]
     assert example["WORKER_IO_CONCURRENCY"] == "60"
     override = yaml.safe_load((project / "docker-compose.override.yml").read_text())
-    assert EXAMPLE_APPS["whatsapp"] not in override["services"]
+    assert STANDINS["whatsapp"] not in override["services"]
     assert user_file.exists()
     assert_no_conflicts(project)
 

@@ -18,9 +18,9 @@ from kombu.exceptions import OperationalError
 
 from config.celery import app
 from devstack.redis_server import PrivateRedis
-from ops.connections import WORKER_PUBLISH_RETRY_POLICY
-from ops.redis_transport import Transport, transport_for
-from ops.requests import BrokerAwareRequest
+from ops.overrides.connections import WORKER_PUBLISH_RETRY_POLICY
+from ops.overrides.redis_transport import Transport, transport_for
+from ops.overrides.requests import BrokerAwareRequest
 from ops.tasks import probe
 
 
@@ -65,7 +65,7 @@ def held(broker: PrivateRedis) -> int:
 
 
 def logged(caplog) -> list[str]:
-    return [r.levelname for r in caplog.records if r.name == "ops.requests"]
+    return [r.levelname for r in caplog.records if r.name == "ops.overrides.requests"]
 
 
 @pytest.mark.parametrize("settle", ["acknowledge", "reject"])

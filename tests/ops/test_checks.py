@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -109,7 +110,7 @@ def test_a_beat_entry_without_expires_is_a_warning():
 
 
 def test_a_worker_schedule_entry_no_worker_would_run_is_an_error():
-    schedule = {"sweep": {"task": "ops.tasks.probe", "every": 5}}
+    schedule: dict[str, Any] = {"sweep": {"task": "ops.tasks.probe", "schedule": 5}}
 
     problems = checks.check_worker_schedule(checks._celery_app(), schedule, (CPU_WORKER,))
 
@@ -119,14 +120,40 @@ def test_a_worker_schedule_entry_no_worker_would_run_is_an_error():
 
 def test_a_worker_schedule_entry_with_an_unknown_task_or_no_interval_is_an_error():
     schedule: dict[str, dict[str, Any]] = {
-        "ghost": {"task": "nope.tasks.ghost", "every": 5},
-        "never": {"task": "ops.tasks.probe", "every": 0},
-        "unset": {"task": "ops.tasks.probe"},
+        "ghost": {"task": "nope.tasks.ghost", "schedule": timedelta(seconds=5)},
+        "never": {"task": "ops.tasks.probe", "schedule": 0},
+        "nightly": {"task": "ops.tasks.probe", "schedule": crontab(hour=3, minute=0)},
     }
 
     problems = checks.check_worker_schedule(checks._celery_app(), schedule, WORKERS)
 
     assert ids(problems) == ["ops.E007", "ops.E013", "ops.E013"]
+    assert problems[-1].hint == "A crontab belongs in BEAT_SCHEDULE."
+
+
+def test_a_schedule_entry_with_a_key_its_runner_does_not_read_is_an_error():
+    # The old worker shape's "every", and a beat option no worker reads.
+    worker: dict[str, Any] = {
+        "sweep": {"task": "ops.tasks.probe", "schedule": 5, "every": 5, "options": {}}
+    }
+    beat: dict[str, Any] = {
+        "tick": {
+            "task": "ops.tasks.probe",
+            "schedule": 60,
+            "on_connect": {},
+            "options": {"expires": 30},
+        }
+    }
+
+    worker_problems = checks.check_worker_schedule(checks._celery_app(), worker, WORKERS)
+    beat_problems = checks.check_beat(checks._celery_app(), beat, WORKERS)
+
+    assert [p.msg for p in worker_problems] == [
+        "Worker schedule entry 'sweep' has 'every', which its runner does not read.",
+        "Worker schedule entry 'sweep' has 'options', which its runner does not read.",
+    ]
+    assert ids(beat_problems) == ["ops.E023"]
+    assert "'on_connect'" in beat_problems[0].msg
 
 
 def test_a_beat_entry_expiring_after_its_next_run_is_a_warning():

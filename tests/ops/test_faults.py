@@ -1,9 +1,11 @@
 """Beat restarted (stopped as a deploy does, or killed) on real processes: no periodic task runs
 twice within its interval, and none is skipped for good; counted at the workers, where the tasks
-run (``tests.task_runs``)."""
+run (``tests.task_runs``). The entries: the canary's, and those an app's tests add
+(``tests/<app>/beat_faults.py``: ``ENTRIES`` and the ``ENV`` that shortens them)."""
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import time
 from collections.abc import Callable, Iterator
@@ -16,12 +18,12 @@ from django.conf import settings
 
 from tests.faults import Report, clean, log_kept
 from tests.stack import Stack, wait_until
+from tests.startup import BACKEND
 from tests.task_runs import forget, runs
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
 CANARY_EVERY = 6
-FIXTURES_EVERY = 10
 # Beat sends an entry up to 10 ms early and its clock is not the workers': allow a second.
 JITTER = 1.0
 # From starting beat to its first send, on a busy 2-core machine.
@@ -40,18 +42,25 @@ def _sent(task: str, args: list[Any]) -> Callable[[dict[str, Any]], bool]:
     return lambda run: run["task"] == task and run["args"] == args and not run["kwargs"]
 
 
-def _entries() -> list[Entry]:
+def _entries() -> tuple[list[Entry], dict[str, str]]:
+    """The canary's entries, then each installed app's (``tests/<app>/beat_faults.py``), and
+    the environment that sets them all to these intervals."""
     entries = [
         Entry(f"ops-canary-{queue}", CANARY_EVERY, _sent("ops.tasks.canary", [queue]))
         for queue in ("io", "cpu")
     ]
-    if "football_data" in settings.INSTALLED_APPS:
-        fixtures = _sent("football_data.tasks.sync_fixtures", [])
-        entries.append(Entry("football-data-sync-fixtures", FIXTURES_EVERY, fixtures))
-    return entries
+    env = {"OPS_CANARY_INTERVAL_SECONDS": str(CANARY_EVERY)}
+    for app in settings.PROJECT_APPS:
+        if (BACKEND.parent / "tests" / app / "beat_faults.py").exists():
+            module = importlib.import_module(f"tests.{app}.beat_faults")
+            entries += [
+                Entry(n, every, _sent(task, args)) for n, every, task, args in module.ENTRIES
+            ]
+            env.update(module.ENV)
+    return entries, env
 
 
-ENTRIES = _entries()
+ENTRIES, INTERVALS = _entries()
 LONGEST = max(ENTRIES, key=lambda entry: entry.every)
 
 
@@ -95,15 +104,14 @@ def each_run_once(stack: Stack, late_by: float) -> tuple[int, int, int]:
 
 @pytest.mark.parametrize(
     ("how", "down_for"),
-    [("SIGTERM", 0.0), ("SIGKILL", 0.0), ("SIGKILL", 2.0 * FIXTURES_EVERY)],
-    ids=["sigterm", "sigkill", "sigkill-down-20s"],
+    [("SIGTERM", 0.0), ("SIGKILL", 0.0), ("SIGKILL", 2.0 * LONGEST.every)],
+    ids=["sigterm", "sigkill", "sigkill-down-two-intervals"],
 )
 def test_beat_restarted_runs_each_periodic_task_once_per_interval_and_skips_none(
     workers: Stack, session_dir, report: Report, how: str, down_for: float, request
 ):
     env: dict[str, Any] = {
-        "OPS_CANARY_INTERVAL_SECONDS": str(CANARY_EVERY),
-        "FOOTBALL_DATA_FIXTURES_SYNC_SECONDS": str(FIXTURES_EVERY),
+        **INTERVALS,
         "CELERY_BEAT_SCHEDULE_FILE": str(session_dir / f"beat-schedule-{request.node.callspec.id}"),
     }
     log_before = {name: len(workers.log(name)) for name in ("beat", "worker-io", "worker-cpu")}
@@ -140,7 +148,7 @@ def test_beat_restarted_runs_each_periodic_task_once_per_interval_and_skips_none
     took = max(resumed.values())
     report.add(
         f"beat restarted ({how}, down {down:.0f} s); runs of {len(ENTRIES)} entries "
-        f"every {CANARY_EVERY} to {FIXTURES_EVERY} s",
+        f"every {CANARY_EVERY} to {LONGEST.every:g} s",
         True,
         *counts,
         took,
@@ -156,11 +164,7 @@ LOCK_TIMEOUT = 6.0
 def test_two_beats_send_each_run_once_and_the_standby_takes_over(
     workers: Stack, session_dir, report: Report, how: str
 ):
-    env: dict[str, Any] = {
-        "OPS_CANARY_INTERVAL_SECONDS": str(CANARY_EVERY),
-        "FOOTBALL_DATA_FIXTURES_SYNC_SECONDS": str(FIXTURES_EVERY),
-        "CELERY_BEAT_LOCK_TIMEOUT": str(LOCK_TIMEOUT),
-    }
+    env: dict[str, Any] = {**INTERVALS, "CELERY_BEAT_LOCK_TIMEOUT": str(LOCK_TIMEOUT)}
     beats = ("beat", "beat-2")
     log_before = {name: len(workers.log(name)) for name in (*beats, "worker-io", "worker-cpu")}
 
@@ -194,7 +198,7 @@ def test_two_beats_send_each_run_once_and_the_standby_takes_over(
     counts = each_run_once(workers, late_by=took + JITTER)
     report.add(
         f"two beats, the sending one stopped ({how}); runs of {len(ENTRIES)} entries "
-        f"every {CANARY_EVERY} to {FIXTURES_EVERY} s, lock {LOCK_TIMEOUT:.0f} s",
+        f"every {CANARY_EVERY} to {LONGEST.every:g} s, lock {LOCK_TIMEOUT:.0f} s",
         True,
         *counts,
         took,

@@ -59,8 +59,10 @@ def test_the_lines_a_request_logs_are_json_carrying_its_id(logged):
 
 def test_text_lines_end_with_their_context():
     record = logging.LogRecord("app", logging.INFO, __file__, 1, "sent %s", ("x",), None)
-    record.task_id, record.task_name = "abc", "whatsapp.tasks.send_message"
+    record.task_id, record.task_name = "abc", "starter.tasks.io_bound.check_url"
     line = formatter("text").format(record)
-    assert line.endswith("INFO app: sent x [task_id=abc task_name=whatsapp.tasks.send_message]")
+    assert line.endswith(
+        "INFO app: sent x [task_id=abc task_name=starter.tasks.io_bound.check_url]"
+    )
     plain = logging.LogRecord("app", logging.INFO, __file__, 1, "plain", (), None)
     assert formatter("text").format(plain).endswith("INFO app: plain")

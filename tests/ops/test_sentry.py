@@ -1,5 +1,5 @@
 """Sentry reporting (config.sentry): off without ``SENTRY_DSN``; with it, a task that raises on a
-real worker reaches a local stand-in for Sentry's ingest endpoint as an envelope naming the
+real worker reaches a local server posing as Sentry's ingest endpoint as an envelope naming the
 exception and the task."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from tests.stack import wait_until
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
 
-class SentryStandIn(ThreadingHTTPServer):
+class SentryIngest(ThreadingHTTPServer):
     """Accepts envelopes as Sentry's ingest does (``POST /api/<project>/envelope/``)."""
 
     def __init__(self) -> None:
@@ -32,7 +32,7 @@ class SentryStandIn(ThreadingHTTPServer):
 
 
 class _Envelopes(BaseHTTPRequestHandler):
-    server: SentryStandIn
+    server: SentryIngest
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
@@ -48,8 +48,8 @@ class _Envelopes(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def sentry() -> Iterator[SentryStandIn]:
-    server = SentryStandIn()
+def sentry() -> Iterator[SentryIngest]:
+    server = SentryIngest()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server

@@ -34,7 +34,7 @@ def test_the_sweeper_runs_from_beat_and_expires():
 
 def test_workers_sweep_more_often_than_the_stuck_threshold(settings):
     # A lost wake-up is found at most threshold + interval after it was due.
-    assert WORKER_SCHEDULE["whatsapp-sweep"]["every"] < settings.WHATSAPP_SWEEP_AFTER_SECONDS
+    assert WORKER_SCHEDULE["whatsapp-sweep"]["schedule"] < settings.WHATSAPP_SWEEP_AFTER_SECONDS
 
 
 def test_a_wake_up_the_database_dropped_is_retried_then_left_to_the_sweeper(monkeypatch):

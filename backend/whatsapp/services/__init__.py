@@ -45,3 +45,8 @@ __all__ = [
     "webhook_event_store",
     "webhook_event_sweep",
 ]
+
+# This package's modules in layers, top to bottom: a module imports only from the layers below
+# its own; `|` separates modules of one layer that import neither each other
+# (scripts/import_contracts.py checks it).
+LAYERS = ("webhooks | recovery", "sending", "statuses", "waking", "claim | errors")

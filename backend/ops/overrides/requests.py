@@ -6,6 +6,8 @@ cannot be acknowledged, and kombu logs that at CRITICAL (``Couldn't ack``). Noth
 message stays in Redis and comes back, and every task's claim on its row turns the copy away.
 This request says so at WARNING. docs/troubleshooting.md, "Acknowledgements while Redis
 restarts".
+
+Upstream reports and the versions checked: ``ops.overrides`` (UPSTREAM, CHECKED_AGAINST).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The CPU flood for bench/whatsapp/stagger.py: a task that keeps one prefork process busy.
+"""The CPU flood for stagger.py and limits.py: a task that keeps one prefork process busy.
 
 worker-cpu loads it with ``--include cpu_flood`` (this folder on PYTHONPATH); the benchmark sends
 it to the ``cpu`` queue by name. Pure Python arithmetic, like a settlement's rule evaluation: it

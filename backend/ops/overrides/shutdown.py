@@ -7,6 +7,8 @@ still run ``CELERY_SOFT_SHUTDOWN_TIMEOUT`` seconds later are requeued, then canc
 signal does that at once. The handlers never block, because on gevent they often run in the hub.
 Why Celery's own soft shutdown is not used here: docs/troubleshooting.md, "worker-io crashed on
 stop".
+
+Upstream reports and the versions checked: ``ops.overrides`` (UPSTREAM, CHECKED_AGAINST).
 """
 
 from __future__ import annotations

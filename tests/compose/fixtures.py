@@ -1,8 +1,11 @@
-"""Fixtures for the container tests (``make test-compose``): one copy of the repository with its
-own .env, the images built once, and a Compose project per setup, removed with ``down -v``."""
+"""Fixtures for the container tests (``make test-compose``: tests/compose and each app's
+tests/<app>/compose), a plugin tests/conftest.py loads when COMPOSE_TESTS is set: one copy of the
+repository with its own .env, the images built once, and a Compose project per setup, removed
+with ``down -v``."""
 
 from __future__ import annotations
 
+import re
 import secrets
 import subprocess
 import sys
@@ -14,11 +17,20 @@ import pytest
 
 from devstack.redis_server import free_port
 from tests.compose.project import ComposeProject, docker
+from tests.declared import declared
 from tests.scratch import REPO_DIR, copy_repository
 
 BASE = ["docker-compose.yml"]
 DEV = ["docker-compose.yml", "docker-compose.override.yml"]
 REPORT = REPO_DIR / "var" / "compose-report.md"
+# The images the dev setup builds, each named by a variable (``image: ${APP_IMAGE:-...}``).
+IMAGE_VARIABLES = sorted(
+    {
+        name
+        for file in DEV
+        for name in re.findall(r"\$\{([A-Z][A-Z0-9_]*_IMAGE):-", (REPO_DIR / file).read_text())
+    }
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -36,7 +48,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests that end the shared dev project (stop each service, ``down -v``) go last, after
-    every module that uses it (test_dev.py, test_recovery.py); the rest keep their order."""
+    every module that uses it (test_dev.py, and an app's own); the rest keep their order."""
     items.sort(key=lambda item: item.get_closest_marker("ends_dev") is not None)
 
 
@@ -51,38 +63,35 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env = subprocess.run(
         [sys.executable, "scripts/make_env.py"], cwd=directory, check=True, capture_output=True
     ).stdout
-    # Parts 2 s apart, so that a fault mid-batch finds parts held as countdown tasks
-    # (test_recovery.py); the pair rule (the stand-in enforces what the app is told) scaled to
-    # 1 s so that each part opens a burst of its own instead of waiting 6 s per part it borrowed.
-    env += b"WHATSAPP_PART_SPACING_SECONDS=2\nWHATSAPP_PAIR_INTERVAL_SECONDS=1\n"
+    # What the apps' container tests need set (``COMPOSE_ENV``, tests/declared.py).
+    for variables in declared("COMPOSE_ENV"):
+        env += "".join(f"{name}={value}\n" for name, value in variables.items()).encode()
     (directory / ".env").write_bytes(env)
     return directory
 
 
 @pytest.fixture(scope="session")
-def app_image(run_id: str) -> Iterator[str]:
-    image = f"django-celery-template-test:{run_id}"
-    yield image
-    subprocess.run(["docker", "image", "rm", "-f", image], capture_output=True, check=False)
+def images(run_id: str) -> Iterator[dict[str, str]]:
+    """A test tag for each image the dev setup builds, by its variable; removed at the end."""
+    tags = {
+        name: f"django-celery-template-{name.removesuffix('_IMAGE').lower()}-test:{run_id}"
+        for name in IMAGE_VARIABLES
+    }
+    yield tags
+    removed = ["docker", "image", "rm", "-f", *tags.values()]
+    subprocess.run(removed, capture_output=True, check=False)
 
 
 @pytest.fixture(scope="session")
-def standin_image(run_id: str) -> Iterator[str]:
-    image = f"django-celery-template-standins-test:{run_id}"
-    yield image
-    subprocess.run(["docker", "image", "rm", "-f", image], capture_output=True, check=False)
-
-
-@pytest.fixture(scope="session")
-def built(workspace: Path, app_image: str, standin_image: str, run_id: str, report: Report) -> str:
-    """The app and stand-in images, built by Compose's default builder, once for the session."""
-    env = {"APP_IMAGE": app_image, "STANDIN_IMAGE": standin_image}
-    project = ComposeProject(workspace, f"dct-build-{run_id}", DEV, env)
+def built(workspace: Path, images: dict[str, str], run_id: str, report: Report) -> str:
+    """The dev setup's images, built by Compose's default builder, once for the session: the
+    app's, which this returns, and those of the dev-only services."""
+    project = ComposeProject(workspace, f"dct-build-{run_id}", DEV, images)
     started = time.monotonic()
     result = project.run("build", timeout=1200)
-    report.add(f"Build of the app and stand-in images: {time.monotonic() - started:.0f} s")
+    report.add(f"Build of the dev setup's images: {time.monotonic() - started:.0f} s")
     report.build_output = result.stdout + result.stderr
-    return app_image
+    return images["APP_IMAGE"]
 
 
 class Report:
@@ -117,11 +126,11 @@ def project_for(
 
 @pytest.fixture(scope="session")
 def dev(
-    workspace: Path, built: str, standin_image: str, run_id: str, report: Report
+    workspace: Path, built: str, images: dict[str, str], run_id: str, report: Report
 ) -> Iterator[ComposeProject]:
-    """The development setup (the base file and the override, with the API stand-ins), up once
-    for every module that drives it; removed with ``down -v`` at the end."""
-    env = {"APP_IMAGE": built, "STANDIN_IMAGE": standin_image, "WEB_PORT": str(free_port())}
+    """The development setup (the base file and the override, with its dev-only services), up
+    once for every module that drives it; removed with ``down -v`` at the end."""
+    env = {**images, "WEB_PORT": str(free_port())}
     for project in project_for(workspace, f"dct-dev-{run_id}", DEV, env):
         started = time.monotonic()
         project.up()

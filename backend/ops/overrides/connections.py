@@ -9,6 +9,8 @@ worker acknowledging more messages than that at once fails with ``MaxConnections
 What a task publishes (a retry, the wake-up of the next part) is lost if Redis is away longer
 than the web's short publish retry (about 2 s), and then waits for a sweep. A worker's task can
 afford to wait: inside a worker, publishing retries for about ``WORKER_PUBLISH_PATIENCE`` seconds.
+
+Upstream reports and the versions checked: ``ops.overrides`` (UPSTREAM, CHECKED_AGAINST).
 """
 
 from __future__ import annotations

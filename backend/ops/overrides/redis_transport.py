@@ -18,6 +18,8 @@ kombu leaves them in its ``unacked`` hash until the visibility timeout (an hour)
   a new ``redis.Redis`` each time (docs/workers.md, "Per-task overhead").
 
 docs/troubleshooting.md, "Acknowledgements while Redis restarts".
+
+Upstream reports and the versions checked: ``ops.overrides`` (UPSTREAM, CHECKED_AGAINST).
 """
 
 from __future__ import annotations

@@ -18,22 +18,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from django.conf import settings
 
 from tests.compose.project import ComposeProject, docker
 from tests.faults import Report, clean, written_to
 from tests.scratch import REPO_DIR
 
-pytestmark = [
-    pytest.mark.compose,
-    pytest.mark.skipif(
-        "whatsapp" not in settings.INSTALLED_APPS, reason="the whatsapp example app was removed"
-    ),
-]
+pytestmark = pytest.mark.compose
 
-# 120 parts, 2 s apart per contact (WHATSAPP_PART_SPACING_SECONDS, set in conftest.py), and 3
-# status webhooks each for worker-io to process as well: what the containers, sharing 2 cores,
-# get through in time.
+# 120 parts, 2 s apart per contact (WHATSAPP_PART_SPACING_SECONDS, set by COMPOSE_ENV in
+# tests/whatsapp/__init__.py), and 3 status webhooks each for worker-io to process as well: what
+# the containers, sharing 2 cores, get through in time.
 CONTACTS, PARTS = 20, 6
 TOTAL = CONTACTS * PARTS
 # The fault comes once half the parts arrived: every contact has parts sent and parts held by
