@@ -6,7 +6,9 @@ The names an app may set:
 - ``DATE_SUITES``: test paths run again at each of those moments, without real processes;
 - ``DATE_PROCESS_SUITES``: test paths that start real processes, run again at each moment;
 - ``ROUTED_TASKS``: ``(task name, args, worker service)`` a real worker receives (test_workers.py);
-- ``COMPOSE_ENV``: lines added to the .env of the container tests' copy (tests/compose).
+- ``COMPOSE_ENV``: lines added to the .env of the container tests' copy (tests/compose);
+- ``BEAT_ENTRIES``: ``(beat entry, interval, task, args)`` in the beat restart tests
+  (tests/ops/test_faults.py), with ``BEAT_ENV``, the variables that set those intervals.
 """
 
 from __future__ import annotations

@@ -11,3 +11,9 @@ DATE_PROCESS_SUITES = ["tests/football_data/test_processes.py"]
 ROUTED_TASKS: list[tuple[str, list[object], str]] = [
     ("football_data.tasks.settle_tickets", [], "worker-cpu")
 ]
+# Its beat entry in the beat restart tests (tests/ops/test_faults.py), with the variable that sets
+# its interval there: the fixtures sync every 10 s, longer than the canary's 6, so a repeat shows.
+BEAT_ENTRIES: list[tuple[str, float, str, list[object]]] = [
+    ("football-data-sync-fixtures", 10, "football_data.tasks.sync_fixtures", [])
+]
+BEAT_ENV = {"FOOTBALL_DATA_FIXTURES_SYNC_SECONDS": "10"}

@@ -1,11 +1,10 @@
 """Beat restarted (stopped as a deploy does, or killed) on real processes: no periodic task runs
 twice within its interval, and none is skipped for good; counted at the workers, where the tasks
-run (``tests.task_runs``). The entries: the canary's, and those an app's tests add
-(``tests/<app>/beat_faults.py``: ``ENTRIES`` and the ``ENV`` that shortens them)."""
+run (``tests.task_runs``). The entries: the canary's, and those an app's tests declare
+(``BEAT_ENTRIES``, tests/declared.py)."""
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import time
 from collections.abc import Callable, Iterator
@@ -14,11 +13,10 @@ from functools import partial
 from typing import Any
 
 import pytest
-from django.conf import settings
 
+from tests.declared import declared
 from tests.faults import Report, clean, log_kept
 from tests.stack import Stack, wait_until
-from tests.startup import BACKEND
 from tests.task_runs import forget, runs
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
@@ -43,20 +41,17 @@ def _sent(task: str, args: list[Any]) -> Callable[[dict[str, Any]], bool]:
 
 
 def _entries() -> tuple[list[Entry], dict[str, str]]:
-    """The canary's entries, then each installed app's (``tests/<app>/beat_faults.py``), and
-    the environment that sets them all to these intervals."""
+    """The canary's entries, then those each app's tests declare (tests/declared.py), and the
+    environment that sets them all to these intervals."""
     entries = [
         Entry(f"ops-canary-{queue}", CANARY_EVERY, _sent("ops.tasks.canary", [queue]))
         for queue in ("io", "cpu")
     ]
+    for app_entries in declared("BEAT_ENTRIES"):
+        entries += [Entry(n, every, _sent(task, args)) for n, every, task, args in app_entries]
     env = {"OPS_CANARY_INTERVAL_SECONDS": str(CANARY_EVERY)}
-    for app in settings.PROJECT_APPS:
-        if (BACKEND.parent / "tests" / app / "beat_faults.py").exists():
-            module = importlib.import_module(f"tests.{app}.beat_faults")
-            entries += [
-                Entry(n, every, _sent(task, args)) for n, every, task, args in module.ENTRIES
-            ]
-            env.update(module.ENV)
+    for app_env in declared("BEAT_ENV"):
+        env.update(app_env)
     return entries, env
 
 
