@@ -258,8 +258,8 @@ def _deployment(
         },
     }
     if service == "beat":
-        # The new beat starts as a standby (ops.beat's lock) and takes over the moment the old
-        # one releases the lock on SIGTERM: no gap, never two sending.
+        # The new beat starts as a standby (ops.overrides.beat's lock) and takes over the moment
+        # the old one releases the lock on SIGTERM: no gap, never two sending.
         deployment["spec"]["strategy"] = {
             "type": "RollingUpdate",
             "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
@@ -401,8 +401,8 @@ gunicorn (config/gunicorn.py). Liveness: /healthz, no I/O, with Compose's health
 readiness: /readyz, the database and the broker. Put an Ingress in front: it terminates TLS
 and sets X-Forwarded-Proto, which the settings trust by default.""",
     "beat.yaml": """
-One beat. A second replica would be a safe standby: ops.beat's SingleBeatScheduler holds a
-Redis lock, and only the holder sends; the other takes over when the lock is released or
+One beat. A second replica would be a safe standby: ops.overrides.beat's SingleBeatScheduler
+holds a Redis lock, and only the holder sends; the other takes over when the lock is released or
 expires. Liveness: Compose's healthcheck, the age of CELERY_LIVENESS_FILE.""",
     "keda-auth.yaml": """
 The Redis password for KEDA's redis scaler (the ScaledObjects in worker-*.yaml), from the

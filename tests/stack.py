@@ -26,7 +26,7 @@ from django.conf import settings
 from config.topology import WORKERS, WorkerService
 from devstack.compose import COMPOSE_FILES, Service, load_services
 from devstack.processes import ServiceProcess, service_environment
-from ops.beat import LAST_RUN_KEY, LOCK_KEY
+from ops.overrides.beat import LAST_RUN_KEY, LOCK_KEY
 from tests.broker import BrokerView
 
 READY_TIMEOUT = 60.0

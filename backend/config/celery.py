@@ -155,7 +155,7 @@ app.conf.update(
     timezone=settings.TIME_ZONE,
     enable_utc=True,
     beat_schedule=beat_schedule(settings.INSTALLED_APPS),
-    beat_scheduler="ops.beat:SingleBeatScheduler",
+    beat_scheduler="ops.overrides.beat:SingleBeatScheduler",
     # Write each entry's last run to the schedule file as soon as it is sent, not every 3 minutes
     # (Celery's default): beat killed (OOM, SIGKILL) would otherwise come back with older times
     # and send again at once what it had just sent.

@@ -1,10 +1,10 @@
 """One shape for a periodic task, whoever runs it: beat (an app's ``schedules.BEAT_SCHEDULE``)
 or every worker by itself (``schedules.WORKER_SCHEDULE``, ops.worker_schedule).
 
-It is Celery's beat entry, so an entry moves from one schedule to the other as it is, and
-``ops.checks`` refuses a key its runner would not read (ops.E023). Workers repeat an entry on an
-interval (no crontab: ops.E013), never through a queue (no ``options``), and also run it at every
-(re)connection with its ``on_connect`` keyword arguments, if any.
+It is Celery's beat entry: the same keys whoever runs it, checked per runner by ``ops.checks``,
+which refuses a key that runner would not read (ops.E023). Workers repeat an entry on an interval
+(no crontab: ops.E013), never through a queue (no ``options``), and also run it at every
+(re)connection, its ``on_connect`` keyword arguments over its ``kwargs``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ class PeriodicTask(TypedDict, total=False):
     schedule: Required[float | timedelta | crontab | schedule]
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
+    # Beat only: Celery's ``relative`` (an interval not rounded to its own resolution).
+    relative: bool
     # Beat only: the send's options (``expires``, ``queue``, ...).
     options: dict[str, Any]
     # Workers only: the keyword arguments of the run at every (re)connection.

@@ -219,7 +219,7 @@ CELERY_LIVENESS_FILE = env.optional("CELERY_LIVENESS_FILE")
 # Seconds between touches; the healthchecks (find -mmin -1) tolerate several missed ones.
 CELERY_LIVENESS_INTERVAL = env.float("CELERY_LIVENESS_INTERVAL", 10.0, minimum=0.1)
 # Beat holds a lock in Redis for this long, renewed every third of it; another beat stands by and
-# takes over within about this long after the holder died (ops.beat, docs/operations.md).
+# takes over within about this long after the holder died (ops.overrides.beat, docs/operations.md).
 CELERY_BEAT_LOCK_TIMEOUT = env.float("CELERY_BEAT_LOCK_TIMEOUT", 30.0, minimum=3)
 # Task events (Flower, `celery events`); the production compose file turns them on.
 CELERY_WORKER_SEND_TASK_EVENTS = env.bool("CELERY_WORKER_SEND_TASK_EVENTS", False)

@@ -69,7 +69,8 @@ WORKER_SCHEDULE: dict[str, PeriodicTask] = {
 
 @beat_init.connect
 def sync_fixtures_at_beat_start(sender: Any, **kwargs: Any) -> None:
-    # Only from the beat that sends (ops.beat): a standby starting must not sync a second time.
+    # Only from the beat that sends (ops.overrides.beat): a standby starting must not sync a
+    # second time.
     if settings.FOOTBALL_DATA_API_TOKEN and sender.scheduler.sends():
         entry = BEAT_SCHEDULE["football-data-sync-fixtures"]
         sender.app.send_task(entry["task"], **entry["options"])

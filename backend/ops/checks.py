@@ -177,7 +177,8 @@ def check_worker_schedule(
 
 
 def _unread_keys(label: str, entry: Mapping[str, Any], read: frozenset[str]) -> list[CheckMessage]:
-    """A key its runner does not read (a typo, ``options`` on a worker entry) would be ignored."""
+    """A key its runner does not read: a typo or ``options`` on a worker entry would be ignored,
+    and beat would stop at start on it (``ScheduleEntry`` takes no other keyword)."""
     return [
         Error(
             f"{label} has {key!r}, which its runner does not read.",

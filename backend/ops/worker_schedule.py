@@ -61,7 +61,8 @@ class WorkerSchedule(bootsteps.StartStopStep):
                 continue
             repeat = (self.apply, c, task, args, entry.get("kwargs", {}))
             self.trefs.append(c.timer.call_repeatedly(every, c.call_soon, repeat))
-            c.call_soon(self.apply, c, task, args, entry.get("on_connect", entry.get("kwargs", {})))
+            on_connect = {**entry.get("kwargs", {}), **entry.get("on_connect", {})}
+            c.call_soon(self.apply, c, task, args, on_connect)
 
     def apply(self, c: Any, task: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         # Runs in the consumer's loop, where an exception would count as a lost connection.

@@ -31,7 +31,14 @@ class OutboundMessageAdmin(admin.ModelAdmin):
         "delivered_at",
         "read_at",
     )
-    list_filter = ("status", "waiting_for", "last_error_code", "scheduled_at", "attempts")
+    list_filter = (
+        "status",
+        "waiting_for",
+        "last_error_code",
+        "template_name",
+        "scheduled_at",
+        "attempts",
+    )
     search_fields = ("wamid", "contact__wa_id", "contact__profile_name", "body", "=batch")
     list_select_related = ("contact",)
     date_hierarchy = "created_at"

@@ -9,6 +9,7 @@ class tells the caller what to do. The codes and what the app does with each: do
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +97,14 @@ ERROR_CODES: dict[int, type[WhatsAppError]] = {
     131049: WhatsAppPermanentError,  # Meta chose not to deliver (per-user marketing limit)
     131050: WhatsAppPermanentError,  # user stopped marketing messages
     131051: WhatsAppPermanentError,  # unsupported message type
+    # a template Meta will not send as asked: fix the template or the parameters, not the timing
+    132000: WhatsAppPermanentError,  # parameter count differs from the template's placeholders
+    132001: WhatsAppPermanentError,  # template does not exist in that language (or not approved)
+    132005: WhatsAppPermanentError,  # text too long once the parameters are filled in
+    132007: WhatsAppPermanentError,  # content breaks WhatsApp's format or character policy
+    132012: WhatsAppPermanentError,  # parameter format does not match the template's
+    132015: WhatsAppPermanentError,  # template paused for low quality
+    132016: WhatsAppPermanentError,  # template disabled for good (paused too many times)
 }
 
 
@@ -182,12 +191,33 @@ class WhatsAppClient:
 
     def text_send(self, *, to: str, body: str, callback_data: str = "") -> SentMessage:
         """Send one text message; returns Meta's message id (accepted, not yet delivered)."""
+        content = {"type": "text", "text": {"preview_url": False, "body": body}}
+        return self._message_send(to=to, content=content, callback_data=callback_data)
+
+    def template_send(
+        self,
+        *,
+        to: str,
+        name: str,
+        language: str,
+        params: Sequence[str],
+        callback_data: str = "",
+    ) -> SentMessage:
+        """Send an approved template, its body's placeholders filled with ``params`` in order;
+        returns Meta's message id (accepted, not yet delivered)."""
+        template: dict[str, Any] = {"name": name, "language": {"code": language}}
+        if params:
+            parameters = [{"type": "text", "text": param} for param in params]
+            template["components"] = [{"type": "body", "parameters": parameters}]
+        content = {"type": "template", "template": template}
+        return self._message_send(to=to, content=content, callback_data=callback_data)
+
+    def _message_send(self, *, to: str, content: dict[str, Any], callback_data: str) -> SentMessage:
         payload: dict[str, Any] = {
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
             "to": to,
-            "type": "text",
-            "text": {"preview_url": False, "body": body},
+            **content,
         }
         if callback_data:
             # Echoed back in status webhooks: lets a send whose response was lost be matched.

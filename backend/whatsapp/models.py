@@ -48,10 +48,17 @@ ACCEPTED_STATUSES = (OutboundStatus.SENT, OutboundStatus.DELIVERED, OutboundStat
 
 
 class OutboundMessage(models.Model):
-    """One text message to one contact; a multi-part reply is a batch of these."""
+    """One message to one contact, a text or an approved template; a multi-part reply is a batch
+    of these."""
 
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="outbound")
+    # The text as the contact reads it: a template's body with its parameters filled in.
     body = models.TextField()
+    # A template message (whatsapp.message_templates) is sent by these, not by ``body``; a text
+    # leaves them empty. Meta allows template names of up to 512 characters.
+    template_name = models.CharField(max_length=512, blank=True)
+    template_language = models.CharField(max_length=16, blank=True)
+    template_params = models.JSONField(default=list, blank=True)
     batch = models.UUIDField(db_index=True)
     position = models.PositiveIntegerField(default=0)
     batch_size = models.PositiveIntegerField(default=1)

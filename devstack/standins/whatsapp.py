@@ -9,6 +9,7 @@ or in-process from tests::
 
     with WhatsAppStandIn(app_secret="s") as standin:
         standin.add_fault(body_contains="part 03", code=131000)   # fail that message once
+        standin.set_template_status("payment_reminder", "en_US", PAUSED)  # 132015 from now on
         ...  # point WHATSAPP_API_BASE_URL at standin.url
         standin.delivered()                                      # what it accepted, in order
 
@@ -17,8 +18,11 @@ answers like Meta (``wamid.*`` ids, Graph error envelopes), adds latency and fau
 records every request with its receive time, and can post signed status webhooks (sent,
 delivered, read) back to the app. ``limits=`` (``--messages-per-second``, ``--pair-interval``,
 ``--pair-burst``) makes it enforce Meta's throughput level and pair rule
-(devstack.standins._whatsapp_limits) and count each refusal (``refusals()``, GET
-/_standin/refusals). Standard library plus requests only.
+(devstack.standins._whatsapp_limits). Template messages go only for a template it approved
+(``TEMPLATES`` by default, ``--template``/``templates=`` for more) and are refused with Meta's
+132xxx codes otherwise; an accepted one is recorded with its text, placeholders filled in, as
+its body. Its refusals for the limits are counted (``refusals()``, GET /_standin/refusals),
+and those of templates apart (``template_refusals()``). Standard library plus requests only.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import re
 import secrets
 import threading
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -51,6 +56,11 @@ logger = logging.getLogger("devstack.standins.whatsapp")
 
 MESSAGES_PATH = re.compile(r"^/(?P<version>v\d+\.\d+)/(?P<phone_number_id>[^/]+)/messages/?$")
 MAX_TEXT_LENGTH = 4096
+# A template's body once its parameters are filled in.
+MAX_TEMPLATE_LENGTH = 1024
+PLACEHOLDER = re.compile(r"\{\{([0-9]+)\}\}")
+# What Meta refuses in a template parameter.
+PARAMETER_REFUSED = re.compile(r"[\n\r\t]| {5}")
 
 # Graph error codes the stand-in can produce: HTTP status and message, as Meta sends them.
 ERRORS: dict[int, tuple[int, str]] = {
@@ -64,7 +74,26 @@ ERRORS: dict[int, tuple[int, str]] = {
     131026: (400, "Message undeliverable"),
     131047: (400, "Re-engagement message"),
     131056: (400, "(Business Account, Consumer Account) pair rate limit hit"),
+    132000: (400, "Number of parameters does not match the expected number of params"),
+    132001: (404, "Template name does not exist in the translation"),
+    132005: (400, "Translated text too long"),
+    132007: (400, "Template Format Character Policy Violated"),
+    132012: (400, "Parameter format does not match format in the created template"),
+    132015: (400, "Template is Paused"),
+    132016: (400, "Template is Disabled"),
 }
+
+# The templates approved for the number unless the stand-in is told more: the app's own
+# (backend/whatsapp/message_templates.py), written again because the stand-in's image holds
+# devstack/ only; tests/whatsapp/test_message_templates.py holds the two equal.
+TEMPLATES: dict[str, dict[str, str]] = {
+    "payment_reminder": {"en_US": "Hi {{1}}, your payment of {{2}} is due on {{3}}."},
+    "payment_received": {"en_US": "Hi {{1}}, we received your payment of {{2}}. Thank you!"},
+}
+# A template's status in WhatsApp Manager, and Meta's answer to a send of one not approved.
+APPROVED, PAUSED, DISABLED = "APPROVED", "PAUSED", "DISABLED"
+STATUS_REFUSED = {PAUSED: 132015, DISABLED: 132016}
+
 TIMEOUT = "timeout"  # fault kind: hold the request, then drop the connection without an answer
 HTTP_500 = "http500"  # fault kind: a bare 500 without a Graph error body
 
@@ -76,15 +105,11 @@ class Received:
     at: float  # time.time() when the request arrived
     path: str
     payload: Any
+    # What the user reads: a text's body, or a template's once its parameters are filled in.
+    body: str = ""
     status: int = 0
     wamid: str | None = None
     fault: str | None = None
-
-    @property
-    def body(self) -> str:
-        if isinstance(self.payload, dict):
-            return str((self.payload.get("text") or {}).get("body", ""))
-        return ""
 
     @property
     def to(self) -> str:
@@ -113,6 +138,31 @@ class Fault:
         if self.nth is not None and self.nth != number:
             return False
         return self.body_contains is None or self.body_contains in body
+
+
+@dataclass
+class Template:
+    """A template approved (or paused, or disabled) for the number in one language."""
+
+    body: str
+    status: str = APPROVED
+
+    def parameter_count(self) -> int:
+        return len(set(PLACEHOLDER.findall(self.body)))
+
+    def text(self, params: list[str]) -> str:
+        return PLACEHOLDER.sub(lambda match: params[int(match[1]) - 1], self.body)
+
+
+def template_table(*tables: dict[str, dict[str, str]]) -> dict[tuple[str, str], Template]:
+    """Tables of ``{name: {language: body}}`` as the stand-in keeps them: approved templates by
+    name and language (a later table's body wins)."""
+    return {
+        (name, language): Template(body)
+        for table in tables
+        for name, languages in table.items()
+        for language, body in languages.items()
+    }
 
 
 def sign(body: bytes, app_secret: str) -> str:
@@ -225,6 +275,7 @@ class WhatsAppStandIn:
         timeout_hold: float = 30.0,
         seed: int | None = None,
         limits: Limits | None = None,
+        templates: dict[str, dict[str, str]] | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -240,6 +291,10 @@ class WhatsAppStandIn:
         self._random = random.Random(seed)  # noqa: S311 (fault injection, not security)
         # Without limits given, neither is enforced (a test that wants them says so).
         self.meta = MetaLimits(limits or Limits(messages_per_second=None, pair_interval=0))
+        # The templates it approves: TEMPLATES and ``templates``; reset() goes back to these.
+        self._approved = (TEMPLATES, templates or {})
+        self._templates = template_table(*self._approved)
+        self._template_refusals: Counter[int] = Counter()
         self._lock = threading.Lock()
         self._received: list[Received] = []
         self._faults: list[Fault] = []
@@ -285,12 +340,15 @@ class WhatsAppStandIn:
 
     def reset(self) -> None:
         """Forget what was received, every fault, the limits' state and refusal counts, and the
-        status webhooks not yet posted; latency and mix back to none."""
+        status webhooks not yet posted; latency and mix back to none, templates back to those it
+        was started with."""
         with self._lock:
             self._received.clear()
             self._faults.clear()
             self.fault_mix.clear()
             self.latency = 0.0
+            self._templates = template_table(*self._approved)
+            self._template_refusals.clear()
         self.meta.reset()
         with contextlib.suppress(queue.Empty):
             while True:
@@ -325,10 +383,29 @@ class WhatsAppStandIn:
         with self._lock:
             self.fault_mix = dict(mix)
 
+    def add_template(self, name: str, language: str, body: str) -> None:
+        """Approve a template (until reset()): ``body`` with placeholders {{1}}, {{2}}, ..."""
+        with self._lock:
+            self._templates[name, language] = Template(body)
+
+    def set_template_status(self, name: str, language: str, status: str) -> None:
+        """Mark a known template APPROVED, PAUSED or DISABLED (until reset())."""
+        if status not in (APPROVED, *STATUS_REFUSED):
+            raise ValueError(f"unknown template status {status!r}")
+        with self._lock:
+            self._templates[name, language].status = status
+
     def refusals(self) -> dict[int, int]:
-        """How many sends each enforced limit refused (130429, 131056), not counting injected
-        faults: tests and benchmarks assert these are zero."""
-        return dict(self.meta.refusals)
+        """How many sends the stand-in refused for Meta's limits, by code (130429, 131056):
+        tests and benchmarks assert there were none. Injected faults are not counted."""
+        with self._lock:
+            return dict(self.meta.refusals)
+
+    def template_refusals(self) -> dict[int, int]:
+        """How many template sends the stand-in refused, by code (132xxx, and 100 for a
+        parameter Meta refuses)."""
+        with self._lock:
+            return dict(self._template_refusals)
 
     def received(self) -> list[Received]:
         with self._lock:
@@ -423,7 +500,7 @@ class WhatsAppStandIn:
             payload: Any = json.loads(raw or b"null")
         except ValueError:
             payload = None
-        record = Received(at=time.time(), path=path, payload=payload)
+        record = Received(at=time.time(), path=path, payload=payload, body=_text_body(payload))
         with self._lock:
             self._received.append(record)
             number = len(self._received)
@@ -456,6 +533,14 @@ class WhatsAppStandIn:
         problem = _validate(record.payload)
         if problem:
             return _graph_error(100, f"(#100) {problem}")
+        if record.payload.get("type") == "template":
+            template_refused = self._template_refusal(record)
+            if template_refused is not None:
+                code, details = template_refused
+                record.fault = f"template {code}"
+                with self._lock:
+                    self._template_refusals[code] += 1
+                return _graph_error(code, details=details)
         fault = self._pick_fault(number, record.body)
         if fault is None:
             # An injected fault stands for Meta failing before counting the message.
@@ -479,6 +564,45 @@ class WhatsAppStandIn:
             "messages": [{"id": new_wamid()}],
         }
 
+    def _template_refusal(self, record: Received) -> tuple[int, str] | None:
+        """Meta's refusal (code, details) of a template send, or None after recording the text
+        it sends as the record's body."""
+        template = record.payload["template"]
+        name, language = template["name"], template["language"]["code"]
+        params = [
+            parameter["text"]
+            for component in template.get("components", [])
+            if component.get("type") == "body"
+            for parameter in component.get("parameters", [])
+        ]
+        with self._lock:
+            approved = self._templates.get((name, language))
+        if approved is None:
+            return 132001, f"template name ({name}) does not exist in {language}"
+        if approved.status in STATUS_REFUSED:
+            return STATUS_REFUSED[approved.status], f"template {name} is {approved.status.lower()}"
+        expected = approved.parameter_count()
+        if len(params) != expected:
+            return 132000, (
+                f"body: number of localizable_params ({len(params)}) does not match the "
+                f"expected number of params ({expected})"
+            )
+        if any(PARAMETER_REFUSED.search(param) for param in params):
+            return 100, (
+                "Param text cannot have new-line/tab characters or more than 4 consecutive spaces"
+            )
+        text = approved.text(params)
+        if len(text) > MAX_TEMPLATE_LENGTH:
+            return 132005, f"body is {len(text)} characters, at most {MAX_TEMPLATE_LENGTH}"
+        record.body = text
+        return None
+
+
+def _text_body(payload: Any) -> str:
+    if isinstance(payload, dict) and isinstance(payload.get("text"), dict):
+        return str(payload["text"].get("body", ""))
+    return ""
+
 
 def _validate(payload: Any) -> str:
     if not isinstance(payload, dict):
@@ -497,13 +621,48 @@ def _validate(payload: Any) -> str:
         if len(body) > MAX_TEXT_LENGTH:
             return f"Param text['body'] must be at most {MAX_TEXT_LENGTH} characters long"
         return ""
-    if kind in ("template", "interactive", "image", "document", "reaction", "location"):
+    if kind == "template":
+        return _template_problem(payload.get("template"))
+    if kind in ("interactive", "image", "document", "reaction", "location"):
         return "" if isinstance(payload.get(kind), dict) else f"The parameter {kind} is required"
     return f"Param type {kind!r} is not supported"
 
 
+def _template_problem(template: Any) -> str:
+    """What makes a ``template`` object malformed (Meta's 100), or ""."""
+    if not isinstance(template, dict):
+        return "The parameter template is required"
+    if not isinstance(template.get("name"), str) or not template["name"]:
+        return "The parameter template['name'] is required"
+    language = template.get("language")
+    if not isinstance(language, dict) or not isinstance(language.get("code"), str):
+        return "The parameter template['language']['code'] is required"
+    components = template.get("components", [])
+    if not isinstance(components, list) or not all(isinstance(c, dict) for c in components):
+        return "Param template['components'] must be a list of objects"
+    for component in components:
+        parameters = component.get("parameters", [])
+        if not isinstance(parameters, list) or not all(map(_is_text_parameter, parameters)):
+            return "Param template['components'][]['parameters'] must be a list of texts"
+    return ""
+
+
+def _is_text_parameter(parameter: Any) -> bool:
+    """A parameter of the one type the stand-in models (the app sends no other): a text."""
+    return (
+        isinstance(parameter, dict)
+        and parameter.get("type") == "text"
+        and isinstance(parameter.get("text"), str)
+        and bool(parameter["text"])
+    )
+
+
 def _graph_error(
-    code: int, message: str | None = None, *, http_status: int | None = None
+    code: int,
+    message: str | None = None,
+    *,
+    http_status: int | None = None,
+    details: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
     default_status, default_message = ERRORS.get(code, (400, "Error"))
     text = message or f"(#{code}) {default_message}"
@@ -512,7 +671,7 @@ def _graph_error(
             "message": text,
             "type": "OAuthException",
             "code": code,
-            "error_data": {"messaging_product": "whatsapp", "details": default_message},
+            "error_data": {"messaging_product": "whatsapp", "details": details or default_message},
             "fbtrace_id": secrets.token_urlsafe(16),
         }
     }
@@ -570,6 +729,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(*_graph_error(100, "Unsupported get request", http_status=400))
 
 
+def _template_option(text: str) -> tuple[str, str, str]:
+    name, _, rest = text.partition(":")
+    language, _, body = rest.partition(":")
+    if not (name and language and body):
+        raise argparse.ArgumentTypeError(f"expected NAME:LANGUAGE:BODY, got {text!r}")
+    return name, language, body
+
+
 def _fault_rate(text: str) -> tuple[int | str, float]:
     key, _, probability = text.partition("=")
     return (int(key) if key.isdigit() else key), float(probability)
@@ -608,6 +775,15 @@ def main(argv: list[str] | None = None) -> int:
         "it); 0 turns it off",
     )
     parser.add_argument("--pair-burst", type=int, default=45, help="the pair rule's burst")
+    parser.add_argument(
+        "--template",
+        action="append",
+        type=_template_option,
+        default=[],
+        metavar="NAME:LANGUAGE:BODY",
+        help="approve one more template, e.g. 'order_shipped:en_US:Hi {{1}}, order {{2}} is on "
+        "its way.' (repeatable; the app's own are approved already)",
+    )
     parser.add_argument("--no-auto-status", action="store_true", help="post no status webhooks")
     parser.add_argument("--status-delay", type=float, default=1.0)
     args = parser.parse_args(argv)
@@ -615,6 +791,9 @@ def main(argv: list[str] | None = None) -> int:
     app_secret = os.environ.get("WHATSAPP_APP_SECRET")
     if args.webhook_url and not app_secret:
         logger.warning("WHATSAPP_APP_SECRET is not set: no status webhooks will be posted")
+    templates: dict[str, dict[str, str]] = {}
+    for name, language, body in args.template:
+        templates.setdefault(name, {})[language] = body
     standin = WhatsAppStandIn(
         host=args.host,
         port=args.port,
@@ -629,6 +808,7 @@ def main(argv: list[str] | None = None) -> int:
             pair_interval=args.pair_interval,
             pair_burst=args.pair_burst,
         ),
+        templates=templates,
     ).start()
     stop_on_sigterm()
     logger.info("WhatsApp stand-in listening on %s (webhooks to %s)", standin.url, args.webhook_url)

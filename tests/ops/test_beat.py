@@ -13,7 +13,7 @@ from celery.beat import PersistentScheduler
 from django.conf import settings
 
 from config.celery import app
-from ops.beat import LAST_RUN_KEY, LOCK_KEY, STANDBY_POLL, SingleBeatScheduler
+from ops.overrides.beat import LAST_RUN_KEY, LOCK_KEY, STANDBY_POLL, SingleBeatScheduler
 
 ENTRY = "ops-canary-io"
 

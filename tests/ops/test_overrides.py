@@ -1,31 +1,34 @@
 """The overrides of Celery, kombu and redis-py internals (ops.overrides) against the installed
 versions: an upgrade fails here until someone has read each override against it, an internal an
 override relies on that is gone fails here, and so does a fault upstream has fixed (the override
-can then go). Their behaviour is tested in test_broker_outage.py, test_connections.py and the
-worker tests."""
+can then go). Their behaviour is tested in test_broker_outage.py, test_beat.py, test_faults.py,
+tests/config/test_startup.py and the worker tests."""
 
 from __future__ import annotations
 
 import importlib
 import inspect
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
-from celery import platforms
+from celery import beat, platforms
+from celery.bootsteps import Blueprint
 from celery.worker import state
 from celery.worker.request import Request
 from kombu import Connection
 from kombu.message import Message
 from kombu.transport import redis as kombu_redis
 
+from config.celery import app
 from devstack.redis_server import PrivateRedis
 from ops import overrides
 from ops.overrides.redis_transport import transport_for
+from ops.tasks import probe
 
 
 def test_each_override_was_checked_against_the_installed_version():
@@ -61,6 +64,7 @@ INTERNALS = [
     (Message, "ack_log_error", ["logger", "errors"]),
     (Message, "reject_log_error", ["logger", "errors", "requeue"]),
     (Request, "cancel", ["pool", "emit_retry"]),
+    (beat.Scheduler, "reserve", ["entry"]),
     (Request, "send_event", ["type"]),
     (platforms, "signal_name", ["signum"]),
 ]
@@ -76,11 +80,12 @@ def test_the_internals_the_overrides_use_are_still_there(owner, name, parameters
 
 
 def test_the_worker_state_the_green_shutdown_sets_is_still_there():
-    # ops.overrides.shutdown sets should_stop, reads active_requests, and replaces the handlers
-    # in platforms.signals.
+    # ops.overrides.shutdown sets should_stop, reads active_requests, replaces the handlers in
+    # platforms.signals, and waits on the consumer blueprint's shutdown_complete.
     assert hasattr(state, "should_stop")
-    assert tuple(state.active_requests) == ()
+    assert isinstance(state.active_requests, Iterable)
     assert callable(getattr(platforms.signals, "__setitem__", None))
+    assert hasattr(Blueprint(), "shutdown_complete")
 
 
 @pytest.fixture
@@ -140,3 +145,27 @@ def test_still_needed_kombu_logs_an_unreachable_broker_at_critical(broker, caplo
 def test_still_needed_kombu_caps_a_redis_channel_at_ten_connections():
     # ops.overrides.connections sizes the pool to the worker's concurrency.
     assert kombu_redis.Channel.max_connections == 10
+
+
+def test_the_private_attributes_the_overrides_use_are_still_there(broker):
+    stock, _ = channels(broker)
+    # redis_transport: the channel's QoS and its bookkeeping of held messages
+    assert {"_delivered", "_dirty"} <= set(vars(stock.qos))
+    assert hasattr(stock, "_qos")
+    assert hasattr(stock, "unacked_key")
+    # requests: a Request's acknowledgement callbacks, built from a task message as a worker does
+    probe.apply_async(queue="io", connection=stock.connection.client)  # type: ignore[call-arg]
+    message = stock.basic_get("io", no_ack=False)
+    assert hasattr(message, "_raw")
+    message.ack()
+    request = Request(
+        message,
+        on_ack=message.ack_log_error,
+        on_reject=message.reject_log_error,
+        app=cast(Any, app),
+        connection_errors=stock.connection.connection_errors,
+    )
+    for name in ("_on_ack", "_on_reject", "_connection_errors", "acknowledged"):
+        assert hasattr(request, name), name
+    # beat: the heap the takeover resets so that the recorded runs take effect at once
+    assert hasattr(beat.Scheduler(cast(Any, app), lazy=True), "_heap")

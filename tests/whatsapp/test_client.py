@@ -57,6 +57,14 @@ def _config(url: str, **overrides) -> ClientConfig:
         (190, 500, WhatsAppAuthError),
         (131056, 429, WhatsAppPairRateLimitError),
         (131000, 400, WhatsAppTransientError),
+        # a template Meta will not send as asked: never retried, whatever the status
+        (132000, 400, WhatsAppPermanentError),
+        (132001, 404, WhatsAppPermanentError),
+        (132005, 400, WhatsAppPermanentError),
+        (132007, 400, WhatsAppPermanentError),
+        (132012, 400, WhatsAppPermanentError),
+        (132015, 500, WhatsAppPermanentError),
+        (132016, 429, WhatsAppPermanentError),
         # only an unknown code falls back to the HTTP status
         (999999, 503, WhatsAppTransientError),
         (999999, 429, WhatsAppTransientError),
@@ -102,6 +110,84 @@ def test_text_send_posts_the_documented_request_and_returns_the_wamid(standin):
     assert request.payload["biz_opaque_callback_data"] == "outbound:1"
     assert sent.wamid == request.wamid
     assert sent.wamid.startswith("wamid.")
+
+
+def test_template_send_posts_meta_s_template_request_and_returns_the_wamid(standin):
+    # given
+    client = WhatsAppClient(_config(standin.url))
+    # when
+    sent = client.template_send(
+        to="15551234567",
+        name="payment_reminder",
+        language="en_US",
+        params=["Ada", "€12.50", "1 March"],
+        callback_data="outbound:7",
+    )
+    # then the request has Meta's shape: the body's parameters as texts, in order
+    [request] = standin.received()
+    assert request.payload == {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": "15551234567",
+        "type": "template",
+        "template": {
+            "name": "payment_reminder",
+            "language": {"code": "en_US"},
+            "components": [
+                {
+                    "type": "body",
+                    "parameters": [
+                        {"type": "text", "text": "Ada"},
+                        {"type": "text", "text": "€12.50"},
+                        {"type": "text", "text": "1 March"},
+                    ],
+                }
+            ],
+        },
+        "biz_opaque_callback_data": "outbound:7",
+    }
+    assert sent.wamid == request.wamid
+    assert request.body == "Hi Ada, your payment of €12.50 is due on 1 March."
+
+
+def test_a_template_without_parameters_sends_no_components(standin):
+    # given a template whose body has no placeholder
+    standin.add_template("welcome", "en_GB", "Welcome aboard.")
+    client = WhatsAppClient(_config(standin.url))
+    # when
+    client.template_send(to="15551234567", name="welcome", language="en_GB", params=[])
+    # then
+    [request] = standin.delivered()
+    assert request.payload["template"] == {"name": "welcome", "language": {"code": "en_GB"}}
+    assert "biz_opaque_callback_data" not in request.payload
+
+
+@pytest.mark.parametrize(
+    ("language", "params", "status", "code"),
+    [
+        ("en_US", ["Ada", "€12"], "APPROVED", 132000),
+        ("de_DE", ["Ada", "€12", "1 May"], "APPROVED", 132001),
+        ("en_US", ["Ada", "x" * 1000, "1 May"], "APPROVED", 132005),
+        ("en_US", ["Ada", "€12", "1 May"], "PAUSED", 132015),
+        ("en_US", ["Ada", "€12", "1 May"], "DISABLED", 132016),
+    ],
+)
+def test_template_refusals_reach_the_caller_as_permanent_errors_with_meta_s_text(
+    standin, language, params, status, code
+):
+    # given
+    standin.set_template_status("payment_reminder", "en_US", status)
+    client = WhatsAppClient(_config(standin.url))
+    # when
+    with pytest.raises(WhatsAppPermanentError) as caught:
+        client.template_send(
+            to="15551234567", name="payment_reminder", language=language, params=params
+        )
+    # then
+    assert caught.value.code == code
+    assert str(caught.value).startswith(f"({code}) (#{code}) ")
+    assert standin.template_refusals() == {code: 1}
+    assert standin.refusals() == {}
 
 
 @pytest.mark.parametrize(

@@ -83,8 +83,81 @@ def test_whatsapp_send_refuses_a_text_and_a_file_together(tmp_path):
 
     with pytest.raises(CommandError, match="not both"):
         call_command("whatsapp_send", "15551234567", "from the argument", file=path)
-    with pytest.raises(CommandError, match="give the text or --file"):
+    with pytest.raises(CommandError, match="give the text, --file or --template"):
         call_command("whatsapp_send", "15551234567")
+
+
+REMINDER_ARGS = ["--template", "payment_reminder", "--language", "en_US"]
+
+
+def test_whatsapp_send_queues_a_template(capsys, django_capture_on_commit_callbacks):
+    # when
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        call_command(
+            "whatsapp_send",
+            "+1 555 123 4567",
+            *REMINDER_ARGS,
+            *["--param", "Ada", "--param", "€12.50", "--param", "1 May"],
+        )
+    # then one row with the template, its parameters in order, and its text
+    message = OutboundMessage.objects.get()
+    assert message.contact.wa_id == "15551234567"
+    assert (message.template_name, message.template_language) == ("payment_reminder", "en_US")
+    assert message.template_params == ["Ada", "€12.50", "1 May"]
+    assert message.body == "Hi Ada, your payment of €12.50 is due on 1 May."
+    assert len(callbacks) == 1
+    out = capsys.readouterr().out
+    assert (
+        f"queued template payment_reminder (en_US) to 15551234567: message id {message.pk}" in out
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--template", "payment_remind", "--language", "en_US"],
+            "unknown template 'payment_remind'",
+        ),
+        (
+            ["--template", "payment_reminder", "--param", "Ada"],
+            "the language of payment_reminder is missing",
+        ),
+        (
+            [*REMINDER_ARGS, "--param", "Ada", "--param", "€12"],
+            "payment_reminder takes 3 parameters, got 2",
+        ),
+        (
+            [*REMINDER_ARGS, "--param", "Ada", "--param", "", "--param", "1 May"],
+            "parameter 2 of payment_reminder is empty",
+        ),
+        (["hello", *REMINDER_ARGS], r"give a text \(or --file\) or --template, not both"),
+        (["--language", "en_US"], "--language and --param go with --template"),
+        (["hello", "--param", "Ada"], "--language and --param go with --template"),
+    ],
+    ids=[
+        "unknown-template",
+        "missing-language",
+        "wrong-count",
+        "empty-parameter",
+        "text-and-template",
+        "language-alone",
+        "param-alone",
+    ],
+)
+def test_whatsapp_send_reports_a_bad_template_send_and_queues_nothing(args, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("whatsapp_send", "15551234567", *args)
+    assert not OutboundMessage.objects.exists()
+
+
+def test_whatsapp_send_refuses_a_template_and_a_file_together(tmp_path):
+    path = tmp_path / "reply.txt"
+    path.write_text("from the file", encoding="utf-8")
+
+    with pytest.raises(CommandError, match="not both"):
+        call_command("whatsapp_send", "15551234567", *REMINDER_ARGS, file=path)
+    assert not OutboundMessage.objects.exists()
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ from whatsapp.models import (
     StatusEvent,
 )
 from whatsapp.pair import PairRule
-from whatsapp.services import text_send_staggered
+from whatsapp.services import template_send, text_send_staggered
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
@@ -189,6 +189,44 @@ def test_status_webhooks_from_the_api_carry_the_message_to_read(worker, status_w
         "read",
         "sent",
     ]
+
+
+def test_a_template_goes_out_through_the_worker_and_its_statuses_come_back(worker, status_webhooks):
+    # when a template is queued
+    message_id = template_send(
+        to=TO, name="payment_received", language="en_US", params=["Ada", "€12.50"]
+    )
+    # then the API got it as a template, its text filled in
+    [request] = status_webhooks.wait_for(1, timeout=30)
+    assert request.payload["type"] == "template"
+    assert request.body == "Hi Ada, we received your payment of €12.50. Thank you!"
+    # and the row went all the way to read under Meta's id, on its first attempt
+    wait_until(
+        lambda: OutboundMessage.objects.filter(pk=message_id, status=OutboundStatus.READ).exists(),
+        timeout=30,
+        interval=0.1,
+    )
+    message = OutboundMessage.objects.get(pk=message_id)
+    assert (message.wamid, message.attempts) == (request.wamid, 1)
+
+
+def test_a_paused_template_fails_at_once_through_the_worker(worker, standin):
+    # given Meta has paused the template
+    standin.set_template_status("payment_reminder", "en_US", "PAUSED")
+    # when it is queued, with a text behind it to the same contact
+    message_id = template_send(
+        to=TO, name="payment_reminder", language="en_US", params=["Ada", "€12", "1 May"]
+    )
+    [behind] = text_send_staggered(to=TO, text="after the template")
+    # then it failed on its first attempt with Meta's code, and the text still went
+    _wait_final([message_id, behind], timeout=20)
+    rows = OutboundMessage.objects.in_bulk([message_id, behind])
+    failed, sent = rows[message_id], rows[behind]
+    assert (failed.status, failed.attempts, failed.last_error_code) == ("failed", 1, 132015)
+    assert "Template is Paused" in failed.last_error_text
+    assert sent.status == OutboundStatus.SENT
+    assert [r.fault for r in standin.received()] == ["template 132015", None]
+    assert [r.body for r in standin.delivered()] == ["after the template"]
 
 
 def test_stopping_worker_io_lets_sends_in_flight_finish_and_puts_held_parts_back(

@@ -1,6 +1,7 @@
 import datetime as dt
 import json
 import time
+from typing import Any
 
 import pytest
 from django.db import OperationalError, connection
@@ -11,6 +12,7 @@ from devstack.redis_server import free_port
 from devstack.standins.whatsapp import status_payload
 from whatsapp import pacing, selectors, services
 from whatsapp.client import WhatsAppAuthError
+from whatsapp.message_templates import TEMPLATES
 from whatsapp.models import OutboundMessage, OutboundStatus, StatusEvent
 from whatsapp.services import (
     message_send,
@@ -19,6 +21,7 @@ from whatsapp.services import (
     send_countdown,
     sending,
     status_event_record,
+    template_send,
     text_send_staggered,
 )
 from whatsapp.services.statuses import status_events_replay
@@ -658,3 +661,136 @@ def test_without_redis_for_the_limiter_a_send_waits_with_its_attempt_given_back(
     message = _refresh(message)
     assert (message.status, message.attempts, message.waiting_for) == ("queued", 0, "throughput")
     assert standin.received() == []
+
+
+# --- templates ----------------------------------------------------------------------------------
+
+REMINDER: dict[str, Any] = {
+    "name": "payment_reminder",
+    "language": "en_US",
+    "params": ["Ada", "€12.50", "1 May"],
+}
+REMINDER_TEXT = "Hi Ada, your payment of €12.50 is due on 1 May."
+
+
+def _template(django_capture_on_commit_callbacks, **overrides) -> OutboundMessage:
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        message_id = template_send(**{"to": TO, **REMINDER, **overrides})
+    assert _woken(callbacks) == [message_id]
+    return OutboundMessage.objects.get(pk=message_id)
+
+
+def test_a_template_send_records_the_template_and_its_text_on_one_queued_row(
+    django_capture_on_commit_callbacks,
+):
+    # when
+    message = _template(django_capture_on_commit_callbacks, to="+1 555-123-4567")
+    # then one row, queued like a one-part reply, saying what is sent and what is read
+    assert (message.status, message.position, message.batch_size) == ("queued", 0, 1)
+    assert message.contact.wa_id == TO
+    assert (message.template_name, message.template_language) == ("payment_reminder", "en_US")
+    assert message.template_params == ["Ada", "€12.50", "1 May"]
+    assert message.body == REMINDER_TEXT
+
+
+def test_a_queued_template_goes_out_as_meta_s_template_request(
+    standin, django_capture_on_commit_callbacks
+):
+    # given
+    message = _template(django_capture_on_commit_callbacks)
+    # when
+    assert message_send(message_id=message.pk).result == "sent"
+    # then the API got the template with its parameters, and read its text
+    [request] = standin.delivered()
+    assert request.payload["type"] == "template"
+    assert request.payload["template"]["name"] == "payment_reminder"
+    assert request.payload["biz_opaque_callback_data"] == f"outbound:{message.pk}"
+    assert request.body == REMINDER_TEXT
+    message = _refresh(message)
+    assert (message.status, message.wamid, message.attempts) == ("sent", request.wamid, 1)
+
+
+def test_a_text_row_still_goes_out_as_a_text(standin, django_capture_on_commit_callbacks):
+    [message] = _queue(1, django_capture_on_commit_callbacks)
+    assert message_send(message_id=message.pk).result == "sent"
+    [request] = standin.delivered()
+    assert request.payload["type"] == "text"
+    assert "template" not in request.payload
+
+
+def test_a_template_waits_for_the_reply_before_it_and_keeps_the_spacing(
+    whatsapp_settings, standin, django_capture_on_commit_callbacks
+):
+    # given parts 2 s apart, a two-part reply, then a template to the same contact
+    whatsapp_settings.WHATSAPP_PART_SPACING_SECONDS = 2.0
+    reply = _queue(2, django_capture_on_commit_callbacks)
+    template = _template(django_capture_on_commit_callbacks)
+    # then it is planned behind the reply, one spacing after its last part
+    gap = (template.scheduled_at - reply[-1].scheduled_at).total_seconds()
+    assert gap == pytest.approx(2.0, abs=0.01)
+    # and when it wakes early it waits for its turn, like any part
+    OutboundMessage.objects.filter(pk=template.pk).update(next_attempt_at=timezone.now())
+    assert message_send(message_id=template.pk).result == "waiting"
+    assert standin.received() == []
+
+
+def test_a_template_whose_throughput_turn_is_far_off_gives_the_attempt_back(
+    whatsapp_settings, standin, django_capture_on_commit_callbacks
+):
+    # given a number at 1 message a second whose next 6 turns are taken
+    whatsapp_settings.WHATSAPP_MESSAGES_PER_SECOND = 1
+    for _ in range(6):
+        pacing.number_limiter().reserve(max_wait=60)
+    message = _template(django_capture_on_commit_callbacks)
+    # when / then it waits for its turn like a text
+    assert _later(message_send(message_id=message.pk)) > 3.9
+    message = _refresh(message)
+    assert (message.status, message.attempts, message.waiting_for) == ("queued", 0, "throughput")
+    assert standin.received() == []
+
+
+def _meta_refuses(code: int, standin, monkeypatch) -> str:
+    """Have Meta refuse the reminder with ``code``; the language to send it in."""
+    body = TEMPLATES["payment_reminder"]["en_US"]
+    if code == 132001:
+        # The app's registry has a language Meta never approved.
+        monkeypatch.setitem(TEMPLATES["payment_reminder"], "de_DE", body)
+        return "de_DE"
+    if code == 132000:
+        # Meta's approved text has one placeholder more than the app's copy.
+        standin.add_template("payment_reminder", "en_US", body + " Ref. {{4}}")
+    elif code == 132005:
+        standin.add_template("payment_reminder", "en_US", body + " " + "." * 1000)
+    elif code in (132015, 132016):
+        standin.set_template_status("payment_reminder", "en_US", TEMPLATE_STATUS[code])
+    else:
+        # Format and policy checks the stand-in does not model: Meta's answer, injected.
+        standin.add_fault(code=code, body_contains=REMINDER_TEXT)
+    return "en_US"
+
+
+TEMPLATE_STATUS = {132015: "PAUSED", 132016: "DISABLED"}
+
+
+@pytest.mark.parametrize("code", [132000, 132001, 132005, 132007, 132012, 132015, 132016])
+def test_a_template_meta_refuses_fails_at_once_with_meta_s_text_and_is_never_retried(
+    standin, monkeypatch, django_capture_on_commit_callbacks, code
+):
+    # given Meta refusing the template, and a text queued behind it to the same contact
+    language = _meta_refuses(code, standin, monkeypatch)
+    message = _template(django_capture_on_commit_callbacks, language=language)
+    with django_capture_on_commit_callbacks(execute=False):
+        [behind] = text_send_staggered(to=TO, text="after the template")
+    # when
+    with django_capture_on_commit_callbacks(execute=False) as woken:
+        outcome = message_send(message_id=message.pk)
+    # then the row failed on its first attempt with Meta's code and text, and is not retried
+    assert outcome.result == "failed"
+    message = _refresh(message)
+    assert (message.status, message.attempts, message.last_error_code) == ("failed", 1, code)
+    assert message.last_error_text.startswith(f"({code}) (#{code}) ")
+    assert message.failed_at is not None
+    assert message_send(message_id=message.pk).result == "skipped"
+    assert len(standin.received()) == 1
+    # and the contact's next message is woken, not held behind it
+    assert _woken(woken) == [behind]

@@ -1,15 +1,18 @@
-"""Bad numbers and texts are refused by the services before anything is stored."""
+"""Bad numbers, texts and template sends are refused by the services before anything is
+stored."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
 from whatsapp.commands import send_reply
 from whatsapp.models import Contact, OutboundMessage
-from whatsapp.services import text_send_staggered
+from whatsapp.services import template_send, text_send_staggered
 from whatsapp.tasks import send_reply as send_reply_task
 from whatsapp.text import MAX_TEXT_LENGTH
-from whatsapp.validation import RecipientInvalid, TextInvalid
+from whatsapp.validation import RecipientInvalid, TemplateInvalid, TextInvalid
 
 pytestmark = pytest.mark.django_db
 
@@ -116,3 +119,68 @@ def test_the_reply_task_refuses_a_bad_number(django_capture_on_commit_callbacks)
     with pytest.raises(RecipientInvalid):
         send_reply_task.run(to="12", text="hello")
     assert _nothing_stored()
+
+
+# --- templates ----------------------------------------------------------------------------------
+
+REMINDER: dict[str, Any] = {
+    "name": "payment_reminder",
+    "language": "en_US",
+    "params": ["Ada", "€12", "1 May"],
+}
+
+
+BAD_TEMPLATE_SENDS = [
+    pytest.param(
+        {"name": "payment_remind"},
+        r"unknown template 'payment_remind'; the app knows payment_received, payment_reminder "
+        r"\(whatsapp/message_templates.py\)",
+        id="unknown-name",
+    ),
+    pytest.param(
+        {"language": "fr_FR"}, "payment_reminder has no language 'fr_FR'; it has en_US", id="fr"
+    ),
+    pytest.param(
+        {"language": ""}, "the language of payment_reminder is missing; it has en_US", id="none"
+    ),
+    pytest.param({"params": ["Ada", "€12"]}, "takes 3 parameters, got 2", id="too-few"),
+    pytest.param({"params": ["Ada", "€12", "1 May", "4"]}, "takes 3 parameters, got 4", id="more"),
+    pytest.param({"params": ["Ada", " ", "1 May"]}, "parameter 2 of payment_reminder is empty"),
+    pytest.param({"params": ["Ada", 12, "1 May"]}, "parameter 2 .* must be a string, got int"),
+    pytest.param({"params": "Ada"}, "must be a list of strings, not a string", id="one-string"),
+    pytest.param(
+        {"params": ["Ada", "€12", "1 May\n2026"]},
+        "parameter 3 of payment_reminder holds a line break, a tab or more than 4 spaces",
+        id="line-break",
+    ),
+    pytest.param(
+        {"params": ["Ada", "x" * 1000, "1 May"]},
+        "payment_reminder with these parameters is 1041 characters long, more than the 1024",
+        id="too-long",
+    ),
+    pytest.param({"to": "07700900123"}, "starts with 0", id="not-a-number"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "message"), BAD_TEMPLATE_SENDS)
+def test_a_bad_template_send_is_refused_naming_the_problem_and_nothing_is_stored(
+    overrides, message, django_capture_on_commit_callbacks
+):
+    # given one good template queued already
+    with django_capture_on_commit_callbacks(execute=False):
+        template_send(**{"to": TO, **REMINDER})
+    before = (Contact.objects.count(), OutboundMessage.objects.count())
+    assert before == (1, 1)
+    # when / then
+    error = RecipientInvalid if "to" in overrides else TemplateInvalid
+    with pytest.raises(error, match=message):
+        template_send(**{"to": TO, **REMINDER, **overrides})
+    assert (Contact.objects.count(), OutboundMessage.objects.count()) == before
+
+
+def test_a_template_takes_a_text_of_up_to_1024_characters(django_capture_on_commit_callbacks):
+    # "Hi Ada, your payment of  is due on 1 May." leaves 983 characters for the amount
+    params = ["Ada", "x" * 983, "1 May"]
+    with django_capture_on_commit_callbacks(execute=False):
+        message_id = template_send(to=TO, name="payment_reminder", language="en_US", params=params)
+    assert len(OutboundMessage.objects.get(pk=message_id).body) == 1024

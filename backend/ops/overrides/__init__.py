@@ -7,9 +7,9 @@ of them (read each override against the new version, then update the table), whe
 override relies on is gone or has another signature, and, where the upstream fault can be shown
 in a test, once upstream has fixed it (the override can then go).
 
-Not here, because they use documented extension points only: the beat scheduler (``ops.beat``,
-Celery's ``beat_scheduler``), the bootsteps of ``ops.liveness`` and ``ops.worker_schedule``, and
-gunicorn's settings (``config.gunicorn``). docs/workers.md, "Where the project overrides Celery".
+Not here, because they use documented extension points only: the bootsteps of ``ops.liveness``
+and ``ops.worker_schedule``, and gunicorn's settings (``config.gunicorn``). docs/workers.md,
+"Where the project overrides Celery".
 """
 
 from __future__ import annotations
@@ -36,11 +36,22 @@ UPSTREAM: dict[str, tuple[str, str | None]] = {
         None,
     ),
     "shutdown": (
-        "Celery's stop-signal handlers and warm shutdown on green pools",
-        "https://github.com/celery/celery/issues/6111",
+        "Celery's stop-signal handlers on green pools: its soft shutdown sleeps in a signal "
+        "handler, which raises BlockingSwitchOutError in gevent's hub (the same design fails "
+        "on eventlet, the report linked)",
+        "https://github.com/celery/celery/issues/10083",
     ),
     "connections": (
-        "kombu's Redis max_connections (10) and py-amqp publisher confirms under gevent",
+        "kombu's Redis max_connections (10 per process): acknowledgements lost under gevent",
         "https://github.com/celery/celery/issues/1350",
+    ),
+    "connections.confirm_publish": (
+        "py-amqp publisher confirms: two greenlets publishing on one connection hang",
+        None,
+    ),
+    "beat": (
+        "celery.beat.Scheduler's private heap and reserve(): one sending beat under a Redis "
+        "lock, the last runs kept in Redis (Celery has no such option)",
+        None,
     ),
 }

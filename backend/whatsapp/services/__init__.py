@@ -14,6 +14,7 @@ from whatsapp.services.sending import (
     message_requeue,
     message_send,
     message_send_carrying,
+    template_send,
     text_send_staggered,
 )
 from whatsapp.services.statuses import message_status_apply
@@ -39,6 +40,7 @@ __all__ = [
     "message_sweep",
     "send_countdown",
     "status_event_record",
+    "template_send",
     "text_send_staggered",
     "webhook_event_process",
     "webhook_event_reprocess",

@@ -8,6 +8,7 @@ to the database instead of seven; docs/whatsapp.md, "The send path in two statem
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from whatsapp.message_templates import TemplateMessage
 from whatsapp.models import (
     ACCEPTED_STATUSES,
     PENDING_STATUSES,
@@ -61,7 +63,7 @@ WHERE {M}.id = %(id)s AND {M}.status = '{OutboundStatus.QUEUED}'
     WHERE s.contact_id = {M}.contact_id AND s.status IN {_in(ACCEPTED_STATUSES)}
       AND s.claimed_at > %(spaced_after)s)
 RETURNING {M}.contact_id, {M}.batch, {M}.position, {M}.batch_size, {M}.scheduled_at,
-  {M}.attempts, {M}.body,
+  {M}.attempts, {M}.body, {M}.template_name, {M}.template_language, {M}.template_params,
   (SELECT c.wa_id FROM {_CONTACTS} AS c WHERE c.id = {M}.contact_id),
   (SELECT p.pair_burst_start {_PAIR}, (SELECT p.pair_burst_count {_PAIR},
   (SELECT p.pair_free_at {_PAIR}
@@ -97,6 +99,8 @@ class Claimed:
     scheduled_at: dt.datetime
     attempts: int
     body: str
+    # What is sent when the message is a template (else ``body``, as a text).
+    template: TemplateMessage | None
     wa_id: str
     pair: PairState | None
 
@@ -137,7 +141,8 @@ def message_claim(*, message_id: int, now: dt.datetime, spacing: float) -> Claim
         row = cursor.fetchone()
     if row is None:
         return None
-    contact_id, batch, position, batch_size, scheduled_at, attempts, body, wa_id, *pair = row
+    contact_id, batch, position, batch_size, scheduled_at, attempts, body, *rest = row
+    template_name, template_language, template_params, wa_id, *pair = rest
     burst_start, burst_count, free_at = pair
     return Claimed(
         id=message_id,
@@ -148,6 +153,7 @@ def message_claim(*, message_id: int, now: dt.datetime, spacing: float) -> Claim
         scheduled_at=_datetime(scheduled_at),
         attempts=attempts,
         body=body,
+        template=_template(template_name, template_language, template_params),
         wa_id=wa_id,
         pair=None
         if free_at is None
@@ -178,6 +184,14 @@ def message_sent_mark(
     if next_id is not None:
         following = NextQueued(next_id, _datetime(scheduled_at), _datetime(next_attempt_at))
     return Recorded(statuses_waiting=bool(statuses_waiting), following=following)
+
+
+def _template(name: str, language: str, params: list[str] | str) -> TemplateMessage | None:
+    if not name:
+        return None
+    # The drivers hand a JSON column to raw SQL as its text (Django parses it for the ORM only).
+    values = json.loads(params) if isinstance(params, str) else params
+    return TemplateMessage(name, language, tuple(values))
 
 
 def _adapt(moment: dt.datetime) -> Any:

@@ -1,4 +1,5 @@
-"""Sending: split a text into staggered parts, and the claim-and-send step for one message.
+"""Sending: split a text into staggered parts, queue a template, and the claim-and-send step for
+one message.
 
 A task is only a wake-up call; the row decides whether, when and in which order it is sent
 (docs/whatsapp.md, "Rows are the source of truth").
@@ -11,6 +12,7 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -22,6 +24,7 @@ from django.utils import timezone
 from ops.db import connection_release, until_database_answers
 from whatsapp import carry, dispatch, pacing, selectors
 from whatsapp.client import (
+    SentMessage,
     WhatsAppAuthError,
     WhatsAppError,
     WhatsAppPairRateLimitError,
@@ -29,6 +32,7 @@ from whatsapp.client import (
     WhatsAppTransientError,
     get_client,
 )
+from whatsapp.message_templates import TemplateMessage
 from whatsapp.models import Contact, OutboundMessage, OutboundStatus, WaitingFor
 from whatsapp.pair import PairRule, PairState, first_burst, pair_rule
 from whatsapp.services import claim
@@ -40,7 +44,7 @@ from whatsapp.services.waking import (
     message_wake_next,
     send_countdown,
 )
-from whatsapp.validation import recipient_normalize, text_parts
+from whatsapp.validation import recipient_normalize, template_text, text_parts
 
 logger = logging.getLogger(__name__)
 
@@ -103,8 +107,39 @@ def text_send_staggered(*, to: str, text: str) -> list[int]:
     enqueued. Each part, once final, wakes the next at its due time (``message_wake_next``), so
     a reply costs one wake-up per part, however long. Returns the OutboundMessage ids in order.
     """
+    return _messages_queue(wa_id=recipient_normalize(to), bodies=text_parts(text))
+
+
+def template_send(*, to: str, name: str, language: str, params: Sequence[str]) -> int:
+    """Queue the approved template ``name`` in ``language`` to ``to``, its placeholders filled
+    with ``params`` in order: one message, queued and sent like a one-part reply. Returns its
+    OutboundMessage id.
+
+    The template must be in ``whatsapp.message_templates.TEMPLATES``. A bad number, an unknown
+    template or language, a wrong parameter count or an empty parameter raises
+    ``whatsapp.validation.OutboundInvalid`` (a ValueError) before anything is stored. The row
+    keeps the template, its language and parameters (what is sent) and, as ``body``, the text
+    with them filled in (what the contact reads).
+    """
     wa_id = recipient_normalize(to)
-    parts = text_parts(text)
+    text = template_text(name=name, language=language, params=params)
+    template = TemplateMessage(name=name, language=language, params=tuple(params))
+    [message_id] = _messages_queue(wa_id=wa_id, bodies=[text], template=template)
+    return message_id
+
+
+def _messages_queue(
+    *, wa_id: str, bodies: list[str], template: TemplateMessage | None = None
+) -> list[int]:
+    """One row per body, in one transaction, each due when the part spacing and the pair rule
+    allow; the first is enqueued after commit."""
+    sent_as: dict[str, object] = {}
+    if template is not None:
+        sent_as = {
+            "template_name": template.name,
+            "template_language": template.language,
+            "template_params": list(template.params),
+        }
     spacing = dt.timedelta(seconds=settings.WHATSAPP_PART_SPACING_SECONDS)
     rule = pair_rule()
     batch = uuid.uuid4()
@@ -114,19 +149,20 @@ def text_send_staggered(*, to: str, text: str) -> list[int]:
         state, start = _contact_plan_start(
             contact_id=contact.pk, rule=rule, now=now, spacing=spacing
         )
-        planned = rule.plan(state, start=start, parts=len(parts), spacing=spacing)
+        planned = rule.plan(state, start=start, parts=len(bodies), spacing=spacing)
         rows = [
             OutboundMessage(
                 contact=contact,
                 body=body,
                 batch=batch,
                 position=position,
-                batch_size=len(parts),
+                batch_size=len(bodies),
                 scheduled_at=due,
                 next_attempt_at=due,
                 waiting_for=WaitingFor.PAIR if held_back else WaitingFor.NOTHING,
+                **sent_as,
             )
-            for position, (body, (due, held_back)) in enumerate(zip(parts, planned, strict=True))
+            for position, (body, (due, held_back)) in enumerate(zip(bodies, planned, strict=True))
         ]
         created = OutboundMessage.objects.bulk_create(rows)
         ids = [row.pk for row in created]
@@ -265,11 +301,7 @@ def message_send(*, message_id: int, burst: carry.Burst | None = None) -> SendOu
         time.sleep(turn.sleep)
     request_at, requested = timezone.now(), time.monotonic()
     try:
-        sent = get_client().text_send(
-            to=claimed.wa_id,
-            body=claimed.body,
-            callback_data=f"{CALLBACK_PREFIX}{claimed.id}",
-        )
+        sent = _message_post(claimed)
     except WhatsAppAuthError as exc:
         message_fail(message=message, code=exc.code, text=str(exc))
         raise
@@ -355,6 +387,22 @@ def message_send(*, message_id: int, burst: carry.Burst | None = None) -> SendOu
         record, deadline=started + SEND_TIME_LIMIT_SECONDS - RECORD_MARGIN_SECONDS
     )
     return SendOutcome("sent", carry=carried)
+
+
+def _message_post(claimed: claim.Claimed) -> SentMessage:
+    """The API request a claimed message makes: its template when it has one, else its text."""
+    client = get_client()
+    callback_data = f"{CALLBACK_PREFIX}{claimed.id}"
+    template = claimed.template
+    if template is None:
+        return client.text_send(to=claimed.wa_id, body=claimed.body, callback_data=callback_data)
+    return client.template_send(
+        to=claimed.wa_id,
+        name=template.name,
+        language=template.language,
+        params=template.params,
+        callback_data=callback_data,
+    )
 
 
 def _not_claimed(*, message_id: int, now: dt.datetime, spacing: float) -> SendOutcome:
