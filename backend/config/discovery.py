@@ -3,8 +3,9 @@
 The apps are the packages in ``backend/`` that hold an ``apps.py`` (``project_apps``). An app
 may own ``settings`` (its settings, read from the environment after the core's),
 ``schedules.BEAT_SCHEDULE`` (beat entries) and ``schedules.WORKER_SCHEDULE`` (what workers run
-by themselves, ``ops.worker_schedule``), both in one shape (``config.periodic``), and
-``routes.TASK_ROUTES`` (task routes). Removing an app is deleting its folder.
+by themselves, ``ops.worker_schedule``), both in one shape (``config.periodic``),
+``routes.TASK_ROUTES`` (task routes) and ``doctor.CHECKS`` (its live checks in ``make doctor``).
+Removing an app is deleting its folder.
 
 Beat entries carry ``options.expires`` (a backlog after downtime does not replay stale runs);
 ``ops.checks`` proves every entry and route reaches a queue some worker consumes.
@@ -93,6 +94,11 @@ def beat_schedule(apps: Iterable[str]) -> dict[str, PeriodicTask]:
 
 def worker_schedule(apps: Iterable[str]) -> dict[str, PeriodicTask]:
     return _contributions(apps, "schedules", "WORKER_SCHEDULE")
+
+
+def doctor_checks(apps: Iterable[str]) -> dict[str, Any]:
+    """The apps' live checks for ``manage.py doctor``: subject -> a callable returning findings."""
+    return _contributions(apps, "doctor", "CHECKS")
 
 
 def task_routes(apps: Iterable[str]) -> dict[str, dict[str, str]]:

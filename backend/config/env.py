@@ -182,6 +182,22 @@ class Env:
     ) -> builtins.int:
         return self._number(name, default, minimum, maximum, int, "an integer")
 
+    def limit(
+        self, name: builtins.str, default: builtins.int | None, *, minimum: builtins.int = 1
+    ) -> builtins.int | None:
+        """A whole number of at least ``minimum``, or ``unlimited`` (any case): None."""
+        value = self._raw(name)
+        if value is None or value.strip() == "":
+            return default
+        if value.strip().lower() == "unlimited":
+            return None
+        if not value.strip().isdigit() or int(value) < minimum:
+            raise EnvError(
+                f"{name} must be a whole number of at least {minimum} or 'unlimited', "
+                f"got {value!r}."
+            )
+        return int(value)
+
     def float(
         self,
         name: builtins.str,

@@ -19,6 +19,7 @@ from amqp.exceptions import AMQPError
 from celery import Celery
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 from django.conf import settings
+from django.db import DatabaseError
 from kombu.exceptions import OperationalError
 
 from config.env import is_redis_url
@@ -315,7 +316,7 @@ def check_round_trips(
 def _reading(subject: str, source: str, read: Callable[[], list[Finding]]) -> list[Finding]:
     try:
         return read()
-    except (redis.RedisError, AMQPError, OperationalError, OSError) as exc:
+    except (redis.RedisError, AMQPError, OperationalError, OSError, DatabaseError) as exc:
         return [Finding(Status.FAIL, subject, f"could not read {source}: {exc}")]
 
 
@@ -325,7 +326,10 @@ def run(
     *,
     timeout: float = 3.0,
     canary_interval: float = 60.0,
+    app_checks: dict[str, Callable[[], list[Finding]]] | None = None,
 ) -> list[Finding]:
+    """Every live check; ``app_checks`` are the apps' own (``doctor.CHECKS``, config.discovery),
+    reported after the core's."""
     unreachable = check_broker_connection(app)
     if unreachable is not None:
         return [unreachable]
@@ -342,4 +346,9 @@ def run(
             "canaries", "Redis", lambda: check_canaries(app, queues, interval=canary_interval)
         ),
         *check_round_trips(app, queues, timeout=max(timeout, 5.0)),
+        *(
+            finding
+            for subject, check in (app_checks or {}).items()
+            for finding in _reading(subject, "its data", check)
+        ),
     ]

@@ -5,13 +5,21 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from whatsapp import services
-from whatsapp.models import Contact, InboundMessage, OutboundMessage, StatusEvent, WebhookEvent
+from whatsapp.models import (
+    Contact,
+    InboundMessage,
+    OutboundMessage,
+    Payment,
+    PaymentReminder,
+    StatusEvent,
+    WebhookEvent,
+)
 from whatsapp.services.errors import graph_error_code, graph_errors
 
 
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
-    list_display = ("wa_id", "profile_name", "last_inbound_at", "created_at")
+    list_display = ("wa_id", "profile_name", "last_inbound_at", "limit_counted_at", "created_at")
     search_fields = ("wa_id", "profile_name")
     date_hierarchy = "created_at"
 
@@ -124,3 +132,19 @@ class WebhookEventAdmin(admin.ModelAdmin):
         for event in queryset:
             services.webhook_event_reprocess(event_id=event.pk)
         self.message_user(request, f"{queryset.count()} event(s) queued for processing.")
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    list_display = ("id", "contact", "amount", "due_on", "paid_at")
+    list_filter = ("due_on", "paid_at")
+    search_fields = ("contact__wa_id",)
+    raw_id_fields = ("contact",)
+
+
+@admin.register(PaymentReminder)
+class PaymentReminderAdmin(admin.ModelAdmin):
+    list_display = ("id", "contact", "payment", "day", "message")
+    list_filter = ("day",)
+    search_fields = ("contact__wa_id",)
+    raw_id_fields = ("contact", "payment", "message")

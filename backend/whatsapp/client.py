@@ -64,6 +64,10 @@ class WhatsAppPermanentError(WhatsAppError):
     """The message cannot be delivered as it is; retrying will not help."""
 
 
+class WhatsAppMessagingLimitError(WhatsAppError):
+    """131048: the portfolio reached its messaging limit; hold the message, do not retry soon."""
+
+
 class WhatsAppAuthError(WhatsAppError):
     """The access token is invalid or expired; every send fails until it is replaced."""
 
@@ -85,6 +89,8 @@ ERROR_CODES: dict[int, type[WhatsAppError]] = {
     131016: WhatsAppTransientError,  # service unavailable
     131057: WhatsAppThroughputError,  # account in maintenance (throughput upgrade)
     131056: WhatsAppPairRateLimitError,  # pair rate limit: retry after 4^X s
+    # past the portfolio's messaging limit ("spam rate limit hit"): held until the count allows
+    131048: WhatsAppMessagingLimitError,
     # the message cannot go out as it is: retrying will not help
     100: WhatsAppPermanentError,  # invalid parameter
     368: WhatsAppPermanentError,  # temporarily blocked for policy violations

@@ -20,6 +20,7 @@ SEND_MESSAGE: Final = "whatsapp.tasks.send_message"
 PROCESS_WEBHOOK_EVENT: Final = "whatsapp.tasks.process_webhook_event"
 SWEEP: Final = "whatsapp.tasks.sweep"
 SEND_REPLY: Final = "whatsapp.tasks.send_reply"
+PAYMENT_REMINDERS: Final = "whatsapp.tasks.payment_reminders"
 
 
 def message_send_on_commit(*, message_id: int, countdown: float = 0.0) -> None:

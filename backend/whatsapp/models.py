@@ -10,7 +10,12 @@ class Contact(models.Model):
 
     wa_id = models.CharField(max_length=32, unique=True)
     profile_name = models.CharField(max_length=255, blank=True)
+    # The contact's last message to us, by the webhook's timestamp: it opens Meta's 24-hour
+    # window (whatsapp.window).
     last_inbound_at = models.DateTimeField(null=True, blank=True)
+    # When a business-initiated message to the contact last counted against Meta's messaging
+    # limit (whatsapp.services.messaging_limit).
+    limit_counted_at = models.DateTimeField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -20,6 +25,8 @@ class Contact(models.Model):
 
 class OutboundStatus(models.TextChoices):
     QUEUED = "queued"
+    # Past Meta's messaging limit: goes when the count allows (services.messaging_limit).
+    HELD = "held"
     SENDING = "sending"
     SENT = "sent"
     DELIVERED = "delivered"
@@ -34,6 +41,8 @@ class WaitingFor(models.TextChoices):
     THROUGHPUT = "throughput", "its turn at the number's throughput level"
     PAIR = "pair", "the pair rule: the time the contact's last burst borrowed"
     WORKER = "worker", "a worker-io process free to carry its reply's burst"
+    MESSAGING_LIMIT = "messaging_limit", "a free place under the messaging limit"
+    LIMIT_REFUSED = "limit_refused", "Meta refused it for the messaging limit (131048)"
 
 
 # Statuses after which a message no longer holds back the next one to the same contact.
@@ -165,3 +174,42 @@ class StatusEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.wamid} {self.status}"
+
+
+class Payment(models.Model):
+    """A payment a contact owes by a date: what the daily reminder (services.reminders) reads.
+    The example of business-initiated work; in your project, your own model takes its place."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="payments")
+    # As the contact reads it, currency included: "€12.50".
+    amount = models.CharField(max_length=32)
+    due_on = models.DateField()
+    paid_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["due_on", "contact"], name="whatsapp_payment_due")]
+
+    def __str__(self) -> str:
+        return f"{self.amount} due {self.due_on} from {self.contact_id}"
+
+
+class PaymentReminder(models.Model):
+    """One day's reminder to one contact, stored with its message in one transaction: the unique
+    (contact, day) makes it once a day however often the run is repeated or cut short."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="payment_reminders")
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="reminders")
+    day = models.DateField()
+    message = models.OneToOneField(
+        OutboundMessage, on_delete=models.PROTECT, related_name="payment_reminder"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["contact", "day"], name="whatsapp_reminder_once_a_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"reminder of {self.payment_id} on {self.day}"

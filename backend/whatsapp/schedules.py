@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from celery.schedules import crontab
+
 from config.periodic import PeriodicTask
-from whatsapp.dispatch import SWEEP
+from whatsapp.dispatch import PAYMENT_REMINDERS, SWEEP
 
 SWEEP_INTERVAL_SECONDS = 60.0
 # How often each worker-io sweeps by itself, with or without beat.
@@ -15,6 +17,14 @@ BEAT_SCHEDULE: dict[str, PeriodicTask] = {
         "schedule": SWEEP_INTERVAL_SECONDS,
         # A sweep that could not run within its interval is replaced by the next one.
         "options": {"expires": SWEEP_INTERVAL_SECONDS - 5},
+    },
+    # The day's payment reminders at 09:00 (TIME_ZONE), then every hour until 18:00: a run is
+    # repeatable, so the later ones remind only whom an earlier run missed (a worker that died
+    # mid-run, a payment added since). services.reminders.
+    "whatsapp-payment-reminders": {
+        "task": PAYMENT_REMINDERS,
+        "schedule": crontab(minute="0", hour="9-18"),
+        "options": {"expires": 3000},
     },
 }
 

@@ -47,3 +47,13 @@ WHATSAPP_PAIR_BURST = env.int("WHATSAPP_PAIR_BURST", 45, minimum=1, maximum=45)
 # The replies' bursts one worker-io process carries at once (whatsapp.carry); a reply beyond them
 # waits for a free one instead of slowing them all until their bursts break.
 WHATSAPP_BURSTS_PER_WORKER = env.int("WHATSAPP_BURSTS_PER_WORKER", 20, minimum=1)
+
+# Meta's messaging limit: unique users reached by business-initiated messages (templates outside
+# their 24-hour window) in a moving 24 h, per business portfolio: 250, 2000, 10000, 100000 or
+# unlimited (the level WhatsApp Manager shows). Sends past it are held, not failed.
+WHATSAPP_MESSAGING_LIMIT = env.limit("WHATSAPP_MESSAGING_LIMIT", 250)
+# How long a business-initiated message Meta refused for the messaging limit (131048) is held
+# before it is tried again.
+WHATSAPP_LIMIT_REFUSED_HOLD_SECONDS = env.float(
+    "WHATSAPP_LIMIT_REFUSED_HOLD_SECONDS", 3600.0, minimum=1
+)

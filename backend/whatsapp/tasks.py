@@ -18,6 +18,7 @@ from ops.db import DATABASE_UNAVAILABLE, database_retry_countdown
 from ops.queues import messages_waiting
 from whatsapp import dispatch, services
 from whatsapp.client import WhatsAppAuthError
+from whatsapp.validation import WindowClosed
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,8 @@ def process_webhook_event(event_id: int) -> bool:
 )
 def sweep(stuck_after: float | None = None, behind_backlog: bool = False) -> dict[str, int]:
     """Periodic (beat, and each worker-io): recover messages and webhook events whose task was
-    lost, overdue by ``stuck_after`` seconds (default WHATSAPP_SWEEP_AFTER_SECONDS).
+    lost, overdue by ``stuck_after`` seconds (default WHATSAPP_SWEEP_AFTER_SECONDS), and queue
+    again the messages held for the messaging limit once the count allows.
 
     While wake-ups still wait in the ``io`` queue, an overdue row may simply be behind them, and
     enqueueing it again would add work exactly when the worker is behind: queued rows and events
@@ -103,7 +105,8 @@ def sweep(stuck_after: float | None = None, behind_backlog: bool = False) -> dic
         stuck_after=stuck_after, overdue_queued=queued_too, due_later=behind_backlog
     )
     events = services.webhook_event_sweep(stuck_after=stuck_after) if queued_too else []
-    return {"messages": len(messages), "events": len(events)}
+    held = services.held_release()
+    return {"messages": len(messages), "events": len(events), "held": len(held)}
 
 
 @shared_task(
@@ -114,5 +117,28 @@ def sweep(stuck_after: float | None = None, behind_backlog: bool = False) -> dic
     time_limit=30,
 )
 def send_reply(to: str, text: str) -> int:
-    """A reply another app asked for (``commands.send_reply``): store and send its parts."""
-    return len(services.text_send_staggered(to=to, text=text))
+    """A reply another app asked for (``commands.send_reply``): store and send its parts; none
+    if the contact's 24-hour window closed meanwhile (logged)."""
+    try:
+        return len(services.text_send_staggered(to=to, text=text))
+    except WindowClosed as exc:
+        logger.warning("reply to %s not sent: %s", to, exc)
+        return 0
+
+
+@shared_task(
+    name=dispatch.PAYMENT_REMINDERS,
+    # Back to the queue if its worker dies mid-run; a run that does get lost, or is cut off by its
+    # time limit, is made up by the next one (beat runs it hourly through the day): the rows say
+    # who was reminded. (The limit stays under the broker's redelivery timeout: ops.E020.)
+    acks_late=True,
+    soft_time_limit=600,
+    time_limit=660,
+    autoretry_for=DATABASE_UNAVAILABLE,
+    retry_backoff=True,
+    retry_backoff_max=60,
+    max_retries=DATABASE_RETRIES,
+)
+def payment_reminders() -> int:
+    """Beat's daily payment reminder (services.reminders); returns how many it reminded."""
+    return services.payment_reminders_send()

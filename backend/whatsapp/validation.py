@@ -40,6 +40,10 @@ class TemplateInvalid(OutboundInvalid):
     pass
 
 
+class WindowClosed(OutboundInvalid):
+    """A text to a contact outside its 24-hour window (whatsapp.window): only a template goes."""
+
+
 def recipient_normalize(raw: str) -> str:
     """The wa_id (E.164 digits) for ``raw``, which may start with '+' and contain spaces and
     hyphens; anything else (letters, brackets, a leading 0 or 00) is refused."""

@@ -17,6 +17,7 @@ BENCHMARKS = {
     "io": "io_throughput.py",
     "stagger": "stagger.py",
     "webhook": "webhook_ingest.py",
+    "reminders": "reminders.py",
 }
 CHART = "whatsapp-sends.png"
 
@@ -34,6 +35,8 @@ def sections(results: dict[str, dict[str, Any]], docs: Path) -> list[str]:
         lines += _stagger(results["stagger"])
     if "webhook" in results:
         lines += _webhook(results["webhook"])
+    if "reminders" in results:
+        lines += _reminders(results["reminders"])
     return lines
 
 
@@ -94,6 +97,33 @@ def _io(io: dict[str, Any], chart_name: str | None) -> list[str]:
     if chart_name:
         lines += [f"![sends per second per configuration]({chart_name})", ""]
     return lines
+
+
+def _reminders(re: dict[str, Any]) -> list[str]:
+    first = re["cases"][0]
+    lines = [
+        "### The daily reminder (`bench/whatsapp/reminders.py`)",
+        "",
+        f"Beat's reminder task for {first['contacts']:,} contacts with a payment due in 3 days,"
+        " none of whom wrote (each reminder is a `payment_reminder` template, counting against"
+        " the messaging limit), run on one of two worker-io nodes that send at the number's"
+        f" level, {first['level']}/s; the stand-in answers after {re['latency'] * 1000:.0f} ms"
+        " and enforces the level, the pair rule and the same messaging limit. Time: from the"
+        " task's start to the last accepted message, against the ideal, sent / level.",
+        "",
+        "| messaging limit | reminders | sent | held | failed | time | ideal | time / ideal"
+        " | stand-in refusals |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in re["cases"]:
+        limit = "unlimited" if c["messaging_limit"] is None else f"{c['messaging_limit']:,}"
+        refusals = ", ".join(f"{k}: {v}" for k, v in c["refusals"].items()) or "none"
+        lines.append(
+            f"| {limit} | {c['reminders']:,} | {c['sent']:,} | {c['held']:,} | {c['failed']:,}"
+            f" | {c['seconds']:.1f} s | {c['ideal_seconds']:.1f} s | {c['time_ratio']:.3f}"
+            f" | {refusals} |"
+        )
+    return [*lines, ""]
 
 
 def _limits(li: dict[str, Any]) -> list[str]:

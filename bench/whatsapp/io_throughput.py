@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import bare_worker_start, bench_parser, worker_start
 from memory import MemorySampler, cpu_seconds, memory_now
-from standin import STANDIN_TOKEN, whatsapp_setup
+from standin import STANDIN_TOKEN, users_wrote, whatsapp_setup
 
 from devstack.standins.whatsapp import WhatsAppStandIn
 
@@ -88,8 +88,16 @@ def _statements() -> dict[str, int]:
     return {query: calls for query, calls in rows}
 
 
-def _project_prepare(args: argparse.Namespace, run_number: int) -> list[Callable[[], None]]:
-    """The replies' rows, committed, and their wake-ups held back to be published at once.
+def _recipients(args: argparse.Namespace, run_number: int) -> list[str]:
+    """A run's recipients, one a message."""
+    return [f"44{run_number:03d}{number:07d}" for number in range(args.messages)]
+
+
+def _project_prepare(
+    args: argparse.Namespace, run_number: int, standin: WhatsAppStandIn
+) -> list[Callable[[], None]]:
+    """The replies' rows, committed, and their wake-ups held back to be published at once; each
+    recipient wrote first (their 24-hour window open at the app and the stand-in).
 
     The tables are vacuumed and analyzed first, as autovacuum keeps them in service: after a
     run's rows are deleted and as many inserted, the planner's statistics are stale and the
@@ -101,24 +109,33 @@ def _project_prepare(args: argparse.Namespace, run_number: int) -> list[Callable
     from whatsapp import dispatch
     from whatsapp.services import text_send_staggered
 
+    recipients = _recipients(args, run_number)
+    users_wrote(standin, recipients)
     # One transaction, so no sweep takes a row for lost while the rest are created; the
     # wake-ups are held back and published below, at once.
     with transaction.atomic(), mock.patch.object(dispatch, "message_send_on_commit"):
         first_parts = [
-            text_send_staggered(to=f"44{run_number:03d}{number:07d}", text=f"bench {number}")[0]
-            for number in range(args.messages)
+            text_send_staggered(to=to, text=f"bench {number}")[0]
+            for number, to in enumerate(recipients)
         ]
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
     return [partial(dispatch.message_send_on_commit, message_id=pk) for pk in first_parts]
 
 
-def _bare_prepare(args: argparse.Namespace, run_number: int) -> list[Callable[[], None]]:
+def _bare_prepare(
+    args: argparse.Namespace, run_number: int, standin: WhatsAppStandIn
+) -> list[Callable[[], None]]:
+    """The bare sends, to recipients who wrote (at the stand-in: the bare task has no
+    database)."""
     import bare_send
 
+    recipients = _recipients(args, run_number)
+    for to in recipients:
+        standin.open_window(to)
     return [
-        partial(bare_send.send.delay, f"44{run_number:03d}{n:07d}", f"bench {n}", f"bare:{n}")
-        for n in range(args.messages)
+        partial(bare_send.send.delay, to, f"bench {n}", f"bare:{n}")
+        for n, to in enumerate(recipients)
     ]
 
 
@@ -146,9 +163,9 @@ def run(config: Config, args: argparse.Namespace, standin: WhatsAppStandIn, run_
         worker = bare_worker_start(log, concurrency=args.concurrency, include=(bare_send,))
     try:
         if config.app == "project":
-            wake_ups = _project_prepare(args, run_number)
+            wake_ups = _project_prepare(args, run_number, standin)
         else:
-            wake_ups = _bare_prepare(args, run_number)
+            wake_ups = _bare_prepare(args, run_number, standin)
         _statements_reset()
         idle = memory_now(worker.pid)
         sampler = MemorySampler(worker.pid).start()
@@ -262,7 +279,7 @@ def memory_rounds(args: argparse.Namespace, standin: WhatsAppStandIn) -> dict[st
             OutboundMessage.objects.all().delete()
             standin.reset()
             standin.latency = args.latency
-            for wake_up in _project_prepare(args, 100 + number):
+            for wake_up in _project_prepare(args, 100 + number, standin):
                 wake_up()
             standin.wait_for(args.messages, timeout=args.timeout)
             time.sleep(1)

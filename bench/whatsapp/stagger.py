@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tempfile
 import threading
@@ -34,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import bench_parser, worker_start
 from memory import MemorySampler, cpu_seconds, memory_now
-from standin import whatsapp_setup
+from standin import users_wrote, whatsapp_setup
 
 from devstack.processes import ServiceProcess
 from devstack.standins.whatsapp import Received, WhatsAppStandIn
@@ -60,16 +61,33 @@ def _ms(values: list[float]) -> dict[str, float]:
 
 
 class Prober:
-    """One-part replies to new contacts at a steady pace, from a thread of their own."""
+    """One-part replies to new contacts at a steady pace, from a thread of their own.
 
-    def __init__(self, interval: float, prefix: str) -> None:
+    The contacts wrote first (their 24-hour windows open): those of ``seconds`` of probes on
+    start(), before anything is timed, and as many again whenever it runs longer."""
+
+    def __init__(
+        self, interval: float, prefix: str, standin: WhatsAppStandIn, seconds: float
+    ) -> None:
         self.interval = interval
         self.prefix = prefix
         self.sent: dict[str, float] = {}
+        self._standin = standin
+        self._ahead = math.ceil(seconds / interval) + 1
+        self._opened = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def _number(self, number: int) -> str:
+        return f"{self.prefix}{number:06d}"
+
+    def _windows_open(self) -> None:
+        """The next ``_ahead`` contacts wrote."""
+        first, self._opened = self._opened, self._opened + self._ahead
+        users_wrote(self._standin, (self._number(n) for n in range(first, self._opened)))
+
     def start(self) -> Prober:
+        self._windows_open()
         self._thread.start()
         return self
 
@@ -81,7 +99,9 @@ class Prober:
         number = 0
         next_at = time.monotonic()
         while not self._stop.is_set():
-            to = f"{self.prefix}{number:06d}"
+            if number >= self._opened:
+                self._windows_open()  # before the probe's time is taken
+            to = self._number(number)
             queued_at = time.time()
             text_send_staggered(to=to, text=f"probe {number}")
             self.sent[to] = queued_at
@@ -102,6 +122,11 @@ class Prober:
         return [arrived[to] - queued for to, queued in self.sent.items()]
 
 
+def _rush_numbers(replies: int, prefix: str) -> list[str]:
+    """The contacts ``_rush_queue`` replies to."""
+    return [f"{prefix}{reply:06d}" for reply in range(replies)]
+
+
 def _rush_queue(replies: int, parts: int, prefix: str) -> None:
     from django.db import transaction
 
@@ -109,8 +134,8 @@ def _rush_queue(replies: int, parts: int, prefix: str) -> None:
 
     text = "\n".join(f"part {n:02d} " + "x" * (PART - 9) for n in range(parts))
     with transaction.atomic():
-        for reply in range(replies):
-            text_send_staggered(to=f"{prefix}{reply:06d}", text=text)
+        for to in _rush_numbers(replies, prefix):
+            text_send_staggered(to=to, text=text)
 
 
 def _rush_result(
@@ -163,7 +188,7 @@ def phase(
         time.sleep(3)  # both processes are burning before anything is measured
     cpu_before = cpu_seconds(workers["worker-cpu"].pid)
 
-    prober = Prober(args.probe_interval, f"44{tag}1").start()
+    prober = Prober(args.probe_interval, f"44{tag}1", standin, args.probe_seconds).start()
     time.sleep(args.probe_seconds)
     prober.stop()
     alone = prober.latencies(standin.wait_for(len(prober.sent), timeout=30))
@@ -172,11 +197,15 @@ def phase(
     standin.reset()
     standin.latency = args.latency
     rush_prefix = f"44{tag}2"
-    prober = Prober(args.probe_interval, f"44{tag}3").start()
+    spacing = settings.WHATSAPP_PART_SPACING_SECONDS
+    rush_probing = (args.parts - 1) * spacing + 1
+    # The rush's contacts wrote first (the stand-in forgot every window on reset()); the
+    # probes' do as their prober starts, with a margin for queueing the rush.
+    users_wrote(standin, _rush_numbers(args.replies, rush_prefix))
+    prober = Prober(args.probe_interval, f"44{tag}3", standin, rush_probing + 10).start()
     started = time.monotonic()
     _rush_queue(args.replies, args.parts, rush_prefix)
-    spacing = settings.WHATSAPP_PART_SPACING_SECONDS
-    time.sleep((args.parts - 1) * spacing + 1)
+    time.sleep(rush_probing)
     prober.stop()
     total = args.replies * args.parts + len(prober.sent)
     # A burst the worker could not carry through its window waits for the time it borrowed.
@@ -212,6 +241,7 @@ def phase(
 def warm_up(args: argparse.Namespace, standin: WhatsAppStandIn) -> None:
     """As many one-part replies as the rush has replies, at once: worker-io's connections to the
     API are then open, as in steady state (a first burst would time TCP connects instead)."""
+    users_wrote(standin, _rush_numbers(args.replies, "449"))
     _rush_queue(args.replies, 1, "449")
     standin.wait_for(args.replies, timeout=60)
 

@@ -3,6 +3,7 @@ with the benchmark's servers pointed at it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from common import Servers, bench_setup
@@ -39,3 +40,24 @@ def whatsapp_setup(
         **{"WHATSAPP_MESSAGES_PER_SECOND": "1000", **env},
     )
     return standin, servers
+
+
+def users_wrote(standin: WhatsAppStandIn, wa_ids: Iterable[str]) -> None:
+    """The users ``wa_ids`` wrote just now: their 24-hour windows are open at the app (each
+    contact's ``last_inbound_at``, the contact created if need be) and at the stand-in, so texts
+    to them go. Before anything is timed: the stand-in forgets its windows on reset()."""
+    from django.utils import timezone
+
+    from whatsapp.models import Contact
+
+    numbers = list(wa_ids)
+    now = timezone.now()
+    Contact.objects.bulk_create(
+        [Contact(wa_id=wa_id, last_inbound_at=now) for wa_id in numbers],
+        batch_size=1000,
+        update_conflicts=True,
+        unique_fields=["wa_id"],
+        update_fields=["last_inbound_at"],
+    )
+    for wa_id in numbers:
+        standin.open_window(wa_id, at=now.timestamp())

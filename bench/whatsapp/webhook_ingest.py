@@ -59,6 +59,8 @@ APP_SECRET = "bench-webhook-app-secret"  # noqa: S105  # pragma: allowlist secre
 VERIFY_TOKEN = "bench-webhook-verify-token"  # noqa: S105  # pragma: allowlist secret (throwaway)
 WEBHOOK_PATH = "/whatsapp/webhook/"
 SAMPLES = REPO.parent / "shared" / "samples"
+# The users the bodies come from and go to.
+USERS = 5000
 
 
 def free_port() -> int:
@@ -68,6 +70,11 @@ def free_port() -> int:
 
 
 # --- requests --------------------------------------------------------------------------------
+
+
+def user(n: int) -> str:
+    """The user of the ``n``-th body."""
+    return f"4479{n % USERS:08d}"
 
 
 def _sample(name: str) -> dict[str, Any] | None:
@@ -90,7 +97,7 @@ class Bodies:
     def next(self) -> bytes:
         n = self.count
         self.count += 1
-        wa_id = f"4479{n % 5000:08d}"
+        wa_id = user(n)
         kind = n % 4
         if kind == 0:
             payload = inbound_text_payload(wa_id=wa_id, text=f"hello {n}", wamid=new_wamid())
@@ -394,6 +401,10 @@ def main() -> int:
         WHATSAPP_APP_SECRET=APP_SECRET,
         WHATSAPP_VERIFY_TOKEN=VERIFY_TOKEN,
     )
+    # Meta knows of every inbound text it delivers: the users' 24-hour windows are open at the
+    # stand-in too, for the help replies (the app opens its own from the webhooks).
+    for n in range(USERS):
+        standin.open_window(user(n))
     try:
         results = run(args, workdir, overrides, servers)
     finally:

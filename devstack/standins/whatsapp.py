@@ -21,8 +21,12 @@ delivered, read) back to the app. ``limits=`` (``--messages-per-second``, ``--pa
 (devstack.standins._whatsapp_limits). Template messages go only for a template it approved
 (``TEMPLATES`` by default, ``--template``/``templates=`` for more) and are refused with Meta's
 132xxx codes otherwise; an accepted one is recorded with its text, placeholders filled in, as
-its body. Its refusals for the limits are counted (``refusals()``, GET /_standin/refusals),
-and those of templates apart (``template_refusals()``). Standard library plus requests only.
+its body. Like Meta it keeps each user's 24-hour customer service window (opened by the inbound
+messages it posts, or ``open_window()``, POST /_standin/window; a text outside it: 131047) and
+the messaging limit (``--messaging-limit`` unique users reached by templates outside their
+window in a moving 24 h; past it: 131048). Its refusals for the limits are counted
+(``refusals()``, GET /_standin/refusals), and those of templates apart (``template_refusals()``).
+Standard library plus requests only.
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ ERRORS: dict[int, tuple[int, str]] = {
     131000: (500, "Something went wrong"),
     131026: (400, "Message undeliverable"),
     131047: (400, "Re-engagement message"),
+    131048: (400, "Spam rate limit hit"),
     131056: (400, "(Business Account, Consumer Account) pair rate limit hit"),
     132000: (400, "Number of parameters does not match the expected number of params"),
     132001: (404, "Template name does not exist in the translation"),
@@ -289,8 +294,10 @@ class WhatsAppStandIn:
         self.status_delay = status_delay
         self.timeout_hold = timeout_hold
         self._random = random.Random(seed)  # noqa: S311 (fault injection, not security)
-        # Without limits given, neither is enforced (a test that wants them says so).
-        self.meta = MetaLimits(limits or Limits(messages_per_second=None, pair_interval=0))
+        # Without limits given, none is enforced (a test that wants them says so).
+        self.meta = MetaLimits(
+            limits or Limits(messages_per_second=None, pair_interval=0, window_seconds=0)
+        )
         # The templates it approves: TEMPLATES and ``templates``; reset() goes back to these.
         self._approved = (TEMPLATES, templates or {})
         self._templates = template_table(*self._approved)
@@ -396,10 +403,20 @@ class WhatsAppStandIn:
             self._templates[name, language].status = status
 
     def refusals(self) -> dict[int, int]:
-        """How many sends the stand-in refused for Meta's limits, by code (130429, 131056):
-        tests and benchmarks assert there were none. Injected faults are not counted."""
+        """How many sends the stand-in refused for Meta's limits, by code (130429, 131056,
+        131047, 131048): tests and benchmarks assert there were none. Injected faults are not
+        counted."""
         with self._lock:
             return dict(self.meta.refusals)
+
+    def open_window(self, wa_id: str, at: float | None = None) -> None:
+        """The user ``wa_id`` wrote at ``at`` (epoch seconds, now by default): texts to them go
+        for the window's length from then."""
+        self.meta.open_window(wa_id, at)
+
+    def reached(self) -> int:
+        """Unique users reached by business-initiated messages in the moving 24 h."""
+        return self.meta.reached()
 
     def template_refusals(self) -> dict[int, int]:
         """How many template sends the stand-in refused, by code (132xxx, and 100 for a
@@ -435,8 +452,12 @@ class WhatsAppStandIn:
         for change in (c for e in payload.get("entry", []) for c in e.get("changes", [])):
             value = change.get("value", {})
             number = str(value.get("metadata", {}).get("phone_number_id", ""))
-            for _ in value.get("messages", []):
+            for message in value.get("messages", []):
                 self.meta.count_inbound(number)
+                # A message a test malformed on purpose still goes to the app, opening nothing.
+                sender, timestamp = message.get("from"), str(message.get("timestamp", ""))
+                if sender and timestamp.isdigit():
+                    self.meta.open_window(str(sender), int(timestamp))
         return post_signed(self.webhook_url, payload, self.app_secret)
 
     def post_inbound_text(self, *, wa_id: str, text: str, name: str = "Stand-in User") -> int:
@@ -544,7 +565,11 @@ class WhatsAppStandIn:
         fault = self._pick_fault(number, record.body)
         if fault is None:
             # An injected fault stands for Meta failing before counting the message.
-            refused = self.meta.admit(match["phone_number_id"], record.to)
+            refused = self.meta.admit(
+                match["phone_number_id"],
+                record.to,
+                template=record.payload.get("type") == "template",
+            )
             if refused is not None:
                 record.fault = f"limit {refused}"
                 return _graph_error(refused)
@@ -702,6 +727,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.standin.reset()
             self._send_json(200, {"ok": True})
             return
+        if self.path == "/_standin/window":
+            self._open_window(raw)
+            return
         status, body = self.standin.handle_send(
             self.path, self.headers.get("Authorization", ""), raw
         )
@@ -719,12 +747,32 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(status, body)
         logger.info("%s %s -> %s %s", self.command, self.path, status, body.get("messages", ""))
 
+    def _open_window(self, raw: bytes) -> None:
+        """``{"wa_id": "<digits>", "at": <epoch seconds, optional>}``: the user wrote then."""
+        try:
+            body: Any = json.loads(raw or b"null")
+        except ValueError:
+            body = None
+        wa_id = body.get("wa_id") if isinstance(body, dict) else None
+        at = body.get("at") if isinstance(body, dict) else None
+        if not (isinstance(wa_id, str) and wa_id.isdigit()):
+            self._send_json(400, {"error": 'expected {"wa_id": "<digits>", "at": <seconds>}'})
+            return
+        if at is not None and (isinstance(at, bool) or not isinstance(at, int | float)):
+            self._send_json(400, {"error": "at must be epoch seconds"})
+            return
+        self.standin.open_window(wa_id, at)
+        self._send_json(200, {"ok": True})
+
     def do_GET(self) -> None:
         if self.path == "/_standin/received":
             self._send_json(200, [asdict(r) for r in self.standin.received()])
             return
         if self.path == "/_standin/refusals":
             self._send_json(200, {str(k): v for k, v in self.standin.refusals().items()})
+            return
+        if self.path == "/_standin/reached":
+            self._send_json(200, {"users": self.standin.reached()})
             return
         self._send_json(*_graph_error(100, "Unsupported get request", http_status=400))
 
@@ -742,12 +790,25 @@ def _fault_rate(text: str) -> tuple[int | str, float]:
     return (int(key) if key.isdigit() else key), float(probability)
 
 
+def _messaging_limit(text: str) -> int | None:
+    if text == "unlimited":
+        return None
+    try:
+        limit = int(text)
+    except ValueError:
+        limit = -1
+    if limit < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of users or 'unlimited', got {text!r}")
+    return limit
+
+
 def _default_host() -> str:
     # Inside a container other services must reach it; on a laptop keep it on loopback.
     return "0.0.0.0" if Path("/.dockerenv").exists() else "127.0.0.1"  # noqa: S104
 
 
-def main(argv: list[str] | None = None) -> int:
+def from_args(argv: list[str] | None = None) -> WhatsAppStandIn:
+    """The stand-in the command line asks for, not started yet."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
     parser.add_argument("--host", default=os.environ.get("WHATSAPP_STANDIN_HOST", _default_host()))
     parser.add_argument("--port", type=int, default=8081)
@@ -776,6 +837,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--pair-burst", type=int, default=45, help="the pair rule's burst")
     parser.add_argument(
+        "--window-hours",
+        type=float,
+        default=24,
+        help="the customer service window a user's message opens (Meta's 24 by default; a text "
+        "outside it: 131047); 0 turns it off",
+    )
+    parser.add_argument(
+        "--messaging-limit",
+        type=_messaging_limit,
+        default=250,
+        help="unique users templates outside their window may reach in a moving 24 h (Meta's "
+        "first tier, 250, by default; past it: 131048), or 'unlimited'",
+    )
+    parser.add_argument(
         "--template",
         action="append",
         type=_template_option,
@@ -787,17 +862,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-auto-status", action="store_true", help="post no status webhooks")
     parser.add_argument("--status-delay", type=float, default=1.0)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    app_secret = os.environ.get("WHATSAPP_APP_SECRET")
-    if args.webhook_url and not app_secret:
-        logger.warning("WHATSAPP_APP_SECRET is not set: no status webhooks will be posted")
     templates: dict[str, dict[str, str]] = {}
     for name, language, body in args.template:
         templates.setdefault(name, {})[language] = body
-    standin = WhatsAppStandIn(
+    return WhatsAppStandIn(
         host=args.host,
         port=args.port,
-        app_secret=app_secret,
+        app_secret=os.environ.get("WHATSAPP_APP_SECRET"),
         webhook_url=args.webhook_url,
         latency=args.latency,
         fault_mix=dict(args.fault_rate),
@@ -807,11 +878,23 @@ def main(argv: list[str] | None = None) -> int:
             messages_per_second=args.messages_per_second or None,
             pair_interval=args.pair_interval,
             pair_burst=args.pair_burst,
+            window_seconds=args.window_hours * 3600,
+            messaging_limit=args.messaging_limit,
         ),
         templates=templates,
-    ).start()
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    standin = from_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if standin.webhook_url and not standin.app_secret:
+        logger.warning("WHATSAPP_APP_SECRET is not set: no status webhooks will be posted")
+    standin.start()
     stop_on_sigterm()
-    logger.info("WhatsApp stand-in listening on %s (webhooks to %s)", standin.url, args.webhook_url)
+    logger.info(
+        "WhatsApp stand-in listening on %s (webhooks to %s)", standin.url, standin.webhook_url
+    )
     try:
         while True:
             time.sleep(3600)

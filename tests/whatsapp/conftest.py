@@ -1,16 +1,21 @@
 from __future__ import annotations
 
+import datetime as dt
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from devstack.standins._whatsapp_limits import Limits, MetaLimits
 from devstack.standins.whatsapp import WhatsAppStandIn, sign
 from ops.ratelimit import shared_redis
+from whatsapp.models import Contact
+from whatsapp.services import message_send
 
 SAMPLES = Path(__file__).parent / "samples"
 APP_SECRET = "test-app-secret"  # pragma: allowlist secret (signs test webhooks)
@@ -25,6 +30,30 @@ SPACING = 0.3
 def reply_text(parts: int) -> str:
     """A text that splits into exactly ``parts`` parts, each starting with its number."""
     return "\n".join(f"part {n:02d} " + "lorem ipsum " * 330 for n in range(1, parts + 1))
+
+
+def user_wrote(
+    wa_id: str, *, standin: WhatsAppStandIn | None = None, at: dt.datetime | None = None
+) -> None:
+    """The user ``wa_id`` wrote to the number at ``at`` (now by default): their 24-hour window
+    is open on both sides, the app's contact row (created if need be) and the stand-in's."""
+    at = at or timezone.now()
+    Contact.objects.update_or_create(wa_id=wa_id, defaults={"last_inbound_at": at})
+    if standin is not None:
+        standin.open_window(wa_id, at=at.timestamp())
+
+
+def send_each(ids: list[int]) -> list[str]:
+    """Each message sent in this process, in turn, each waiting out what it is told to (the pair
+    rule's interval); their outcomes."""
+    results = []
+    for pk in ids:
+        outcome = message_send(message_id=pk)
+        while outcome.result == "later" and outcome.retry_in is not None:
+            time.sleep(outcome.retry_in)
+            outcome = message_send(message_id=pk)
+        results.append(outcome.result)
+    return results
 
 
 def bodies(received) -> list[str]:
@@ -122,3 +151,17 @@ def status_webhooks(standin, live_server):
     yield standin
     standin.auto_status = False
     standin.webhook_url = None
+
+
+@pytest.fixture
+def limit_of_5(standin, whatsapp_settings):
+    """A messaging limit of 5 contacts, here and at the stand-in."""
+    whatsapp_settings.WHATSAPP_MESSAGING_LIMIT = 5
+    standin.meta = MetaLimits(
+        Limits(
+            messages_per_second=LIMITS.messages_per_second,
+            pair_interval=LIMITS.pair_interval,
+            messaging_limit=5,
+        )
+    )
+    return standin

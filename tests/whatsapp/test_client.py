@@ -97,7 +97,8 @@ def test_real_error_samples_are_classified():
 
 
 def test_text_send_posts_the_documented_request_and_returns_the_wamid(standin):
-    # given
+    # given a user who wrote to the number a moment ago
+    standin.open_window("15551234567")
     client = WhatsAppClient(_config(standin.url))
     # when
     sent = client.text_send(to="15551234567", body="hello", callback_data="outbound:1")
@@ -201,6 +202,7 @@ def test_template_refusals_reach_the_caller_as_permanent_errors_with_meta_s_text
     ],
 )
 def test_stand_in_faults_reach_the_caller_as_typed_errors(standin, fault, expected):
+    standin.open_window("15551234567")
     client = WhatsAppClient(_config(standin.url))
     standin.add_fault(nth=1, **fault)
     with pytest.raises(expected):

@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 from config.celery import app
+from tests.whatsapp.conftest import user_wrote
 from whatsapp import dispatch, tasks
 from whatsapp.services import text_send_staggered, webhook_event_store
 
@@ -52,6 +53,7 @@ def test_a_reply_publishes_its_first_part_by_name_after_commit(
     # given a spacing of 2 s
     settings.WHATSAPP_PART_SPACING_SECONDS = 2.0
     text = "\n".join(f"part {n} " + "x" * 4000 for n in range(3))
+    user_wrote("15551234567")
     # when three parts are queued
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         ids = text_send_staggered(to="15551234567", text=text)

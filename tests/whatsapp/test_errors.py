@@ -12,7 +12,7 @@ from devstack.standins.whatsapp import (
     inbound_text_payload,
     status_payload,
 )
-from tests.whatsapp.conftest import post_webhook
+from tests.whatsapp.conftest import post_webhook, user_wrote
 from whatsapp.models import (
     Contact,
     InboundMessage,
@@ -192,6 +192,7 @@ def test_an_absurd_timestamp_does_not_stop_processing(client, django_capture_on_
 
 def test_131047_on_a_429_fails_the_message_at_once(standin, django_capture_on_commit_callbacks):
     # given a two-part reply, and Meta refusing the first part (24-hour window) with a 429
+    user_wrote("15551234567", standin=standin)
     with django_capture_on_commit_callbacks(execute=False):
         first, second = text_send_staggered(
             to="15551234567", text="part 1 " + "x" * 4085 + "\npart 2"

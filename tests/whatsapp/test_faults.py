@@ -15,10 +15,10 @@ import redis
 from django.db import connection, transaction
 from django.utils import timezone
 
-from devstack.standins.whatsapp import inbound_text_payload
+from devstack.standins.whatsapp import WhatsAppStandIn, inbound_text_payload
 from tests.faults import Report, clean, log_kept
 from tests.stack import Stack, unacked_drained, wait_until
-from tests.whatsapp.conftest import bodies, post_webhook, reply_text
+from tests.whatsapp.conftest import bodies, post_webhook, reply_text, user_wrote
 from whatsapp import dispatch
 from whatsapp.models import (
     Contact,
@@ -57,11 +57,14 @@ def realistic(worker: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in worker.items() if k != "WHATSAPP_SWEEP_AFTER_SECONDS"}
 
 
-def replies(count: int = CONTACTS, parts: int = PARTS) -> dict[str, list[int]]:
-    return {
-        f"1555000{n:04d}": text_send_staggered(to=f"1555000{n:04d}", text=reply_text(parts))
-        for n in range(count)
-    }
+def replies(
+    standin: WhatsAppStandIn, count: int = CONTACTS, parts: int = PARTS
+) -> dict[str, list[int]]:
+    """A reply of ``parts`` parts to each of ``count`` users, who wrote just before."""
+    numbers = [f"1555000{n:04d}" for n in range(count)]
+    for to in numbers:
+        user_wrote(to, standin=standin)
+    return {to: text_send_staggered(to=to, text=reply_text(parts)) for to in numbers}
 
 
 def delivered_exactly_once_in_order(standin, sent: dict[str, list[int]], timeout: float) -> float:
@@ -93,11 +96,17 @@ def restart_redis(private_redis, *, down_for: float) -> None:
     private_redis.start()
 
 
-def due_together(count: int, in_seconds: float) -> list[int]:
-    """``count`` one-part messages to as many contacts, all due at the same moment."""
-    due = timezone.now() + dt.timedelta(seconds=in_seconds)
+def due_together(count: int, in_seconds: float, standin: WhatsAppStandIn) -> list[int]:
+    """``count`` one-part messages to as many contacts (who wrote just now), all due at the same
+    moment."""
+    now = timezone.now()
+    due = now + dt.timedelta(seconds=in_seconds)
     with transaction.atomic():
-        contacts = Contact.objects.bulk_create(Contact(wa_id=f"1555{n:07d}") for n in range(count))
+        contacts = Contact.objects.bulk_create(
+            Contact(wa_id=f"1555{n:07d}", last_inbound_at=now) for n in range(count)
+        )
+        for contact in contacts:
+            standin.open_window(contact.wa_id, at=now.timestamp())
         rows = OutboundMessage.objects.bulk_create(
             OutboundMessage(
                 contact=contact,
@@ -154,7 +163,7 @@ def test_a_burst_of_1000_sends_due_at_the_same_second_is_sent_once_each(
     standin.latency = LATENCY
     log_before = len(stack.log("worker-io"))
     # given 1,000 sends held by the worker as countdown tasks, all due at the same second
-    ids = due_together(1000, in_seconds=8)
+    ids = due_together(1000, in_seconds=8, standin=standin)
     due_at = time.monotonic() + 8
     # when they fall due, then every one is sent exactly once
     wait_until(lambda: len(standin.delivered()) >= 1000, timeout=90, interval=0.2)
@@ -186,7 +195,7 @@ def test_sigkill_of_worker_io_mid_batch_then_restart(worker, beat, stack, status
     status_webhooks.latency = LATENCY
     log_before = len(stack.log("worker-io"))
     # given 50 replies of 10 parts on their way
-    sent = replies()
+    sent = replies(status_webhooks)
     wait_until(lambda: len(status_webhooks.delivered()) >= 150, timeout=60, interval=0.01)
     # when worker-io is killed (no chance to requeue what it holds) and started again
     stack.kill("worker-io")
@@ -204,7 +213,7 @@ def test_sigterm_of_worker_io_mid_batch_as_a_deploy_does_then_restart(
     stack.ensure("worker-io", **realistic(worker))
     status_webhooks.latency = LATENCY
     # given 50 replies of 10 parts on their way
-    sent = replies()
+    sent = replies(status_webhooks)
     wait_until(lambda: len(status_webhooks.delivered()) >= 150, timeout=60, interval=0.01)
     # when worker-io is stopped as `docker compose stop` does (SIGTERM), and started again
     stopped = stack.stop_watched("worker-io")
@@ -229,7 +238,7 @@ def test_redis_restarted_mid_batch(worker, beat, stack, status_webhooks, private
     status_webhooks.latency = LATENCY
     log_before = len(stack.log("worker-io"))
     # given 50 replies of 10 parts on their way
-    sent = replies()
+    sent = replies(status_webhooks)
     wait_until(lambda: len(status_webhooks.delivered()) >= 150, timeout=60, interval=0.01)
     # when Redis restarts (AOF on, as in Compose), down for about 3 s
     restart_redis(private_redis, down_for=3)
@@ -251,7 +260,7 @@ def test_postgres_restarted_mid_batch(
     status_webhooks.latency = LATENCY
     log_before = len(stack.log("worker-io"))
     # given 50 replies of 10 parts on their way
-    sent = replies()
+    sent = replies(status_webhooks)
     wait_until(lambda: len(status_webhooks.delivered()) >= 150, timeout=60, interval=0.01)
     # when PostgreSQL restarts as `docker compose restart db` does (fast shutdown), down 5 s
     private_postgres.stop()
@@ -295,8 +304,10 @@ def test_the_api_failing_a_third_of_the_calls(worker, stack, standin, report, mo
     # (and three numbers surely undeliverable, so the permanent path is always taken)
     for n in (7, 21, 42):
         standin.add_fault(body_contains=f"mix {n}", code=131026, times=5)
-    # when 50 one-part messages go out
+    # when 50 one-part messages go out, to users who wrote
     count = 50
+    for n in range(count):
+        user_wrote(f"1555100{n:04d}", standin=standin)
     ids = [text_send_staggered(to=f"1555100{n:04d}", text=f"mix {n}")[0] for n in range(count)]
     rows = OutboundMessage.objects.filter(pk__in=ids)
     started = time.monotonic()
@@ -329,7 +340,7 @@ def test_the_api_failing_a_third_of_the_calls(worker, stack, standin, report, mo
 
 
 def test_redis_down_when_worker_io_starts_and_up_30_s_later(
-    worker, stack, private_redis, client, report
+    worker, stack, standin, private_redis, client, report
 ):
     # given Redis down, and worker-io started anyway (as Compose may do)
     stack.stop("worker-io")
@@ -338,7 +349,11 @@ def test_redis_down_when_worker_io_starts_and_up_30_s_later(
     try:
         stack.ensure("worker-io", **realistic(worker), wait=False)
         # when an inbound message arrives meanwhile, then it is stored and answered 200
-        body = json.dumps(inbound_text_payload(wa_id=TO, text="hello during the outage"))
+        payload = inbound_text_payload(wa_id=TO, text="hello during the outage")
+        # (the message opened the user's window at Meta: the stand-in is told, for the reply)
+        [message] = payload["entry"][0]["changes"][0]["value"]["messages"]
+        standin.open_window(TO, at=int(message["timestamp"]))
+        body = json.dumps(payload)
         started = time.monotonic()
         assert post_webhook(client, body.encode()).status_code == 200
         answered_in = time.monotonic() - started

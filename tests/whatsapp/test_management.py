@@ -1,6 +1,10 @@
+import datetime as dt
+
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
+from tests.whatsapp.conftest import user_wrote
 from whatsapp.models import OutboundMessage
 
 pytestmark = pytest.mark.django_db
@@ -12,6 +16,7 @@ def test_whatsapp_send_queues_a_staggered_text(
     # given a text of two parts in a file
     path = tmp_path / "reply.txt"
     path.write_text("a" * 4000 + "\n" + "b" * 4000, encoding="utf-8")
+    user_wrote("15551234567")
     # when
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         call_command("whatsapp_send", "+15551234567", file=path)
@@ -43,10 +48,21 @@ def test_whatsapp_send_names_what_is_wrong_with_the_recipient(to, message):
 
 
 def test_whatsapp_send_accepts_a_number_as_people_write_it(django_capture_on_commit_callbacks):
+    user_wrote("447700900123")
     with django_capture_on_commit_callbacks(execute=False):
         call_command("whatsapp_send", "+44 7700-900123", "hi")
 
     assert OutboundMessage.objects.get().contact.wa_id == "447700900123"
+
+
+def test_whatsapp_send_explains_a_closed_window_before_queuing():
+    # given a contact who last wrote two days ago
+    user_wrote("15551234567", at=timezone.now() - dt.timedelta(days=2))
+    # when, then it says why the text cannot go and what can, and queues nothing
+    with pytest.raises(CommandError, match="24-hour customer service window is closed") as error:
+        call_command("whatsapp_send", "15551234567", "hello")
+    assert "--template" in str(error.value)
+    assert not OutboundMessage.objects.exists()
 
 
 @pytest.mark.parametrize("text", ["", "  \n "], ids=["empty", "whitespace"])

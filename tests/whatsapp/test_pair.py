@@ -109,7 +109,10 @@ def test_a_refusal_closes_the_burst_and_frees_the_contact_an_interval_later():
 def test_every_plan_is_admitted_by_the_stand_in(spacing):
     # the referee (written apart) admits each planned moment; three replies back to back
     now = [0.0]
-    referee = MetaLimits(Limits(None, pair_interval=6, pair_burst=45), clock=lambda: now[0])
+    # The pair rule alone is refereed here: the window is off.
+    referee = MetaLimits(
+        Limits(None, pair_interval=6, pair_burst=45, window_seconds=0), clock=lambda: now[0]
+    )
     state, start = None, T0
     for _ in range(3):
         planned = RULE.plan(state, start=start, parts=50, spacing=dt.timedelta(seconds=spacing))

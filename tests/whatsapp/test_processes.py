@@ -13,9 +13,9 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from devstack.standins._whatsapp_limits import Limits, MetaLimits
-from devstack.standins.whatsapp import inbound_text_payload
+from devstack.standins.whatsapp import WhatsAppStandIn, inbound_text_payload
 from tests.stack import node_name, wait_for_node, wait_until
-from tests.whatsapp.conftest import PAIR_INTERVAL, bodies, post_webhook, reply_text
+from tests.whatsapp.conftest import PAIR_INTERVAL, bodies, post_webhook, reply_text, user_wrote
 from whatsapp.models import (
     FINAL_STATUSES,
     Contact,
@@ -40,7 +40,8 @@ def _wait_final(ids: list[int], timeout: float) -> list[OutboundMessage]:
 
 
 def test_a_22_part_reply_arrives_complete_in_order_and_never_early(worker, standin):
-    # given
+    # given the user wrote (their 24-hour window is open)
+    user_wrote(TO, standin=standin)
     expected = [f"part {n:02d}" for n in range(1, 23)]
     # when
     ids = text_send_staggered(to=TO, text=reply_text(22))
@@ -56,7 +57,8 @@ def test_a_22_part_reply_arrives_complete_in_order_and_never_early(worker, stand
 
 
 def test_order_holds_when_a_middle_part_is_retried(worker, standin):
-    # given the API fails part 11 once with a transient error
+    # given the user wrote, and the API fails part 11 once with a transient error
+    user_wrote(TO, standin=standin)
     standin.add_fault(code=131000, body_contains="part 11")
     # when
     ids = text_send_staggered(to=TO, text=reply_text(22))
@@ -71,7 +73,8 @@ def test_order_holds_when_a_middle_part_is_retried(worker, standin):
 
 
 def test_order_and_exactly_once_hold_under_a_random_fault_mix(worker, standin):
-    # given an API that fails about one request in five with transient errors
+    # given the user wrote, and an API that fails about one request in five with transient errors
+    user_wrote(TO, standin=standin)
     standin.set_fault_mix({131000: 0.1, 130429: 0.05, "http500": 0.05})
     # when
     ids = text_send_staggered(to=TO, text=reply_text(10))
@@ -85,7 +88,8 @@ def test_order_and_exactly_once_hold_under_a_random_fault_mix(worker, standin):
 
 
 def test_pair_rate_limit_retry_waits_for_the_contacts_free_time(worker, standin):
-    # given the user's pair rate limit is hit on part 3
+    # given the user wrote, and their pair rate limit is hit on part 3
+    user_wrote(TO, standin=standin)
     standin.add_fault(code=131056, body_contains="part 03")
     # when
     ids = text_send_staggered(to=TO, text=reply_text(5))
@@ -99,7 +103,8 @@ def test_pair_rate_limit_retry_waits_for_the_contacts_free_time(worker, standin)
 
 
 def test_a_permanent_error_fails_the_part_and_never_blocks_what_follows(worker, standin):
-    # given part 3 of 6 is undeliverable
+    # given the user wrote, and part 3 of 6 is undeliverable
+    user_wrote(TO, standin=standin)
     standin.add_fault(code=131026, body_contains="part 03")
     # when
     ids = text_send_staggered(to=TO, text=reply_text(6))
@@ -113,11 +118,13 @@ def test_a_permanent_error_fails_the_part_and_never_blocks_what_follows(worker, 
     assert _wait_final([later], timeout=20)[0].status == OutboundStatus.SENT
 
 
-def lost_wake_up(body: str, overdue_by: float) -> None:
-    """A message due ``overdue_by`` seconds ago whose wake-up was lost: nothing on the queue."""
+def lost_wake_up(body: str, overdue_by: float, standin: WhatsAppStandIn) -> None:
+    """A message due ``overdue_by`` seconds ago to a user who wrote, whose wake-up was lost:
+    nothing on the queue."""
     overdue = timezone.now() - dt.timedelta(seconds=overdue_by)
+    user_wrote(TO, standin=standin)
     OutboundMessage.objects.create(
-        contact=Contact.objects.create(wa_id=TO),
+        contact=Contact.objects.get(wa_id=TO),
         body=body,
         batch=uuid.uuid4(),
         scheduled_at=overdue,
@@ -127,7 +134,7 @@ def lost_wake_up(body: str, overdue_by: float) -> None:
 
 def test_worker_io_recovers_a_lost_wake_up_by_itself_without_beat(worker, stack, standin):
     # given a message whose wake-up was lost (nothing on the queue), overdue; no beat runs
-    lost_wake_up("lost and found", overdue_by=5)
+    lost_wake_up("lost and found", overdue_by=5, standin=standin)
     # when worker-io sweeps on its own schedule, then the message goes out once
     wait_until(lambda: len(standin.delivered()) == 1, timeout=20, interval=0.1)
     assert standin.delivered()[0].body == "lost and found"
@@ -138,7 +145,7 @@ def test_worker_io_starting_sends_at_once_what_its_predecessor_held(worker, stac
     # given worker-io gone, and a message 3 s overdue whose wake-up was held by the worker that
     # died (nothing on the queue)
     stack.stop("worker-io")
-    lost_wake_up("held by the dead", overdue_by=3)
+    lost_wake_up("held by the dead", overdue_by=3, standin=standin)
     # when worker-io starts with the deployed sweep threshold (15 s overdue)
     deployed = {k: v for k, v in worker.items() if k != "WHATSAPP_SWEEP_AFTER_SECONDS"}
     stack.ensure("worker-io", **deployed)
@@ -149,8 +156,11 @@ def test_worker_io_starting_sends_at_once_what_its_predecessor_held(worker, stac
 
 
 def test_an_inbound_help_webhook_is_answered_through_the_worker(worker, standin, client):
-    # given a signed inbound "help" posted to the webhook view
+    # given a signed inbound "help" posted to the webhook view, which opened the user's window
+    # at Meta too (the stand-in is told, as it posts none itself here)
     payload = inbound_text_payload(wa_id=TO, text="help", name="Ada")
+    [message] = payload["entry"][0]["changes"][0]["value"]["messages"]
+    standin.open_window(TO, at=int(message["timestamp"]))
     response = post_webhook(client, json.dumps(payload).encode())
     # then the worker processes it and the help text reaches the API
     assert response.status_code == 200
@@ -173,7 +183,8 @@ def test_the_demo_command_runs_end_to_end(worker, standin, live_server, capsys):
 
 
 def test_status_webhooks_from_the_api_carry_the_message_to_read(worker, status_webhooks):
-    # when a message is sent and the API reports its progress
+    # when a message is sent to a user who wrote, and the API reports its progress
+    user_wrote(TO, standin=status_webhooks)
     [message_id] = text_send_staggered(to=TO, text="hello")
     wait_until(
         lambda: OutboundMessage.objects.filter(pk=message_id, status=OutboundStatus.READ).exists(),
@@ -211,7 +222,8 @@ def test_a_template_goes_out_through_the_worker_and_its_statuses_come_back(worke
 
 
 def test_a_paused_template_fails_at_once_through_the_worker(worker, standin):
-    # given Meta has paused the template
+    # given Meta has paused the template, and the user wrote
+    user_wrote(TO, standin=standin)
     standin.set_template_status("payment_reminder", "en_US", "PAUSED")
     # when it is queued, with a text behind it to the same contact
     message_id = template_send(
@@ -238,6 +250,8 @@ def test_stopping_worker_io_lets_sends_in_flight_finish_and_puts_held_parts_back
     standin.latency = 2.0
     settings.WHATSAPP_PART_SPACING_SECONDS = 30.0
     stack.ensure("worker-io", **{**worker, "WHATSAPP_PART_SPACING_SECONDS": "30"})
+    for to in [*(f"1555000{n:04d}" for n in range(5)), TO]:
+        user_wrote(to, standin=standin)
     singles = [text_send_staggered(to=f"1555000{n:04d}", text=f"single {n}")[0] for n in range(5)]
     staggered = text_send_staggered(to=TO, text=reply_text(3))
     wait_until(lambda: len(standin.received()) == 6, timeout=20, interval=0.05)
@@ -275,7 +289,9 @@ def test_two_worker_io_nodes_keep_to_the_numbers_level_together(worker, stack, s
     stack.ensure("worker-io", instance="io-second", **env)
     try:
         wait_for_node(stack.app, node_name("worker-io").replace("io@", "io-second@"))
-        # When 240 one-part messages to 240 contacts are queued at once
+        # When 240 one-part messages to 240 contacts who wrote are queued at once
+        for n in range(240):
+            user_wrote(f"1555200{n:04d}", standin=standin)
         ids = [text_send_staggered(to=f"1555200{n:04d}", text=f"broadcast {n}")[0]
                for n in range(240)]  # fmt: skip
         _wait_final(ids, timeout=60)
@@ -313,6 +329,7 @@ def test_two_long_replies_in_a_row_keep_to_the_pair_rule(worker, stack, standin,
     # Given Meta's pair rule scaled down to 0.5 s (its window, less the margin a request may
     # take, 0.45 s) and bursts of 45, and parts 0.05 s apart: 9 parts fit one burst
     rule = _pair_scaled(worker, stack, standin, settings, interval=0.5, spacing=0.05)
+    user_wrote(TO, standin=standin)
     # When two 22-part replies to one contact are queued one right after the other
     first = text_send_staggered(to=TO, text=reply_text(22))
     second = text_send_staggered(to=TO, text=reply_text(22))
@@ -369,8 +386,10 @@ def test_a_worker_carries_one_burst_per_slot_and_the_next_reply_waits_for_it(
     rule = _pair_scaled(
         worker, stack, standin, settings, interval=0.5, spacing=0.03, WHATSAPP_BURSTS_PER_WORKER="1"
     )
-    # When 8-part replies to three contacts are queued at once
+    # When 8-part replies to three contacts who wrote are queued at once
     contacts = ["15550000001", "15550000002", "15550000003"]
+    for to in contacts:
+        user_wrote(to, standin=standin)
     ids = [i for to in contacts for i in text_send_staggered(to=to, text=reply_text(8))]
     rows = _wait_final(ids, timeout=60)
     # Then every part went once, in order, and Meta refused nothing
@@ -396,7 +415,8 @@ def test_a_reply_slower_than_its_spacing_sends_its_short_burst_first(
     standin.latency = 0.1
     interval = 1.0
     rule = _pair_scaled(worker, stack, standin, settings, interval=interval, spacing=0.02)
-    # When a 10-part reply is queued
+    # When a 10-part reply to a user who wrote is queued
+    user_wrote(TO, standin=standin)
     ids = text_send_staggered(to=TO, text=reply_text(10))
     rows = _wait_final(ids, timeout=60)
     # Then it arrived whole and in order, Meta refused nothing

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from devstack.redis_server import free_port
 from devstack.standins.whatsapp import status_payload
+from tests.whatsapp.conftest import user_wrote
 from whatsapp import pacing, selectors, services
 from whatsapp.client import WhatsAppAuthError
 from whatsapp.message_templates import TEMPLATES
@@ -29,6 +30,12 @@ from whatsapp.services.statuses import status_events_replay
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("whatsapp_settings")]
 
 TO = "15551234567"
+
+
+@pytest.fixture(autouse=True)
+def _window_open(standin):
+    """TO wrote a moment ago: texts to it may go (test_conversations.py tests the window)."""
+    user_wrote(TO, standin=standin)
 
 
 def _queue(parts: int, django_capture_on_commit_callbacks) -> list[OutboundMessage]:
@@ -588,7 +595,11 @@ def test_an_event_the_database_dropped_stays_unprocessed_for_a_retry(monkeypatch
 # --- the number's throughput level ------------------------------------------------------------
 
 
-def _one_part_messages(count: int, django_capture_on_commit_callbacks) -> list[OutboundMessage]:
+def _one_part_messages(
+    count: int, django_capture_on_commit_callbacks, standin
+) -> list[OutboundMessage]:
+    for n in range(count):
+        user_wrote(f"1555300{n:04d}", standin=standin)
     with django_capture_on_commit_callbacks(execute=False):
         ids = [text_send_staggered(to=f"1555300{n:04d}", text=f"hi {n}")[0] for n in range(count)]
     return list(OutboundMessage.objects.filter(pk__in=ids).order_by("pk"))
@@ -601,7 +612,7 @@ def test_a_send_sleeps_for_a_near_turn_and_goes(
     whatsapp_settings.WHATSAPP_MESSAGES_PER_SECOND = 2
     for _ in range(2):
         pacing.number_limiter().reserve(max_wait=5)
-    [message] = _one_part_messages(1, django_capture_on_commit_callbacks)
+    [message] = _one_part_messages(1, django_capture_on_commit_callbacks, standin)
     # when it is sent, its turn a second away
     started = time.monotonic()
     assert message_send(message_id=message.pk).result == "sent"
@@ -618,7 +629,7 @@ def test_a_send_whose_turn_is_far_off_takes_none_and_gives_the_attempt_back(
     whatsapp_settings.WHATSAPP_MESSAGES_PER_SECOND = 1
     for _ in range(6):
         pacing.number_limiter().reserve(max_wait=60)
-    [message] = _one_part_messages(1, django_capture_on_commit_callbacks)
+    [message] = _one_part_messages(1, django_capture_on_commit_callbacks, standin)
     # when it is sent
     outcome = message_send(message_id=message.pk)
     # then it asks again shortly before the free turn, having taken none and spent no attempt
@@ -634,7 +645,7 @@ def test_a_throughput_refusal_slows_the_number_and_costs_no_attempt(
     whatsapp_settings, standin, django_capture_on_commit_callbacks
 ):
     # given Meta refusing the first send for the number's pace
-    [message] = _one_part_messages(1, django_capture_on_commit_callbacks)
+    [message] = _one_part_messages(1, django_capture_on_commit_callbacks, standin)
     standin.add_fault(code=130429, nth=1)
     # when it is sent
     outcome = message_send(message_id=message.pk)
@@ -653,7 +664,7 @@ def test_without_redis_for_the_limiter_a_send_waits_with_its_attempt_given_back(
 ):
     # given the limiter's Redis not answering
     whatsapp_settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
-    [message] = _one_part_messages(1, django_capture_on_commit_callbacks)
+    [message] = _one_part_messages(1, django_capture_on_commit_callbacks, standin)
     # when a message is sent
     outcome = message_send(message_id=message.pk)
     # then nothing went to Meta, and the row waits, queued, its attempt given back

@@ -26,6 +26,13 @@ BAD = [
     case("WHATSAPP_PAIR_INTERVAL_SECONDS", "0", "WHATSAPP_PAIR_INTERVAL_SECONDS must be at least"),
     case("WHATSAPP_PAIR_BURST", "46", "WHATSAPP_PAIR_BURST must be at most 45"),
     case("WHATSAPP_BURSTS_PER_WORKER", "0", "WHATSAPP_BURSTS_PER_WORKER must be at least 1"),
+    case("WHATSAPP_MESSAGING_LIMIT", "0", "WHATSAPP_MESSAGING_LIMIT must be a whole number"),
+    case("WHATSAPP_MESSAGING_LIMIT", "TIER_250", "WHATSAPP_MESSAGING_LIMIT must be a whole number"),
+    case(
+        "WHATSAPP_LIMIT_REFUSED_HOLD_SECONDS",
+        "0",
+        "WHATSAPP_LIMIT_REFUSED_HOLD_SECONDS must be at least 1",
+    ),
 ]
 
 GOOD = {
@@ -45,6 +52,8 @@ GOOD = {
     "WHATSAPP_PAIR_INTERVAL_SECONDS": "6",
     "WHATSAPP_PAIR_BURST": "45",
     "WHATSAPP_BURSTS_PER_WORKER": "20",
+    "WHATSAPP_MESSAGING_LIMIT": "Unlimited",
+    "WHATSAPP_LIMIT_REFUSED_HOLD_SECONDS": "600",
 }
 
 globals().update(

@@ -21,8 +21,12 @@ def clock() -> Clock:
     return Clock()
 
 
+# These test the number's pace and the pair rule alone: the 24-hour window is off
+# (test_standin_conversations.py tests it).
 def pair_only(clock: Clock, interval: float = 6.0, burst: int = 45) -> MetaLimits:
-    return MetaLimits(Limits(None, pair_interval=interval, pair_burst=burst), clock=clock)
+    return MetaLimits(
+        Limits(None, pair_interval=interval, pair_burst=burst, window_seconds=0), clock=clock
+    )
 
 
 def test_parts_two_seconds_apart_break_the_rule_at_the_fourth(clock):
@@ -59,7 +63,7 @@ def test_pairs_are_counted_apart(clock):
 
 
 def test_the_number_takes_its_level_at_once_then_its_level_per_second(clock):
-    limits = MetaLimits(Limits(20, pair_interval=0), clock=clock)
+    limits = MetaLimits(Limits(20, pair_interval=0, window_seconds=0), clock=clock)
     answers = [limits.admit("n", f"user-{i}") for i in range(21)]
     assert answers.count(None) == 20
     assert answers[-1] == THROUGHPUT_REFUSED
@@ -69,7 +73,7 @@ def test_the_number_takes_its_level_at_once_then_its_level_per_second(clock):
 
 
 def test_inbound_messages_take_the_same_tokens(clock):
-    limits = MetaLimits(Limits(5, pair_interval=0), clock=clock)
+    limits = MetaLimits(Limits(5, pair_interval=0, window_seconds=0), clock=clock)
     for _ in range(4):
         limits.count_inbound("n")
     assert limits.admit("n", "a") is None
@@ -77,7 +81,7 @@ def test_inbound_messages_take_the_same_tokens(clock):
 
 
 def test_a_pair_refusal_leaves_the_numbers_tokens_alone(clock):
-    limits = MetaLimits(Limits(2, pair_interval=6, pair_burst=1), clock=clock)
+    limits = MetaLimits(Limits(2, pair_interval=6, pair_burst=1, window_seconds=0), clock=clock)
     assert limits.admit("n", "a") is None
     assert limits.admit("n", "a") == PAIR_REFUSED
     assert limits.admit("n", "b") is None  # the refused message took no token

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.whatsapp.conftest import user_wrote
 from whatsapp.commands import send_reply
 from whatsapp.models import Contact, OutboundMessage
 from whatsapp.services import template_send, text_send_staggered
@@ -62,6 +63,7 @@ def test_a_bad_number_is_refused_and_nothing_is_stored(to, message):
 def test_a_plus_spaces_and_hyphens_are_normalized_away(
     typed, wa_id, django_capture_on_commit_callbacks
 ):
+    user_wrote(wa_id)
     with django_capture_on_commit_callbacks(execute=False):
         text_send_staggered(to=typed, text="hello")
 
@@ -84,6 +86,7 @@ def test_a_text_up_to_the_part_limit_is_sent_and_one_more_part_is_refused(
     settings, django_capture_on_commit_callbacks
 ):
     settings.WHATSAPP_TEXT_MAX_PARTS = 3
+    user_wrote(TO)
     # the limit itself is fine
     with django_capture_on_commit_callbacks(execute=False):
         assert len(text_send_staggered(to=TO, text=_parts_text(3))) == 3

@@ -3,6 +3,7 @@ import json
 import uuid
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from tests.whatsapp.conftest import (
@@ -137,6 +138,18 @@ def test_a_body_above_the_limit_is_413_before_it_is_read(client, settings):
 # --- samples produce the right rows -------------------------------------------------------------
 
 
+@pytest.fixture
+def at_the_sample_s_time():
+    """The clock a moment after Meta's sample inbound text was sent (October 2020): the reply
+    to it goes inside the 24-hour window it opened."""
+    with time_machine.travel(dt.datetime.fromtimestamp(SAMPLE_SENT_AT + 2, dt.UTC), tick=True):
+        yield
+
+
+SAMPLE_SENT_AT = 1603059201
+
+
+@pytest.mark.usefixtures("at_the_sample_s_time")
 def test_inbound_text_sample_creates_contact_message_and_a_help_reply(
     client, django_capture_on_commit_callbacks
 ):
@@ -156,7 +169,7 @@ def test_inbound_text_sample_creates_contact_message_and_a_help_reply(
     inbound = InboundMessage.objects.get()
     assert inbound.wamid == "wamid.ABGGFlCGg0cvAgo-sJQh43L5Pe4W"
     assert (inbound.type, inbound.text) == ("text", "Hello this is an answer")
-    assert inbound.sent_at == dt.datetime.fromtimestamp(1603059201, tz=dt.UTC)
+    assert inbound.sent_at == dt.datetime.fromtimestamp(SAMPLE_SENT_AT, tz=dt.UTC)
     # and an unknown command is answered with the help text
     reply = OutboundMessage.objects.get()
     assert reply.contact == contact
@@ -238,6 +251,23 @@ def test_posting_the_same_payload_twice_stores_it_once(
     assert OutboundMessage.objects.count() <= 1
 
 
+def test_an_inbound_text_delivered_after_its_window_closed_is_stored_and_not_answered(
+    client, django_capture_on_commit_callbacks, caplog
+):
+    # given Meta's sample inbound text, delivered now: years after it was sent
+    body = sample_bytes("wa_webhook_inbound_text_postman.json")
+    # when
+    response, _ = _deliver(client, body, django_capture_on_commit_callbacks)
+    # then it is recorded, its window (long closed) on the contact, and no text is queued for it
+    assert response.status_code == 200
+    assert InboundMessage.objects.count() == 1
+    contact = Contact.objects.get()
+    assert contact.last_inbound_at == dt.datetime.fromtimestamp(SAMPLE_SENT_AT, tz=dt.UTC)
+    assert not OutboundMessage.objects.exists()
+    assert "24-hour customer service window is closed" in caplog.text
+
+
+@pytest.mark.usefixtures("at_the_sample_s_time")
 def test_an_event_processed_twice_changes_nothing(client, django_capture_on_commit_callbacks):
     # given a processed inbound text
     _deliver(

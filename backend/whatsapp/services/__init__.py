@@ -1,11 +1,14 @@
 """WhatsApp writes, one module per job: ``sending`` (with its SQL in ``claim``), ``statuses``,
-``waking`` (the next message to a contact), ``webhooks``, ``recovery``.
+``waking`` (the next message to a contact), ``messaging_limit``, ``webhooks``, ``recovery``,
+``reminders``.
 
 Callers import from here. None of these modules imports ``whatsapp.tasks``: they enqueue by
 task name through ``whatsapp.dispatch``.
 """
 
+from whatsapp.services.messaging_limit import held_release, limit_count
 from whatsapp.services.recovery import message_sweep, webhook_event_sweep
+from whatsapp.services.reminders import payment_reminders_send
 from whatsapp.services.sending import (
     SEND_TASK_TIME_LIMIT_SECONDS,
     SEND_TIME_LIMIT_SECONDS,
@@ -14,6 +17,7 @@ from whatsapp.services.sending import (
     message_requeue,
     message_send,
     message_send_carrying,
+    notification_send,
     template_send,
     text_send_staggered,
 )
@@ -32,12 +36,16 @@ __all__ = [
     "SEND_TIME_LIMIT_SECONDS",
     "SendOutcome",
     "contact_get_or_create",
+    "held_release",
     "inbound_message_record",
+    "limit_count",
     "message_requeue",
     "message_send",
     "message_send_carrying",
     "message_status_apply",
     "message_sweep",
+    "notification_send",
+    "payment_reminders_send",
     "send_countdown",
     "status_event_record",
     "template_send",
@@ -51,4 +59,10 @@ __all__ = [
 # This package's modules in layers, top to bottom: a module imports only from the layers below
 # its own; `|` separates modules of one layer that import neither each other
 # (scripts/import_contracts.py checks it).
-LAYERS = ("webhooks | recovery", "sending", "statuses", "waking", "claim | errors")
+LAYERS = (
+    "webhooks | recovery | reminders",
+    "sending",
+    "statuses | messaging_limit",
+    "waking",
+    "claim | errors",
+)

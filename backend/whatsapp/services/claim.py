@@ -65,6 +65,7 @@ WHERE {M}.id = %(id)s AND {M}.status = '{OutboundStatus.QUEUED}'
 RETURNING {M}.contact_id, {M}.batch, {M}.position, {M}.batch_size, {M}.scheduled_at,
   {M}.attempts, {M}.body, {M}.template_name, {M}.template_language, {M}.template_params,
   (SELECT c.wa_id FROM {_CONTACTS} AS c WHERE c.id = {M}.contact_id),
+  (SELECT c.last_inbound_at FROM {_CONTACTS} AS c WHERE c.id = {M}.contact_id),
   (SELECT p.pair_burst_start {_PAIR}, (SELECT p.pair_burst_count {_PAIR},
   (SELECT p.pair_free_at {_PAIR}
 """  # noqa: S608 (table names and statuses are the models', not input)
@@ -102,6 +103,8 @@ class Claimed:
     # What is sent when the message is a template (else ``body``, as a text).
     template: TemplateMessage | None
     wa_id: str
+    # The contact's last message to us: it opened the 24-hour window (whatsapp.window).
+    last_inbound_at: dt.datetime | None
     pair: PairState | None
 
     def as_message(self) -> OutboundMessage:
@@ -142,7 +145,7 @@ def message_claim(*, message_id: int, now: dt.datetime, spacing: float) -> Claim
     if row is None:
         return None
     contact_id, batch, position, batch_size, scheduled_at, attempts, body, *rest = row
-    template_name, template_language, template_params, wa_id, *pair = rest
+    template_name, template_language, template_params, wa_id, last_inbound_at, *pair = rest
     burst_start, burst_count, free_at = pair
     return Claimed(
         id=message_id,
@@ -155,6 +158,7 @@ def message_claim(*, message_id: int, now: dt.datetime, spacing: float) -> Claim
         body=body,
         template=_template(template_name, template_language, template_params),
         wa_id=wa_id,
+        last_inbound_at=None if last_inbound_at is None else _datetime(last_inbound_at),
         pair=None
         if free_at is None
         else PairState(_datetime(burst_start), burst_count, _datetime(free_at)),

@@ -27,6 +27,7 @@ from whatsapp.client import (
     SentMessage,
     WhatsAppAuthError,
     WhatsAppError,
+    WhatsAppMessagingLimitError,
     WhatsAppPairRateLimitError,
     WhatsAppThroughputError,
     WhatsAppTransientError,
@@ -36,6 +37,7 @@ from whatsapp.message_templates import TemplateMessage
 from whatsapp.models import Contact, OutboundMessage, OutboundStatus, WaitingFor
 from whatsapp.pair import PairRule, PairState, first_burst, pair_rule
 from whatsapp.services import claim
+from whatsapp.services.messaging_limit import limit_admit, message_hold
 from whatsapp.services.statuses import CALLBACK_PREFIX, status_events_replay
 from whatsapp.services.waking import (
     NextDue,
@@ -44,7 +46,8 @@ from whatsapp.services.waking import (
     message_wake_next,
     send_countdown,
 )
-from whatsapp.validation import recipient_normalize, template_text, text_parts
+from whatsapp.validation import WindowClosed, recipient_normalize, template_text, text_parts
+from whatsapp.window import WINDOW_CLOSED_CODE, window_closed_text, window_is_open
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +67,9 @@ RECORD_MARGIN_SECONDS = 2
 TRANSIENT_BACKOFF_BASE_SECONDS = 2.0
 TRANSIENT_BACKOFF_MAX_SECONDS = 300.0
 SPACING_TOLERANCE = 0.1
+# A notification goes as a text only while the window stays open this much longer: a text
+# queued in its last moments could be claimed after it closed, and fail.
+NOTIFICATION_WINDOW_MARGIN = dt.timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -77,7 +83,8 @@ class Carried:
 @dataclass(frozen=True)
 class SendOutcome:
     """What one wake-up did: ``sent``, ``failed``, ``skipped`` (nothing to do), ``later`` (try
-    again in ``retry_in`` s) or ``waiting`` (an earlier message goes first and wakes this one).
+    again in ``retry_in`` s), ``waiting`` (an earlier message goes first and wakes this one) or
+    ``held`` (past the messaging limit: queued again when the count allows).
     ``carry``: after a send, the message the caller sends next (no wake-up was enqueued)."""
 
     result: str
@@ -100,14 +107,16 @@ def contact_get_or_create(*, wa_id: str, profile_name: str = "") -> Contact:
 def text_send_staggered(*, to: str, text: str) -> list[int]:
     """Queue ``text`` to ``to`` (wa_id, E.164 digits) as parts of at most 4096 characters.
 
-    ``to`` may start with '+' and hold spaces or hyphens; a bad number, an empty text or one
-    needing more than WHATSAPP_TEXT_MAX_PARTS parts raises ``whatsapp.validation.OutboundInvalid``
-    (a ValueError) before anything is stored. All rows are created in one transaction, part N due
+    ``to`` may start with '+' and hold spaces or hyphens; a bad number, an empty text, one
+    needing more than WHATSAPP_TEXT_MAX_PARTS parts, or a contact whose 24-hour window is closed
+    (``WindowClosed``: send a template) raises ``whatsapp.validation.OutboundInvalid`` (a
+    ValueError) before anything is stored. A part still queued when the window closes fails
+    without an API call. All rows are created in one transaction, part N due
     N x WHATSAPP_PART_SPACING_SECONDS after the first; after it commits, the first part is
     enqueued. Each part, once final, wakes the next at its due time (``message_wake_next``), so
     a reply costs one wake-up per part, however long. Returns the OutboundMessage ids in order.
     """
-    return _messages_queue(wa_id=recipient_normalize(to), bodies=text_parts(text))
+    return _messages_queue(wa_id=recipient_normalize(to), bodies=text_parts(text), text=True)
 
 
 def template_send(*, to: str, name: str, language: str, params: Sequence[str]) -> int:
@@ -128,11 +137,35 @@ def template_send(*, to: str, name: str, language: str, params: Sequence[str]) -
     return message_id
 
 
+def notification_send(*, to: str, template: TemplateMessage, text: str | None = None) -> list[int]:
+    """Queue a notification the way it can go, and return its OutboundMessage ids: as ``text``
+    (the template's own words by default) while the contact's 24-hour window stays open for
+    NOTIFICATION_WINDOW_MARGIN more, else as the approved ``template``, which goes either way
+    and counts against the messaging limit outside the window.
+
+    The one place that decides between the two: a reminder, a booking confirmed, a payment
+    received. The template is checked (``TemplateInvalid``) even when the text goes, so a bad
+    one fails here, at once, whatever the window."""
+    wa_id = recipient_normalize(to)
+    words = template_text(name=template.name, language=template.language, params=template.params)
+    with transaction.atomic():
+        last_inbound_at = (
+            Contact.objects.filter(wa_id=wa_id).values_list("last_inbound_at", flat=True).first()
+        )
+        if window_is_open(last_inbound_at, timezone.now() + NOTIFICATION_WINDOW_MARGIN):
+            return text_send_staggered(to=wa_id, text=text or words)
+        return [
+            template_send(
+                to=wa_id, name=template.name, language=template.language, params=template.params
+            )
+        ]
+
+
 def _messages_queue(
-    *, wa_id: str, bodies: list[str], template: TemplateMessage | None = None
+    *, wa_id: str, bodies: list[str], template: TemplateMessage | None = None, text: bool = False
 ) -> list[int]:
     """One row per body, in one transaction, each due when the part spacing and the pair rule
-    allow; the first is enqueued after commit."""
+    allow; the first is enqueued after commit. A ``text`` needs the contact's window open."""
     sent_as: dict[str, object] = {}
     if template is not None:
         sent_as = {
@@ -146,6 +179,8 @@ def _messages_queue(
     with transaction.atomic():
         contact = contact_get_or_create(wa_id=wa_id)
         now = timezone.now()
+        if text and not window_is_open(contact.last_inbound_at, now):
+            raise WindowClosed(window_closed_text(wa_id, contact.last_inbound_at))
         state, start = _contact_plan_start(
             contact_id=contact.pk, rule=rule, now=now, spacing=spacing
         )
@@ -252,6 +287,15 @@ def message_send(*, message_id: int, burst: carry.Burst | None = None) -> SendOu
     if claimed is None:
         return _not_claimed(message_id=message_id, now=now, spacing=spacing)
     message = claimed.as_message()
+    if not window_is_open(claimed.last_inbound_at, now):
+        if claimed.template is None:
+            # Meta would refuse it (131047), and so would every part after it.
+            text = window_closed_text(claimed.wa_id, claimed.last_inbound_at)
+            message_fail(message=message, code=WINDOW_CLOSED_CODE, text=text)
+            message_wake_next(message)
+            return SendOutcome("failed")
+        if not limit_admit(message=message, contact_id=claimed.contact_id, now=now):
+            return SendOutcome("held")
     rule = pair_rule()
     free_in = (rule.earliest(claimed.pair, now) - now).total_seconds()
     if free_in > 0:
@@ -305,6 +349,16 @@ def message_send(*, message_id: int, burst: carry.Burst | None = None) -> SendOu
     except WhatsAppAuthError as exc:
         message_fail(message=message, code=exc.code, text=str(exc))
         raise
+    except WhatsAppMessagingLimitError as exc:
+        message_hold(
+            message=message,
+            until=timezone.now()
+            + dt.timedelta(seconds=settings.WHATSAPP_LIMIT_REFUSED_HOLD_SECONDS),
+            waiting_for=WaitingFor.LIMIT_REFUSED,
+            reason=f"Meta refused a message for the messaging limit: {exc}",
+            code=exc.code,
+        )
+        return SendOutcome("held")
     except WhatsAppThroughputError as exc:
         # Over the number's level (or during its upgrade): not this message's fault, so it costs
         # no attempt; every sender slows down, and this one takes a new turn.

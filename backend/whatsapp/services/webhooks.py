@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Q
 from django.utils import timezone
 
 from ops.db import DATABASE_UNAVAILABLE
@@ -19,8 +20,10 @@ from whatsapp import dispatch, pacing
 from whatsapp.commands import command_reply
 from whatsapp.models import Contact, InboundMessage, StatusEvent, WebhookEvent
 from whatsapp.services.errors import graph_error_code, graph_error_title, graph_errors
+from whatsapp.services.messaging_limit import held_release
 from whatsapp.services.sending import contact_get_or_create, text_send_staggered
 from whatsapp.services.statuses import message_status_apply
+from whatsapp.validation import WindowClosed
 
 logger = logging.getLogger(__name__)
 
@@ -115,13 +118,23 @@ def inbound_message_record(
         # Meta counted it against the number's level when it came; one redelivered days later
         # is long out of the bucket. Counted once the record commits: a retry counts it once.
         transaction.on_commit(lambda: pacing.inbound_counted(1))
-    Contact.objects.filter(pk=contact.pk).update(last_inbound_at=sent_at or timezone.now())
+    # The window opens from the message's own time, and only ever moves forward: a delivery
+    # Meta retried late, or out of order, does not shorten it.
+    wrote_at = sent_at or timezone.now()
+    Contact.objects.filter(pk=contact.pk).filter(
+        Q(last_inbound_at__isnull=True) | Q(last_inbound_at__lt=wrote_at)
+    ).update(last_inbound_at=wrote_at)
+    # Templates held for the messaging limit need no place under it now the window is open.
+    held_release(contact_id=contact.pk)
     if inbound.type == "text" and inbound.text.strip():
         try:
             with transaction.atomic():
                 reply = command_reply(contact=contact, text=inbound.text)
                 if reply:
                     text_send_staggered(to=contact.wa_id, text=reply)
+        except WindowClosed as exc:
+            # A message Meta delivered more than a day late: too late to answer with a text.
+            logger.warning("no reply to inbound message %s: %s", inbound.wamid, exc)
         except Exception:
             # The message stays recorded (no second reply on redelivery); the error is logged.
             logger.exception("reply to inbound message %s failed", inbound.wamid)

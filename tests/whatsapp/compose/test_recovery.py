@@ -59,15 +59,27 @@ while True:
 print(json.dumps(mine))
 """
 
-# Run by `manage.py shell -c` in the web container, after a line giving prefix, contacts, parts:
-# a reply of `parts` parts ("part 01 lorem ipsum ...", each near 4,000 characters) queued to each
-# of `contacts` numbers, as a view queues one; the row ids per number.
+# Run by `manage.py shell -c` in the web container, after a line giving prefix, contacts, parts
+# and standin: each of `contacts` numbers wrote just now (their 24-hour window open in the app,
+# and at the stand-in, told as Meta would know), then a reply of `parts` parts ("part 01 lorem
+# ipsum ...", each near 4,000 characters) queued to each, as a view queues one; the row ids per
+# number.
 SEND = """
-import json
+import json, urllib.request
+from django.utils import timezone
+from whatsapp.models import Contact
 from whatsapp.services import text_send_staggered
 
 text = "\\n".join(f"part {n:02d} " + "lorem ipsum " * 330 for n in range(1, parts + 1))
 numbers = [f"{prefix}{n:04d}" for n in range(contacts)]
+wrote_at = timezone.now()
+for to in numbers:
+    Contact.objects.update_or_create(wa_id=to, defaults={"last_inbound_at": wrote_at})
+    window = json.dumps({"wa_id": to, "at": wrote_at.timestamp()}).encode()
+    request = urllib.request.Request(
+        f"{standin}/window", data=window, headers={"Content-Type": "application/json"}
+    )
+    urllib.request.urlopen(request, timeout=10).close()
 print(json.dumps({to: text_send_staggered(to=to, text=text) for to in numbers}))
 """
 # The same, after a line giving ids and done: each row's status and wamid, once every row is
@@ -140,7 +152,7 @@ def manage_shell(project: ComposeProject, code: str) -> str:
 def send_batch(project: ComposeProject, prefix: str) -> dict[str, list[int]]:
     """CONTACTS replies of PARTS parts each, queued by the web container as a view would; the
     row ids per contact."""
-    given = f"prefix, contacts, parts = {prefix!r}, {CONTACTS}, {PARTS}\n"
+    given = f"prefix, contacts, parts, standin = {prefix!r}, {CONTACTS}, {PARTS}, {STANDIN!r}\n"
     sent: dict[str, list[int]] = json.loads(manage_shell(project, given + SEND))
     assert all(len(ids) == PARTS for ids in sent.values())
     return sent

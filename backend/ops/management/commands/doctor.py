@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from config import discovery
 from config.topology import WORKERS
 from ops import doctor
 from ops.doctor import Status
@@ -34,6 +35,7 @@ class Command(BaseCommand):
             WORKERS,
             timeout=options["timeout"],
             canary_interval=settings.OPS_CANARY_INTERVAL_SECONDS,
+            app_checks=discovery.doctor_checks(settings.INSTALLED_APPS),
         )
         style = {Status.OK: self.style.SUCCESS, Status.WARN: self.style.WARNING}
         for finding in findings:

@@ -3,7 +3,10 @@
 Needs the stack running (``make run`` or ``docker compose up``) with the WhatsApp stand-in, and
 this process configured like it (same database, broker and WHATSAPP_APP_SECRET, e.g. from .env).
 The command plays Meta's part itself (the webhook's shape and signature), so it needs no dev
-tooling: only the web service's address, ``--base-url``.
+tooling: only the web service's address, ``--base-url``. Meta knows of every message it delivers,
+so the command tells the stand-in too that the user wrote (``POST /_standin/window``, the same
+time as the webhook's): its 24-hour window then lets the replies through. ``--standin-url``
+names the stand-in (WHATSAPP_API_BASE_URL by default, unless that is Meta's; ``''``: none).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 import time
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -23,6 +27,8 @@ from whatsapp.models import FINAL_STATUSES, InboundMessage, OutboundMessage
 from whatsapp.services import text_send_staggered
 from whatsapp.validation import OutboundInvalid, recipient_normalize
 
+# Where WHATSAPP_API_BASE_URL points at Meta itself: no stand-in to tell.
+META_HOST = "graph.facebook.com"
 DEMO_PARAGRAPH = (
     "Paragraph {n:02d}. A long reply is split at line breaks into parts of at most 4096 "
     "characters; each part is a row, sent in order, spaced to respect the pair rate limit. "
@@ -30,7 +36,7 @@ DEMO_PARAGRAPH = (
 
 
 def _inbound_text_payload(
-    *, wa_id: str, text: str, wamid: str, phone_number_id: str
+    *, wa_id: str, text: str, wamid: str, phone_number_id: str, timestamp: int
 ) -> dict[str, Any]:
     """The webhook Meta posts when a user sends a text (from the "Demo User")."""
     value = {
@@ -41,7 +47,7 @@ def _inbound_text_payload(
             {
                 "from": wa_id,
                 "id": wamid,
-                "timestamp": str(int(time.time())),
+                "timestamp": str(timestamp),
                 "text": {"body": text},
                 "type": "text",
             }
@@ -61,6 +67,19 @@ def _post_signed(url: str, payload: dict[str, Any], app_secret: str) -> int:
     return requests.post(url, data=body, headers=headers, timeout=10).status_code
 
 
+def _standin_window_open(standin_url: str, wa_id: str, at: int) -> None:
+    """Tell the WhatsApp stand-in that ``wa_id`` wrote at ``at`` (epoch seconds)."""
+    url = standin_url.rstrip("/") + "/_standin/window"
+    try:
+        response = requests.post(url, json={"wa_id": wa_id, "at": at}, timeout=10)
+        response.raise_for_status()
+    except requests.RequestException as exc:
+        raise CommandError(
+            f"the WhatsApp stand-in at {standin_url} did not open {wa_id}'s window ({exc}); "
+            "--standin-url names the stand-in, --standin-url='' none"
+        ) from None
+
+
 class Command(BaseCommand):
     help = "Demonstrate the WhatsApp flow end to end against the running stack."
 
@@ -69,6 +88,12 @@ class Command(BaseCommand):
         parser.add_argument("--to", default="15550001234", help="the demo user's wa_id")
         parser.add_argument("--paragraphs", type=int, default=60, help="size of the long reply")
         parser.add_argument("--timeout", type=float, default=180.0)
+        parser.add_argument(
+            "--standin-url",
+            default=None,
+            help="the WhatsApp stand-in, told that the user wrote (POST /_standin/window); "
+            "WHATSAPP_API_BASE_URL by default, unless that is Meta's; '' tells none",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         from django.conf import settings
@@ -87,14 +112,24 @@ class Command(BaseCommand):
         url = options["base_url"].rstrip("/") + "/whatsapp/webhook/"
 
         wamid = f"wamid.demo-{uuid.uuid4().hex}"
+        wrote_at = int(time.time())
         payload = _inbound_text_payload(
             wa_id=wa_id,
             text="help",
             wamid=wamid,
             phone_number_id=settings.WHATSAPP_PHONE_NUMBER_ID or "",
+            timestamp=wrote_at,
         )
+        standin_url = options["standin_url"]
+        if standin_url is None and urlsplit(settings.WHATSAPP_API_BASE_URL).hostname != META_HOST:
+            standin_url = settings.WHATSAPP_API_BASE_URL
+        if standin_url:
+            # Before the webhook: the worker answers it at once.
+            _standin_window_open(standin_url, wa_id, wrote_at)
         status = _post_signed(url, payload, settings.WHATSAPP_APP_SECRET)
         self.stdout.write(f"1. POST signed inbound 'help' from {wa_id} to {url}: HTTP {status}")
+        if standin_url:
+            self.stdout.write(f"   (and told the stand-in at {standin_url}: its window is open)")
         if status != 200:
             raise CommandError("the webhook did not accept the event")
         inbound = self._wait(

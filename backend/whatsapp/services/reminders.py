@@ -1,0 +1,76 @@
+"""The daily payment reminder: beat's example of business-initiated work. Every contact with an
+unpaid payment due in 5, 3 or 1 days gets one ``payment_reminder`` a day, as a text inside its
+24-hour window and as the template outside it (``notification_send``), paced like every send
+and held past the messaging limit (docs/whatsapp.md, "The daily reminder")."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from whatsapp.message_templates import TemplateMessage
+from whatsapp.models import Payment, PaymentReminder
+from whatsapp.services.sending import notification_send
+from whatsapp.validation import OutboundInvalid
+
+logger = logging.getLogger(__name__)
+
+REMINDER_DAYS_BEFORE = (5, 3, 1)
+REMINDER_TEMPLATE = "payment_reminder"
+REMINDER_LANGUAGE = "en_US"
+# Contacts per transaction: a worker killed mid-run loses at most this many, which the next
+# run reminds.
+CHUNK = 100
+
+
+def payment_reminders_send(*, today: dt.date | None = None) -> int:
+    """Remind each contact with a payment due ``REMINDER_DAYS_BEFORE`` days from ``today`` (the
+    project's local date by default), its earliest such payment, unless it was reminded today.
+    Repeatable: a second run the same day, or one after a run cut short, reminds only whom the
+    first did not. Returns how many it reminded."""
+    today = today or timezone.localdate()
+    due_on = [today + dt.timedelta(days=days) for days in REMINDER_DAYS_BEFORE]
+    reminded, after = 0, 0
+    while True:
+        payments = list(
+            Payment.objects.filter(due_on__in=due_on, paid_at__isnull=True, contact_id__gt=after)
+            .exclude(contact__payment_reminders__day=today)
+            .select_related("contact")
+            .order_by("contact_id", "due_on", "pk")[: CHUNK * len(due_on)]
+        )
+        if not payments:
+            return reminded
+        firsts: dict[int, Payment] = {}
+        for payment in payments:
+            firsts.setdefault(payment.contact_id, payment)
+        chunk = list(firsts.values())[:CHUNK]
+        with transaction.atomic():
+            reminded += sum(_remind(payment, today) for payment in chunk)
+        after = chunk[-1].contact_id
+        logger.info("payment reminders for %s: %d queued so far", today, reminded)
+
+
+def _remind(payment: Payment, today: dt.date) -> bool:
+    contact = payment.contact
+    template = TemplateMessage(
+        REMINDER_TEMPLATE,
+        REMINDER_LANGUAGE,
+        (contact.profile_name or "there", payment.amount, f"{payment.due_on:%d %B %Y}"),
+    )
+    try:
+        with transaction.atomic():
+            [message_id, *_] = notification_send(to=contact.wa_id, template=template)
+            PaymentReminder.objects.create(
+                contact=contact, payment=payment, day=today, message_id=message_id
+            )
+    except IntegrityError:
+        # Another run reminded this contact meanwhile: its message went with its reminder.
+        return False
+    except OutboundInvalid as exc:
+        # A number or an amount Meta would refuse: the others are reminded all the same.
+        logger.error("payment %s: no reminder: %s", payment.pk, exc)
+        return False
+    return True
