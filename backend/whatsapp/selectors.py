@@ -69,6 +69,18 @@ def contact_pair_state(*, contact_id: int) -> PairState | None:
     return PairState(burst_start, count, free_at)
 
 
+def contacts_busy(*, contact_ids: list[int], now: dt.datetime) -> set[int]:
+    """Those of the contacts with a message pending, or with pair-rule time borrowed past
+    ``now``: a new message to them is planned around it."""
+    pending = OutboundMessage.objects.filter(
+        contact_id__in=contact_ids, status__in=PENDING_STATUSES
+    ).values_list("contact_id", flat=True)
+    borrowed = OutboundMessage.objects.filter(
+        contact_id__in=contact_ids, pair_free_at__gt=now
+    ).values_list("contact_id", flat=True)
+    return set(pending) | set(borrowed)
+
+
 def contact_pending_due(*, contact_id: int) -> list[dt.datetime]:
     """When each message still pending for the contact is due, in the order they go."""
     return list(

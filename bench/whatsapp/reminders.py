@@ -95,6 +95,14 @@ def _counts() -> dict[str, int]:
     return {row["status"]: row["n"] for row in rows}
 
 
+def _last_reminder_at() -> float:
+    from django.db.models import Max
+
+    from whatsapp.models import PaymentReminder
+
+    return PaymentReminder.objects.aggregate(last=Max("created_at"))["last"].timestamp()
+
+
 def case(
     limit: int | None, args: argparse.Namespace, standin: WhatsAppStandIn, log: IO[str]
 ) -> dict[str, Any]:
@@ -129,11 +137,13 @@ def case(
         time.sleep(2)  # anything sent late would show here
         counts = _counts()
         received = standin.delivered()
+        queued_at = _last_reminder_at()
     finally:
         for worker in workers:
             worker.stop(20)
     accepted = sorted(r.at for r in received)
     seconds = accepted[-1] - started
+    rate = (len(accepted) - 1) / (accepted[-1] - accepted[0])
     ideal = expected_sent / args.level
     result = {
         "messaging_limit": limit,
@@ -144,6 +154,10 @@ def case(
         "seconds": round(seconds, 1),
         "ideal_seconds": round(ideal, 1),
         "time_ratio": round(seconds / ideal, 3),
+        # Where the time went: the first send, every reminder queued, the pace in between.
+        "first_accepted_after": round(accepted[0] - started, 2),
+        "queued_after": round(queued_at - started, 1),
+        "rate": round(rate, 1),
         "sent": counts.get("sent", 0),
         "held": counts.get("held", 0),
         "failed": counts.get("failed", 0),

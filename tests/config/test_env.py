@@ -67,6 +67,22 @@ def test_maximum_is_enforced():
     assert Env({"PORT": "65535"}).int("PORT", 6379, maximum=65535) == 65535
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"), [(None, 250), ("", 250), ("2000", 2000), (" Unlimited ", None), ("1", 1)]
+)
+def test_a_limit_is_a_whole_number_or_unlimited(raw, expected):
+    environ = {} if raw is None else {"LIMIT": raw}
+    assert Env(environ).limit("LIMIT", 250) == expected
+
+
+@pytest.mark.parametrize("raw", ["0", "-5", "2.5", "TIER_250", "many"])
+def test_a_limit_that_is_neither_names_the_variable(raw):
+    with pytest.raises(
+        EnvError, match=r"LIMIT must be a whole number of at least 1 or 'unlimited'"
+    ):
+        Env({"LIMIT": raw}).limit("LIMIT", 250)
+
+
 def test_url_errors_never_show_the_password():
     env = Env({"URL": "redis://:hunter2@redis:port/0", "PLAIN": "redis:6379"})
 

@@ -5,11 +5,13 @@ import datetime as dt
 
 import pytest
 import time_machine
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tests.stack import wait_until
 from tests.whatsapp.conftest import send_each, user_wrote
 from whatsapp import tasks
+from whatsapp.dispatch import SEND_MESSAGE
 from whatsapp.message_templates import TemplateMessage
 from whatsapp.models import (
     Contact,
@@ -18,7 +20,16 @@ from whatsapp.models import (
     Payment,
     PaymentReminder,
 )
-from whatsapp.services import held_release, notification_send, payment_reminders_send
+from whatsapp.services import (
+    Notification,
+    held_release,
+    notification_send,
+    notifications_send,
+    payment_reminders_send,
+    reminders,
+    text_send_staggered,
+)
+from whatsapp.validation import OutboundInvalid
 
 TODAY = dt.date(2026, 12, 7)
 
@@ -149,3 +160,74 @@ def test_a_run_cut_short_by_a_killed_worker_and_run_again_reminds_each_contact_o
     # a send the kill cut off between Meta's answer and its record goes again (the sweeper's
     # rare duplicate, docs/whatsapp.md): only those may arrive twice
     assert len(delivered) - 600 <= in_flight
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("whatsapp_settings")
+class TestNotificationsTogether:
+    REMINDER = TemplateMessage("payment_reminder", "en_US", ("Ada", "€1", "1 May"))
+
+    def test_a_contact_with_a_message_pending_is_planned_after_it(
+        self, standin, django_capture_on_commit_callbacks
+    ):
+        # given a reply still going out to one contact
+        user_wrote("15550000001", standin=standin)
+        with django_capture_on_commit_callbacks(execute=False):
+            [pending] = text_send_staggered(to="15550000001", text="your reply")
+        # when notifications go to it and to two idle contacts, one of them twice
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            sent = notifications_send(
+                [
+                    Notification("15550000001", self.REMINDER),
+                    Notification("15550000002", self.REMINDER),
+                    Notification("15550000002", self.REMINDER),
+                    Notification("15550000003", self.REMINDER),
+                ]
+            )
+        # then each gets one message, behind what was there before
+        ids = [one for [one] in sent]
+        first_to_2, second_to_2 = ids[1], ids[2]
+        assert len(set(ids)) == 4
+        assert ids[0] > pending
+        assert first_to_2 < second_to_2
+        rows = OutboundMessage.objects.in_bulk(ids)
+        assert rows[ids[0]].template_name == ""  # contact 1 wrote: the reminder goes as a text
+        assert {rows[pk].template_name for pk in ids[1:]} == {"payment_reminder"}
+        # the idle contacts' first messages are woken at once; the rest by what they wait for
+        woken = [c.args[1] for c in callbacks if getattr(c, "args", ())[:1] == (SEND_MESSAGE,)]
+        assert {first_to_2, ids[3]} <= set(woken)
+        # and they go out in order per contact
+        assert send_each([pending, *ids]) == ["sent"] * 5
+        delivered = [(r.to, r.body) for r in standin.delivered()]
+        assert next(body for to, body in delivered if to == "15550000001") == "your reply"
+        assert [to for to, _ in delivered].count("15550000002") == 2
+
+    def test_a_bad_notification_stores_nothing(self):
+        bad = TemplateMessage("payment_reminder", "en_US", ("Ada", "€1"))
+        with pytest.raises(OutboundInvalid, match="takes 3 parameters, got 2"):
+            notifications_send(
+                [Notification("15550000002", self.REMINDER), Notification("15550000003", bad)]
+            )
+        assert not OutboundMessage.objects.exists()
+        assert not Contact.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("whatsapp_settings")
+def test_a_run_racing_another_skips_whom_the_other_reminded(
+    standin, django_capture_on_commit_callbacks
+):
+    # given three due contacts, one of them reminded by another run after this run read them
+    _payments({"1555000001": 1, "1555000003": 3, "1555000005": 5})
+    chunk = list(Payment.objects.select_related("contact").order_by("contact_id"))
+    with django_capture_on_commit_callbacks(execute=False):
+        payment_reminders_send(today=TODAY)
+    PaymentReminder.objects.exclude(contact=chunk[1].contact).delete()
+    OutboundMessage.objects.exclude(contact=chunk[1].contact).delete()
+    # when this run inserts its chunk, the database turns the duplicate away ...
+    with pytest.raises(IntegrityError), transaction.atomic():
+        reminders._remind_chunk(chunk, TODAY)
+    # ... and one by one, the other two are reminded and the third is skipped
+    with django_capture_on_commit_callbacks(execute=False):
+        assert [reminders._remind(payment, TODAY) for payment in chunk] == [True, False, True]
+    assert PaymentReminder.objects.count() == OutboundMessage.objects.count() == 3

@@ -12,12 +12,14 @@ from whatsapp.services.reminders import payment_reminders_send
 from whatsapp.services.sending import (
     SEND_TASK_TIME_LIMIT_SECONDS,
     SEND_TIME_LIMIT_SECONDS,
+    Notification,
     SendOutcome,
     contact_get_or_create,
     message_requeue,
     message_send,
     message_send_carrying,
     notification_send,
+    notifications_send,
     template_send,
     text_send_staggered,
 )
@@ -34,6 +36,7 @@ from whatsapp.services.webhooks import (
 __all__ = [
     "SEND_TASK_TIME_LIMIT_SECONDS",
     "SEND_TIME_LIMIT_SECONDS",
+    "Notification",
     "SendOutcome",
     "contact_get_or_create",
     "held_release",
@@ -44,7 +47,9 @@ __all__ = [
     "message_send_carrying",
     "message_status_apply",
     "message_sweep",
+    "notification_check",
     "notification_send",
+    "notifications_send",
     "payment_reminders_send",
     "send_countdown",
     "status_event_record",

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from whatsapp.message_templates import TemplateMessage
 from whatsapp.models import Payment, PaymentReminder
-from whatsapp.services.sending import notification_send
+from whatsapp.services.sending import Notification, notification_check, notifications_send
 from whatsapp.validation import OutboundInvalid
 
 logger = logging.getLogger(__name__)
@@ -47,30 +47,62 @@ def payment_reminders_send(*, today: dt.date | None = None) -> int:
         for payment in payments:
             firsts.setdefault(payment.contact_id, payment)
         chunk = list(firsts.values())[:CHUNK]
-        with transaction.atomic():
-            reminded += sum(_remind(payment, today) for payment in chunk)
+        try:
+            with transaction.atomic():
+                reminded += _remind_chunk(chunk, today)
+        except IntegrityError:
+            # Another run reminded some of them meanwhile: one by one, each skipped if so.
+            with transaction.atomic():
+                reminded += sum(_remind(payment, today) for payment in chunk)
         after = chunk[-1].contact_id
         logger.info("payment reminders for %s: %d queued so far", today, reminded)
 
 
-def _remind(payment: Payment, today: dt.date) -> bool:
+def _notification(payment: Payment) -> Notification:
     contact = payment.contact
-    template = TemplateMessage(
-        REMINDER_TEMPLATE,
-        REMINDER_LANGUAGE,
-        (contact.profile_name or "there", payment.amount, f"{payment.due_on:%d %B %Y}"),
+    params = (contact.profile_name or "there", payment.amount, f"{payment.due_on:%d %B %Y}")
+    return Notification(
+        contact.wa_id, TemplateMessage(REMINDER_TEMPLATE, REMINDER_LANGUAGE, params)
     )
+
+
+def _remind_chunk(chunk: list[Payment], today: dt.date) -> int:
+    """Remind a chunk of contacts together: their messages in one bulk insert
+    (``notifications_send``), their reminders in another."""
+    valid: list[tuple[Payment, Notification]] = []
+    for payment in chunk:
+        notification = _notification(payment)
+        try:
+            notification_check(notification)
+        except OutboundInvalid as exc:
+            # A number or an amount Meta would refuse: the others are reminded all the same.
+            logger.error("payment %s: no reminder: %s", payment.pk, exc)
+            continue
+        valid.append((payment, notification))
+    sent = notifications_send([notification for _, notification in valid])
+    PaymentReminder.objects.bulk_create(
+        [
+            PaymentReminder(
+                contact_id=payment.contact_id, payment=payment, day=today, message_id=ids[0]
+            )
+            for (payment, _), ids in zip(valid, sent, strict=True)
+        ]
+    )
+    return len(valid)
+
+
+def _remind(payment: Payment, today: dt.date) -> bool:
+    """One contact's reminder in a savepoint of its own: False if another run reminded it, or
+    Meta would refuse its notification."""
     try:
         with transaction.atomic():
-            [message_id, *_] = notification_send(to=contact.wa_id, template=template)
+            [[message_id, *_]] = notifications_send([_notification(payment)])
             PaymentReminder.objects.create(
-                contact=contact, payment=payment, day=today, message_id=message_id
+                contact_id=payment.contact_id, payment=payment, day=today, message_id=message_id
             )
     except IntegrityError:
-        # Another run reminded this contact meanwhile: its message went with its reminder.
         return False
     except OutboundInvalid as exc:
-        # A number or an amount Meta would refuse: the others are reminded all the same.
         logger.error("payment %s: no reminder: %s", payment.pk, exc)
         return False
     return True

@@ -137,6 +137,16 @@ def template_send(*, to: str, name: str, language: str, params: Sequence[str]) -
     return message_id
 
 
+@dataclass(frozen=True)
+class Notification:
+    """A notification for ``notifications_send``: to whom, the approved template that says it,
+    and the text to send instead while the window is open (the template's own words if None)."""
+
+    to: str
+    template: TemplateMessage
+    text: str | None = None
+
+
 def notification_send(*, to: str, template: TemplateMessage, text: str | None = None) -> list[int]:
     """Queue a notification the way it can go, and return its OutboundMessage ids: as ``text``
     (the template's own words by default) while the contact's 24-hour window stays open for
@@ -146,19 +156,95 @@ def notification_send(*, to: str, template: TemplateMessage, text: str | None = 
     The one place that decides between the two: a reminder, a booking confirmed, a payment
     received. The template is checked (``TemplateInvalid``) even when the text goes, so a bad
     one fails here, at once, whatever the window."""
-    wa_id = recipient_normalize(to)
-    words = template_text(name=template.name, language=template.language, params=template.params)
-    with transaction.atomic():
-        last_inbound_at = (
-            Contact.objects.filter(wa_id=wa_id).values_list("last_inbound_at", flat=True).first()
+    [ids] = notifications_send([Notification(to, template, text)])
+    return ids
+
+
+def notifications_send(notifications: Sequence[Notification]) -> list[list[int]]:
+    """``notification_send`` for many, in one transaction; each one's ids, in order.
+
+    Every notification is checked before anything is stored (``OutboundInvalid``). A contact
+    with nothing pending and no pair-rule time borrowed gets its one-part message in one bulk
+    insert with the others, due now; the rest are planned one by one like any reply."""
+    checked = [
+        (
+            recipient_normalize(n.to),
+            n,
+            template_text(
+                name=n.template.name, language=n.template.language, params=n.template.params
+            ),
         )
-        if window_is_open(last_inbound_at, timezone.now() + NOTIFICATION_WINDOW_MARGIN):
-            return text_send_staggered(to=wa_id, text=text or words)
-        return [
-            template_send(
-                to=wa_id, name=template.name, language=template.language, params=template.params
+        for n in notifications
+    ]
+    results: list[list[int]] = []
+    bulk: list[tuple[int, OutboundMessage]] = []
+    planned: list[tuple[int, str, list[str], TemplateMessage | None, bool]] = []
+    with transaction.atomic():
+        now = timezone.now()
+        contacts = _contacts_get_or_create([wa_id for wa_id, _, _ in checked])
+        busy = selectors.contacts_busy(contact_ids=[c.pk for c in contacts.values()], now=now)
+        for index, (wa_id, notification, words) in enumerate(checked):
+            results.append([])
+            contact = contacts[wa_id]
+            as_text = window_is_open(contact.last_inbound_at, now + NOTIFICATION_WINDOW_MARGIN)
+            bodies = text_parts(notification.text or words) if as_text else [words]
+            template = None if as_text else notification.template
+            if contact.pk in busy or len(bodies) > 1:
+                planned.append((index, wa_id, bodies, template, as_text))
+                continue
+            # Taken: a second notification to the contact in this batch is planned after it.
+            busy.add(contact.pk)
+            row = OutboundMessage(
+                contact=contact,
+                body=bodies[0],
+                batch=uuid.uuid4(),
+                scheduled_at=now,
+                next_attempt_at=now,
+                **_sent_as(template),
             )
-        ]
+            bulk.append((index, row))
+        created = OutboundMessage.objects.bulk_create([row for _, row in bulk], batch_size=500)
+        for (index, _), row in zip(bulk, created, strict=True):
+            results[index] = [row.pk]
+            dispatch.message_send_on_commit(message_id=row.pk)
+        # After the bulk rows: each is planned behind what is pending for its contact, those
+        # included, and gets a larger id, so it goes after them.
+        for index, wa_id, bodies, template, as_text in planned:
+            results[index] = _messages_queue(
+                wa_id=wa_id, bodies=bodies, template=template, text=as_text
+            )
+    return results
+
+
+def notification_check(notification: Notification) -> None:
+    """Raise ``OutboundInvalid`` if ``notifications_send`` would refuse the notification."""
+    recipient_normalize(notification.to)
+    _words(notification.template)
+
+
+def _words(template: TemplateMessage) -> str:
+    return template_text(name=template.name, language=template.language, params=template.params)
+
+
+def _contacts_get_or_create(wa_ids: list[str]) -> dict[str, Contact]:
+    contacts = {c.wa_id: c for c in Contact.objects.filter(wa_id__in=wa_ids)}
+    missing = [Contact(wa_id=wa_id) for wa_id in dict.fromkeys(wa_ids) if wa_id not in contacts]
+    if missing:
+        Contact.objects.bulk_create(missing, ignore_conflicts=True)
+        new = Contact.objects.filter(wa_id__in=[c.wa_id for c in missing])
+        contacts.update({c.wa_id: c for c in new})
+    return contacts
+
+
+def _sent_as(template: TemplateMessage | None) -> dict[str, object]:
+    """A row's template fields: what it sends instead of its body, if it is a template."""
+    if template is None:
+        return {}
+    return {
+        "template_name": template.name,
+        "template_language": template.language,
+        "template_params": list(template.params),
+    }
 
 
 def _messages_queue(
@@ -166,13 +252,7 @@ def _messages_queue(
 ) -> list[int]:
     """One row per body, in one transaction, each due when the part spacing and the pair rule
     allow; the first is enqueued after commit. A ``text`` needs the contact's window open."""
-    sent_as: dict[str, object] = {}
-    if template is not None:
-        sent_as = {
-            "template_name": template.name,
-            "template_language": template.language,
-            "template_params": list(template.params),
-        }
+    sent_as = _sent_as(template)
     spacing = dt.timedelta(seconds=settings.WHATSAPP_PART_SPACING_SECONDS)
     rule = pair_rule()
     batch = uuid.uuid4()
