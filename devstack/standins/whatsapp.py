@@ -791,6 +791,8 @@ def _fault_rate(text: str) -> tuple[int | str, float]:
 
 
 def _messaging_limit(text: str) -> int | None:
+    # As the app reads WHATSAPP_MESSAGING_LIMIT (config.env.Env.limit): any case, spaces around.
+    text = text.strip().lower()
     if text == "unlimited":
         return None
     try:

@@ -221,3 +221,71 @@ def test_meta_refusing_for_the_limit_holds_the_message(
     hold = dt.timedelta(seconds=whatsapp_settings.WHATSAPP_LIMIT_REFUSED_HOLD_SECONDS)
     assert message.next_attempt_at >= started + hold
     assert held_release() == []
+
+
+@pytest.fixture
+def limit_of_2(limit_of_5, whatsapp_settings):
+    """A messaging limit of 2 here (the stand-in allows 5: the app's own count is tested)."""
+    whatsapp_settings.WHATSAPP_MESSAGING_LIMIT = 2
+    return limit_of_5
+
+
+def _held_behind_two(django_capture_on_commit_callbacks) -> list[int]:
+    """Templates to A, B (sent) and C (held) under a limit of 2; their ids."""
+    contacts = ["15550000001", "15550000002", "15550000003"]
+    ids = [_template(to, django_capture_on_commit_callbacks) for to in contacts]
+    assert send_each(ids) == ["sent", "sent", "held"]
+    return ids
+
+
+def test_while_a_message_is_held_a_new_contact_waits_behind_it(
+    limit_of_2, django_capture_on_commit_callbacks
+):
+    _, _, held = _held_behind_two(django_capture_on_commit_callbacks)
+    with time_machine.travel(timezone.now() + dt.timedelta(hours=24, minutes=1), tick=True):
+        # when a template to a new contact is claimed before the sweeper has run
+        newer = _template("15550000009", django_capture_on_commit_callbacks)
+        assert send_each([newer]) == ["held"]
+        # then the sweeper hands the two free places out oldest first, once
+        with django_capture_on_commit_callbacks(execute=False):
+            assert held_release() == [held, newer]
+            assert held_release() == []
+        assert send_each([held, newer]) == ["sent", "sent"]
+        assert limit_count() == 2
+
+
+def test_raising_the_limit_releases_held_messages_at_once(
+    limit_of_2, whatsapp_settings, django_capture_on_commit_callbacks
+):
+    _, _, held = _held_behind_two(django_capture_on_commit_callbacks)
+    whatsapp_settings.WHATSAPP_MESSAGING_LIMIT = 3
+    with django_capture_on_commit_callbacks(execute=False):
+        assert held_release() == [held]
+    assert send_each([held]) == ["sent"]
+
+
+def test_a_message_delivered_days_late_releases_nothing(
+    limit_of_2, django_capture_on_commit_callbacks
+):
+    _, _, held = _held_behind_two(django_capture_on_commit_callbacks)
+    [message] = inbound_text_payload(wa_id="15550000003", text="hi")["entry"][0]["changes"][0][
+        "value"
+    ]["messages"]
+    message["timestamp"] = str(int((timezone.now() - dt.timedelta(days=2)).timestamp()))
+    message["type"] = "image"
+    inbound_message_record(message=message, profile_name="", event=None)
+    assert OutboundMessage.objects.get(pk=held).status == OutboundStatus.HELD
+
+
+def test_meta_refusing_a_part_of_a_reply_for_the_limit_keeps_it_queued_in_order(
+    standin, django_capture_on_commit_callbacks
+):
+    user_wrote(TO, standin=standin)
+    with django_capture_on_commit_callbacks(execute=False):
+        first, second = text_send_staggered(to=TO, text="part 1 " + "x" * 4085 + "\npart 2")
+    standin.add_fault(nth=1, code=131048)
+    with django_capture_on_commit_callbacks(execute=False):
+        assert message_send(message_id=first).result == "later"
+    rows = OutboundMessage.objects.in_bulk([first, second])
+    assert rows[first].status == rows[second].status == OutboundStatus.QUEUED
+    assert rows[first].last_error_code == 131048

@@ -231,3 +231,29 @@ def test_a_run_racing_another_skips_whom_the_other_reminded(
     with django_capture_on_commit_callbacks(execute=False):
         assert [reminders._remind(payment, TODAY) for payment in chunk] == [True, False, True]
     assert PaymentReminder.objects.count() == OutboundMessage.objects.count() == 3
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("whatsapp_settings")
+def test_a_held_reminder_is_not_sent_after_a_newer_one_or_after_the_payment(
+    limit_of_5, whatsapp_settings, django_capture_on_commit_callbacks
+):
+    # given reminders held for a full limit: one for a payment since made
+    whatsapp_settings.WHATSAPP_MESSAGING_LIMIT = 1
+    _payments({"1555000001": 1, "1555000002": 3, "1555000003": 5})
+    with django_capture_on_commit_callbacks(execute=False):
+        assert payment_reminders_send(today=TODAY) == 3
+    ids = list(OutboundMessage.objects.order_by("pk").values_list("pk", flat=True))
+    assert send_each(ids) == ["sent", "held", "held"]
+    Payment.objects.filter(contact__wa_id="1555000003").update(paid_at=timezone.now())
+    # when the run two days later goes (the payment due in 3 days is due in 1 then)
+    later = TODAY + dt.timedelta(days=2)
+    with django_capture_on_commit_callbacks(execute=False):
+        payment_reminders_send(today=later)
+    # then neither held one goes any more, each saying why; the due contact gets today's
+    rows = OutboundMessage.objects.in_bulk(ids[1:])
+    assert [(rows[pk].status, rows[pk].last_error_text) for pk in ids[1:]] == [
+        ("failed", "not sent: held past the day it was for"),
+        ("failed", "not sent: paid since"),
+    ]
+    assert PaymentReminder.objects.filter(day=later, contact__wa_id="1555000002").exists()

@@ -18,6 +18,7 @@ from whatsapp.services.sending import (
     message_requeue,
     message_send,
     message_send_carrying,
+    notification_check,
     notification_send,
     notifications_send,
     template_send,

@@ -14,13 +14,13 @@ import logging
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Min
+from django.db.models import F, Min, Q
 from django.utils import timezone
 
 from whatsapp import dispatch
 from whatsapp.models import Contact, OutboundMessage, OutboundStatus, WaitingFor
 from whatsapp.services.waking import message_wake_next
-from whatsapp.window import WINDOW
+from whatsapp.window import window_is_open
 
 logger = logging.getLogger(__name__)
 
@@ -38,21 +38,31 @@ def limit_count(now: dt.datetime | None = None) -> int:
 
 
 def limit_admit(*, message: OutboundMessage, contact_id: int, now: dt.datetime) -> bool:
-    """Count the contact for the business-initiated message being sent, True; or, with the limit
-    reached and the contact not counted yet, hold the claimed message until the oldest count
-    expires, False."""
+    """Count the contact for the business-initiated message being sent, True; or hold the
+    claimed message, False: when the limit is reached and the contact is not counted yet, and
+    also while messages held for the limit wait (they have the first claim on a place: the
+    sweeper hands places out oldest first, ``held_release``)."""
     limit = settings.WHATSAPP_MESSAGING_LIMIT
     since = now - PERIOD
     with transaction.atomic():
         _serialize()
         counted = Contact.objects.filter(limit_counted_at__gt=since)
-        if limit is None or counted.filter(pk=contact_id).exists() or counted.count() < limit:
+        if limit is None or counted.filter(pk=contact_id).exists():
             Contact.objects.filter(pk=contact_id).update(limit_counted_at=now)
             return True
-        oldest = counted.aggregate(oldest=Min("limit_counted_at"))["oldest"] or now
+        behind = OutboundMessage.objects.filter(
+            status=OutboundStatus.HELD, waiting_for=WaitingFor.MESSAGING_LIMIT
+        ).exists()
+        count = counted.count()
+        if count < limit and not behind:
+            Contact.objects.filter(pk=contact_id).update(limit_counted_at=now)
+            return True
+        until = now
+        if count >= limit:
+            until = (counted.aggregate(oldest=Min("limit_counted_at"))["oldest"] or now) + PERIOD
         message_hold(
             message=message,
-            until=oldest + PERIOD,
+            until=until,
             waiting_for=WaitingFor.MESSAGING_LIMIT,
             reason=f"{limit} contacts reached in the last 24 h (WHATSAPP_MESSAGING_LIMIT)",
         )
@@ -66,9 +76,11 @@ def message_hold(
     waiting_for: str,
     reason: str,
     code: int | None = None,
+    attempt_counts: bool = False,
 ) -> None:
-    """Hold a claimed message until ``until`` (its attempt given back); the first message held
-    while none is logs it, the rest do not."""
+    """Hold a claimed message until ``until``, its attempt given back unless ``attempt_counts``
+    (Meta refused the message itself); the first message held while none is logs it, the rest
+    do not."""
     now = timezone.now()
     with transaction.atomic():
         first = not OutboundMessage.objects.filter(status=OutboundStatus.HELD).exists()
@@ -76,9 +88,10 @@ def message_hold(
             "status": OutboundStatus.HELD,
             "next_attempt_at": until,
             "waiting_for": waiting_for,
-            "attempts": F("attempts") - 1,
             "updated_at": now,
         }
+        if not attempt_counts:
+            changes["attempts"] = F("attempts") - 1
         if code is not None:
             changes.update(last_error_code=code, last_error_text=reason)
         OutboundMessage.objects.filter(pk=message.pk, status=OutboundStatus.SENDING).update(
@@ -96,44 +109,57 @@ def message_hold(
 
 
 def held_release(*, now: dt.datetime | None = None, contact_id: int | None = None) -> list[int]:
-    """Queue held messages again, oldest first: every one of ``contact_id`` (it just wrote, so
-    its window is open); else those whose hold has ended and whose contact needs no new place
-    under the limit or gets one of those free now. Returns the ids queued."""
+    """Queue held messages again, oldest first; returns their ids.
+
+    ``contact_id``: every one of that contact's, which has just written (its window is open:
+    they need no place). Else those held for the limit, and those held for Meta's 131048 whose
+    hold has ended: a message whose contact is counted already, or inside its window, needs no
+    place; the others take the places free now, each reserved for its contact (counted from
+    now) so that the claim finds it and no sweep gives it twice."""
     now = now or timezone.now()
     held = OutboundMessage.objects.filter(status=OutboundStatus.HELD)
     if contact_id is not None:
-        held = held.filter(contact_id=contact_id)
-    else:
-        held = held.filter(next_attempt_at__lte=now)
-    rows = list(
-        held.order_by("pk").values_list(
-            "pk", "contact_id", "contact__limit_counted_at", "contact__last_inbound_at"
-        )[:RELEASE_BATCH_LIMIT]
-    )
-    if not rows:
+        return _release(list(held.filter(contact_id=contact_id).values_list("pk", flat=True)), now)
+    if not held.exists():
         return []
     limit = settings.WHATSAPP_MESSAGING_LIMIT
-    free = None if limit is None or contact_id is not None else limit - limit_count(now)
-    new: set[int] = set()
-    released = []
-    for pk, contact, counted_at, inbound_at in rows:
-        needs_place = (counted_at is None or counted_at <= now - PERIOD) and (
-            inbound_at is None or inbound_at + WINDOW <= now
-        )
-        if free is not None and needs_place and contact not in new:
-            if len(new) >= free:
-                continue
-            new.add(contact)
-        released.append(pk)
+    since = now - PERIOD
     with transaction.atomic():
-        OutboundMessage.objects.filter(pk__in=released, status=OutboundStatus.HELD).update(
+        _serialize()
+        rows = list(
+            held.filter(Q(waiting_for=WaitingFor.MESSAGING_LIMIT) | Q(next_attempt_at__lte=now))
+            .order_by("pk")
+            .values_list(
+                "pk", "contact_id", "contact__limit_counted_at", "contact__last_inbound_at"
+            )[:RELEASE_BATCH_LIMIT]
+        )
+        free = None if limit is None else limit - limit_count(now)
+        reserved: set[int] = set()
+        released = []
+        for pk, contact, counted_at, inbound_at in rows:
+            needs_place = (counted_at is None or counted_at <= since) and not window_is_open(
+                inbound_at, now
+            )
+            if free is not None and needs_place and contact not in reserved:
+                if len(reserved) >= free:
+                    continue
+                reserved.add(contact)
+            released.append(pk)
+        Contact.objects.filter(pk__in=reserved).update(limit_counted_at=now)
+        return _release(released, now)
+
+
+def _release(ids: list[int], now: dt.datetime) -> list[int]:
+    if not ids:
+        return []
+    with transaction.atomic():
+        OutboundMessage.objects.filter(pk__in=ids, status=OutboundStatus.HELD).update(
             status=OutboundStatus.QUEUED, next_attempt_at=now, waiting_for="", updated_at=now
         )
-        for message_id in released:
+        for message_id in ids:
             dispatch.message_send_on_commit(message_id=message_id)
-    if released:
-        logger.info("messaging limit: %d held message(s) queued again", len(released))
-    return released
+    logger.info("messaging limit: %d held message(s) queued again", len(ids))
+    return ids
 
 
 def _serialize() -> None:

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from whatsapp.message_templates import TemplateMessage
-from whatsapp.models import Payment, PaymentReminder
+from whatsapp.models import OutboundMessage, OutboundStatus, Payment, PaymentReminder
 from whatsapp.services.sending import Notification, notification_check, notifications_send
 from whatsapp.validation import OutboundInvalid
 
@@ -33,6 +33,7 @@ def payment_reminders_send(*, today: dt.date | None = None) -> int:
     first did not. Returns how many it reminded."""
     today = today or timezone.localdate()
     due_on = [today + dt.timedelta(days=days) for days in REMINDER_DAYS_BEFORE]
+    _stale_fail(today)
     reminded, after = 0, 0
     while True:
         payments = list(
@@ -56,6 +57,23 @@ def payment_reminders_send(*, today: dt.date | None = None) -> int:
                 reminded += sum(_remind(payment, today) for payment in chunk)
         after = chunk[-1].contact_id
         logger.info("payment reminders for %s: %d queued so far", today, reminded)
+
+
+def _stale_fail(today: dt.date) -> None:
+    """Reminders still held for the messaging limit that would no longer tell the truth fail,
+    saying why: one whose payment was made meanwhile, and one held past the day it was for
+    (today's run reminds the contact again if the payment is still due)."""
+    now = timezone.now()
+    held = OutboundMessage.objects.filter(
+        status=OutboundStatus.HELD, payment_reminder__isnull=False
+    )
+    for stale, why in (
+        (held.filter(payment_reminder__payment__paid_at__isnull=False), "not sent: paid since"),
+        (held.filter(payment_reminder__day__lt=today), "not sent: held past the day it was for"),
+    ):
+        stale.update(
+            status=OutboundStatus.FAILED, last_error_text=why, failed_at=now, updated_at=now
+        )
 
 
 def _notification(payment: Payment) -> Notification:

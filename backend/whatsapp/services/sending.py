@@ -367,15 +367,21 @@ def message_send(*, message_id: int, burst: carry.Burst | None = None) -> SendOu
     if claimed is None:
         return _not_claimed(message_id=message_id, now=now, spacing=spacing)
     message = claimed.as_message()
-    if not window_is_open(claimed.last_inbound_at, now):
-        if claimed.template is None:
-            # Meta would refuse it (131047), and so would every part after it.
-            text = window_closed_text(claimed.wa_id, claimed.last_inbound_at)
-            message_fail(message=message, code=WINDOW_CLOSED_CODE, text=text)
-            message_wake_next(message)
-            return SendOutcome("failed")
-        if not limit_admit(message=message, contact_id=claimed.contact_id, now=now):
-            return SendOutcome("held")
+    if claimed.template is None and not window_is_open(claimed.last_inbound_at, now):
+        # Meta would refuse it (131047), and so would every part after it.
+        text = window_closed_text(claimed.wa_id, claimed.last_inbound_at)
+        message_fail(message=message, code=WINDOW_CLOSED_CODE, text=text)
+        message_wake_next(message)
+        return SendOutcome("failed")
+    # A template that may reach Meta after the window closed counts, as Meta would count it.
+    reaches_by = now + dt.timedelta(seconds=SEND_TIME_LIMIT_SECONDS)
+    business_initiated = claimed.template is not None and not window_is_open(
+        claimed.last_inbound_at, reaches_by
+    )
+    if business_initiated and not limit_admit(
+        message=message, contact_id=claimed.contact_id, now=now
+    ):
+        return SendOutcome("held")
     rule = pair_rule()
     free_in = (rule.earliest(claimed.pair, now) - now).total_seconds()
     if free_in > 0:
@@ -430,6 +436,18 @@ def message_send(*, message_id: int, burst: carry.Burst | None = None) -> SendOu
         message_fail(message=message, code=exc.code, text=str(exc))
         raise
     except WhatsAppMessagingLimitError as exc:
+        if claimed.attempts >= settings.WHATSAPP_SEND_MAX_ATTEMPTS:
+            message_fail(
+                message=message, code=exc.code, text=f"gave up after {claimed.attempts}: {exc}"
+            )
+            message_wake_next(message)
+            return SendOutcome("failed")
+        if claimed.template is None or claimed.batch_size > 1:
+            # A part of a reply: held, the parts after it would overtake it. It waits queued.
+            delay = _transient_backoff(claimed.attempts)
+            _message_release(message=message, delay=delay, code=exc.code, text=str(exc))
+            return SendOutcome("later", delay)
+        # Meta refused this message, not its pace: the attempt counts.
         message_hold(
             message=message,
             until=timezone.now()
@@ -437,6 +455,7 @@ def message_send(*, message_id: int, burst: carry.Burst | None = None) -> SendOu
             waiting_for=WaitingFor.LIMIT_REFUSED,
             reason=f"Meta refused a message for the messaging limit: {exc}",
             code=exc.code,
+            attempt_counts=True,
         )
         return SendOutcome("held")
     except WhatsAppThroughputError as exc:

@@ -24,6 +24,7 @@ from whatsapp.services.messaging_limit import held_release
 from whatsapp.services.sending import contact_get_or_create, text_send_staggered
 from whatsapp.services.statuses import message_status_apply
 from whatsapp.validation import WindowClosed
+from whatsapp.window import window_is_open
 
 logger = logging.getLogger(__name__)
 
@@ -124,8 +125,9 @@ def inbound_message_record(
     Contact.objects.filter(pk=contact.pk).filter(
         Q(last_inbound_at__isnull=True) | Q(last_inbound_at__lt=wrote_at)
     ).update(last_inbound_at=wrote_at)
-    # Templates held for the messaging limit need no place under it now the window is open.
-    held_release(contact_id=contact.pk)
+    if window_is_open(wrote_at, timezone.now()):
+        # Templates held for the messaging limit need no place under it now the window is open.
+        held_release(contact_id=contact.pk)
     if inbound.type == "text" and inbound.text.strip():
         try:
             with transaction.atomic():
