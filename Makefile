@@ -84,12 +84,12 @@ test-postgres: $(STAMP) ## The suite again on PostgreSQL: TEST_DATABASE_URL, def
 # The routing and real-worker tests again, with the machine's RabbitMQ (127.0.0.1:5672, guest) as
 # the broker, in a virtual host of their own (docs/rabbitmq.md); TEST_BROKER_URL names another.
 test-rabbitmq: $(STAMP) ## The routing and worker tests with the local RabbitMQ as the broker (about 3 min)
-	TEST_BROKER=amqp $(BIN)/pytest tests/test_workers.py tests/config/test_routing.py tests/ops/test_health.py -v --durations=5
+	TEST_BROKER=amqp $(BIN)/pytest tests/test_workers.py tests/config/test_routing.py tests/ops/test_health.py tests/ops/test_metrics.py -v --durations=5
 
 # Without TEST_DATABASE_URL the tests start a PostgreSQL of their own (tests/bootstrap.py), which
 # they may restart.
-chaos: $(STAMP) ## Fault tests: kills, outages, bursts; exact counts and recovery times; PostgreSQL (about 13 min)
-	FAULT_TESTS=1 $(BIN)/pytest -m faults --timeout=900 -v --durations=0
+chaos: $(STAMP) ## Fault tests: kills, outages, bursts; exact counts and recovery times; PostgreSQL (about 7 min)
+	FAULT_TESTS=1 $(BIN)/pytest -m faults -n 2 --dist loadfile --timeout=900 -v --durations=0
 
 test-compose: $(STAMP) ## The stack on a real Docker Engine: both compose setups, stops, scaling, faults (about 8 min)
 	COMPOSE_TESTS=1 $(BIN)/pytest tests/compose $(wildcard tests/*/compose) --timeout=1800 -v --durations=0

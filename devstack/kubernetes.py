@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import argparse
 import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -70,18 +71,36 @@ RESOURCES = {
 }
 
 
+# What KEDA's prometheus scaler reads for each queue a worker consumes: web's /metrics
+# (ops.metrics) exports both per queue, every web pod the same reading, hence max().
+SIGNALS = {
+    "age": "celery_queue_oldest_age_seconds",
+    "length": "celery_queue_length",
+}
+
+
 @dataclass(frozen=True)
 class Scaling:
     min_replicas: int
     max_replicas: int
-    # Messages waiting per replica that KEDA aims for (listLength: an average per replica).
-    list_length: int
+    signal: Literal["age", "length"]
+    # age: seconds the oldest due message may wait, for the whole Deployment (metricType Value:
+    # desired = current replicas * age / target). length: messages waiting per replica (KEDA's
+    # default AverageValue: desired = length / target).
+    target: int
+    # Below this the worker may scale to zero; matters only with min_replicas 0.
+    activation: int = 0
+
+    def query(self, queue: str) -> str:
+        return f'max({SIGNALS[self.signal]}{{queue="{queue}"}})'
 
 
-# worker-io: one waiting message per greenlet (-c 100); worker-cpu: two per process (CPU limit 2).
 SCALING = {
-    "worker-io": Scaling(min_replicas=1, max_replicas=10, list_length=100),
-    "worker-cpu": Scaling(min_replicas=1, max_replicas=4, list_length=4),
+    # Latency-bound: a greenlet mostly waits on the network, so the wait users feel is the age of
+    # the oldest message, whatever the length (a hundred quick sends are no backlog).
+    "worker-io": Scaling(min_replicas=1, max_replicas=10, signal="age", target=30, activation=5),
+    # CPU-bound: each waiting message is work for a process; two per process (CPU limit 2).
+    "worker-cpu": Scaling(min_replicas=1, max_replicas=4, signal="length", target=4),
 }
 
 
@@ -95,6 +114,8 @@ class Layout:
     redis_host: str = "redis.example.internal"
     postgres_host: str = "postgres.example.internal"
     domain: str = "app.example.com"
+    # What KEDA asks for the queues' age and length: a Prometheus that scrapes web's /metrics.
+    prometheus_url: str = "http://prometheus.monitoring.svc:9090"
 
     def resource(self, service: str) -> str:
         return f"{self.name}-{service}"
@@ -107,10 +128,6 @@ class Layout:
     def secret(self) -> str:
         return f"{self.name}-secrets"
 
-    @property
-    def redis_auth(self) -> str:
-        return f"{self.name}-redis"
-
 
 def _compose() -> dict[str, Any]:
     document: dict[str, Any] = documents(COMPOSE_FILES[:1])[0]
@@ -120,6 +137,12 @@ def _compose() -> dict[str, Any]:
 def _shared_env(compose: dict[str, Any]) -> set[str]:
     """Compose's ``x-app-env``: in the ConfigMap or the Secret here, not in each container."""
     return set(compose["x-app-env"])
+
+
+def _default(value: str) -> str:
+    """A Compose value as a container gets it with nothing set: ``${VAR:-default}``'s default."""
+    match = VARIABLE.fullmatch(value)
+    return (match["arg"] or "") if match and match["op"] in (":-", "-") else value
 
 
 def _argument(arg: str, defaults: dict[str, str]) -> str:
@@ -239,6 +262,13 @@ def _deployment(
             {"periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 3},
         )
     else:
+        metrics_port = (spec.get("environment") or {}).get("METRICS_PORT")
+        if metrics_port is not None:
+            # Each worker and beat process serves /metrics on METRICS_PORT: named for a
+            # PodMonitor or scrape config. Compose's default; the ConfigMap's value must match.
+            container["ports"] = [
+                {"name": "metrics", "containerPort": int(_default(str(metrics_port)))}
+            ]
         container["livenessProbe"] = {
             "exec": {"command": ["sh", "-c", liveness_script(spec["healthcheck"])]},
             **_probe_timing(spec["healthcheck"]),
@@ -302,7 +332,23 @@ def _web_service(layout: Layout) -> dict[str, Any]:
     }
 
 
-def _scaled_object(layout: Layout, worker: WorkerService, config: dict[str, str]) -> dict[str, Any]:
+def _trigger(layout: Layout, scaling: Scaling, queue: str) -> dict[str, Any]:
+    trigger: dict[str, Any] = {
+        "type": "prometheus",
+        "metadata": {
+            "serverAddress": layout.prometheus_url,
+            "query": scaling.query(queue),
+            "threshold": str(scaling.target),
+            "activationThreshold": str(scaling.activation),
+        },
+    }
+    if scaling.signal == "age":
+        # The age is the Deployment's, not a share per replica.
+        trigger["metricType"] = "Value"
+    return trigger
+
+
+def _scaled_object(layout: Layout, worker: WorkerService) -> dict[str, Any]:
     scaling = SCALING[worker.service]
     return {
         "apiVersion": "keda.sh/v1alpha1",
@@ -323,32 +369,8 @@ def _scaled_object(layout: Layout, worker: WorkerService, config: dict[str, str]
                     "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300}}
                 }
             },
-            "triggers": [
-                {
-                    "type": "redis",
-                    "metadata": {
-                        "address": f"{config['REDIS_HOST']}:{config['REDIS_PORT']}",
-                        "databaseIndex": config["REDIS_DB"],
-                        "listName": str(queue),
-                        "listLength": str(scaling.list_length),
-                    },
-                    "authenticationRef": {"name": layout.redis_auth},
-                }
-                for queue in worker.queues
-            ],
-        },
-    }
-
-
-def _trigger_authentication(layout: Layout) -> dict[str, Any]:
-    return {
-        "apiVersion": "keda.sh/v1alpha1",
-        "kind": "TriggerAuthentication",
-        "metadata": {"name": layout.redis_auth, "labels": {"app.kubernetes.io/name": layout.name}},
-        "spec": {
-            "secretTargetRef": [
-                {"parameter": "password", "name": layout.secret, "key": "REDIS_PASSWORD"}
-            ]
+            # One per queue; KEDA takes the largest.
+            "triggers": [_trigger(layout, scaling, str(queue)) for queue in worker.queues],
         },
     }
 
@@ -368,8 +390,7 @@ def _config(layout: Layout, compose: dict[str, Any], defaults: dict[str, str]) -
     for key, value in compose["x-app-env"].items():
         if key in SECRET_KEYS or key in config:
             continue
-        match = VARIABLE.fullmatch(str(value))
-        config[key] = match["arg"] if match and match["op"] in (":-", "-") else str(value)
+        config[key] = _default(str(value))
     for key, value in defaults.items():
         config.setdefault(key, value)
     return dict(sorted(config.items()))
@@ -387,8 +408,7 @@ COMMENTS = {
     "config.yaml": """
 Every variable the commands and `env` use ($(VAR)), with Compose's defaults, and the shared
 non-secret settings (.env.example documents each). Point REDIS_HOST and POSTGRES_HOST at the
-managed services or StatefulSets' Services: regenerate with --redis-host/--postgres-host, so
-the ScaledObjects' address follows.""",
+managed services or StatefulSets' Services: regenerate with --redis-host/--postgres-host.""",
     "secret.example.yaml": """
 An example only: create the Secret from real values instead (`kubectl create secret generic
 <name>-secrets --from-env-file=...`), or with your secret manager. The placeholders are refused at
@@ -399,14 +419,14 @@ cannot change: delete the previous Job before applying this one (docs/kubernetes
     "web.yaml": """
 gunicorn (config/gunicorn.py). Liveness: /healthz, no I/O, with Compose's healthcheck timing;
 readiness: /readyz, the database and the broker. Put an Ingress in front: it terminates TLS
-and sets X-Forwarded-Proto, which the settings trust by default.""",
+and sets X-Forwarded-Proto, which the settings trust by default. /metrics (port http) is for
+Prometheus inside the cluster, where the workers' ScaledObjects read the queues: keep it off
+the Ingress, as Caddy refuses it (deploy/caddy/Caddyfile).""",
     "beat.yaml": """
 One beat. A second replica would be a safe standby: ops.overrides.beat's SingleBeatScheduler
 holds a Redis lock, and only the holder sends; the other takes over when the lock is released or
-expires. Liveness: Compose's healthcheck, the age of CELERY_LIVENESS_FILE.""",
-    "keda-auth.yaml": """
-The Redis password for KEDA's redis scaler (the ScaledObjects in worker-*.yaml), from the
-app's Secret. Needs KEDA (keda.sh) installed in the cluster.""",
+expires. Liveness: Compose's healthcheck, the age of CELERY_LIVENESS_FILE. /metrics on the
+port named metrics (METRICS_PORT).""",
 }
 
 
@@ -417,7 +437,27 @@ def _worker_comment(worker: WorkerService, spec: dict[str, Any]) -> str:
         if env.get("REMAP_SIGTERM")
         else "SIGTERM, for ops.shutdown's bounded warm shutdown (no REMAP_SIGTERM, as in Compose)"
     )
-    queues = ", ".join(f"`{queue}`" for queue in worker.queues)
+    scaling = SCALING[worker.service]
+    queries = ", ".join(f"`{scaling.query(str(queue))}`" for queue in worker.queues)
+    if scaling.signal == "age":
+        signal = (
+            f"the age of the oldest due message, {queries}, aiming at {scaling.target} s for the "
+            f"whole Deployment (metricType Value: desired = replicas * age / {scaling.target}). "
+            "With RabbitMQ the age needs RABBITMQ_MANAGEMENT_URL: without it the series is "
+            "absent, which KEDA reads as 0, and the worker never scales out."
+        )
+    else:
+        signal = (
+            f"the queue's length, {queries}, aiming at {scaling.target} waiting messages per "
+            "replica (AverageValue)."
+        )
+    scaling_text = textwrap.fill(
+        "Scaling: KEDA's prometheus scaler asks the Prometheus at --prometheus-url, which "
+        "scrapes web's /metrics (ops.metrics), for "
+        f"{signal} One trigger per queue; KEDA takes the largest. Countdown tasks a worker "
+        "already holds are no longer in the queue: they add no replicas. Needs KEDA (keda.sh).",
+        width=98,
+    )
     return f"""
 {worker.service}: celery worker -Q {",".join(worker.queues)} -P {worker.pool} (config/topology.py).
 Stopping: {stop};
@@ -425,13 +465,8 @@ SIGKILL after terminationGracePeriodSeconds, Compose's stop_grace_period. No ini
 (Compose's `init: true`): Celery handles SIGTERM itself and reaps its own children.
 Liveness: Compose's healthcheck, the age of CELERY_LIVENESS_FILE, which the worker touches only
 while it consumes (ops/liveness.py). Kubernetes leaves the script's `$(...)` as written: it
-expands only `$(VAR)` names it knows.
-Scaling (KEDA): with Redis as the broker, a Celery queue is a Redis list named after it, and the
-ScaledObject watches the list {queues} (LLEN). kombu puts a message of priority 3 or more in
-another list, `<queue>\\x06\\x16<3|6|9>` (its default priority_steps); no task here sets a
-priority, so those stay empty, and a task given one needs a trigger for that list too.
-Countdown tasks a worker already holds are in the `unacked` hash, not the list: they add no
-replicas. With RabbitMQ as the broker, use KEDA's rabbitmq scaler instead."""
+expands only `$(VAR)` names it knows. /metrics on the port named metrics (METRICS_PORT).
+{scaling_text}"""
 
 
 def manifests(layout: Layout = Layout()) -> dict[str, str]:
@@ -471,13 +506,12 @@ def manifests(layout: Layout = Layout()) -> dict[str, str]:
         "migrate.yaml": _document(COMMENTS["migrate.yaml"], job),
         "web.yaml": _document(COMMENTS["web.yaml"], deployments["web"], _web_service(layout)),
         "beat.yaml": _document(COMMENTS["beat.yaml"], deployments["beat"]),
-        "keda-auth.yaml": _document(COMMENTS["keda-auth.yaml"], _trigger_authentication(layout)),
     }
     for worker in WORKERS:
         files[f"{worker.service}.yaml"] = _document(
             _worker_comment(worker, services[worker.service]),
             deployments[worker.service],
-            _scaled_object(layout, worker, config),
+            _scaled_object(layout, worker),
         )
     return dict(sorted(files.items()))
 
@@ -494,6 +528,11 @@ def main() -> None:
     parser.add_argument("--redis-host", default=defaults.redis_host)
     parser.add_argument("--postgres-host", default=defaults.postgres_host)
     parser.add_argument("--domain", default=defaults.domain, help="the site's host name")
+    parser.add_argument(
+        "--prometheus-url",
+        default=defaults.prometheus_url,
+        help="the Prometheus KEDA queries for the queues (default: %(default)s)",
+    )
     parser.add_argument("--output", type=Path, default=OUTPUT_DIR)
     args = parser.parse_args()
     layout = Layout(
@@ -502,6 +541,7 @@ def main() -> None:
         redis_host=args.redis_host,
         postgres_host=args.postgres_host,
         domain=args.domain,
+        prometheus_url=args.prometheus_url,
     )
     for path in write(args.output, layout):
         print(path)

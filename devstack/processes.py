@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -15,11 +16,18 @@ from typing import IO
 from devstack.compose import REPO_DIR, Service
 
 BACKEND_DIR = REPO_DIR / "backend"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def service_environment(service: Service, base: Mapping[str, str]) -> dict[str, str]:
-    """``base`` plus the service's own variables, with this virtualenv's scripts on PATH."""
+    """``base`` plus the service's own variables, with this virtualenv's scripts on PATH. A
+    service counting its processes' metrics in a directory (PROMETHEUS_MULTIPROC_DIR, one per
+    container) gets one of its own on this host: each clears its directory as it starts."""
     env = {**base, **service.environment}
+    if env.get(MULTIPROC_ENV):
+        env[MULTIPROC_ENV] = str(
+            Path(tempfile.gettempdir()) / f"metrics-{os.getpid()}-{service.name}"
+        )
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", os.defpath)])
     env["PYTHONUNBUFFERED"] = "1"

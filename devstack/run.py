@@ -10,6 +10,7 @@ else starts. Ctrl-C stops everything, workers first with their soft shutdown.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import signal
@@ -80,13 +81,18 @@ def free_web_port(env: Mapping[str, str]) -> int:
 
 def on_loopback(services: dict[str, Service], web_port: int) -> dict[str, Service]:
     """Web on 127.0.0.1:``web_port``, whatever addresses web (a dev-only service calling it back)
-    following it, and the dev-only services on 127.0.0.1 (Compose has them listen on every
-    interface)."""
+    following it, the dev-only services on 127.0.0.1 (Compose has them listen on every
+    interface), and each process serving metrics on a port of its own, from METRICS_PORT up
+    (each container has the same one)."""
     web = f"//127.0.0.1:{web_port}"
     moved = {}
+    serving = [s for s in services.values() if s.environment.get("METRICS_PORT", "0") != "0"]
+    metrics_ports = itertools.count(int(serving[0].environment["METRICS_PORT"]) if serving else 0)
     for name, service in services.items():
         command = tuple(COMPOSE_WEB_ADDRESS.sub(web, arg) for arg in service.command)
         environment = {k: COMPOSE_WEB_ADDRESS.sub(web, v) for k, v in service.environment.items()}
+        if environment.get("METRICS_PORT", "0") != "0":
+            environment["METRICS_PORT"] = str(next(metrics_ports))
         if name == "web":
             environment["WEB_BIND"] = f"127.0.0.1:{web_port}"
         elif service.labels.get(LOCAL_RUN_LABEL) == "true":

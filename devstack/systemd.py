@@ -88,12 +88,20 @@ def _environment(spec: dict[str, Any]) -> dict[str, str]:
     }
 
 
+# One host: each process serving metrics gets a port of its own, from Compose's (each container
+# has the same one): worker-io 9101, worker-cpu 9102, beat 9103.
+METRICS_SERVICES = (*(worker.service for worker in WORKERS), "beat")
+
+
 def _service_unit(service: str, spec: dict[str, Any], layout: Layout) -> str:
     defaults: dict[str, str] = {}
     command = [_argument(str(arg), defaults) for arg in spec["command"]]
     if command[0] in PROGRAMS:
         command[0] = f"{layout.prefix}/.venv/bin/{command[0]}"
     environment = _environment(spec)
+    if "METRICS_PORT" in environment and service in METRICS_SERVICES:
+        port = int(environment["METRICS_PORT"]) + METRICS_SERVICES.index(service)
+        environment["METRICS_PORT"] = str(port)
     oneshot = service == "migrate"
     state: list[str] = []
     if service == "web":

@@ -68,6 +68,8 @@ RABBITMQ = session_rabbitmq()
 if RABBITMQ is not None:
     atexit.register(RABBITMQ.stop)
     os.environ["CELERY_BROKER_URL"] = RABBITMQ.url
+    if RABBITMQ.management_url:
+        os.environ["RABBITMQ_MANAGEMENT_URL"] = RABBITMQ.management_url
 os.environ.update(
     REDIS_HOST="127.0.0.1",
     REDIS_PORT=str(REDIS.port),

@@ -4,6 +4,8 @@ test's log kept in var/fault-logs/."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,11 +39,20 @@ class Report:
 
 
 def written_to(path: Path) -> Iterator[Report]:
-    """A fixture's body: a Report, written to ``path`` and printed when the fixture ends."""
+    """A fixture's body: a Report, written to ``path`` and printed when the fixture ends. Under
+    pytest-xdist (`make chaos -n 2`) each process adds its rows to what the others of the same
+    run wrote."""
     collected = Report()
     yield collected
     path.parent.mkdir(exist_ok=True)
-    path.write_text("\n".join(collected.rows) + "\n")
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")
+    with (path.parent / f".{path.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        rows = collected.rows
+        earlier = path.read_text().splitlines() if path.exists() else []
+        if run and earlier and earlier[0] == f"<!-- run {run} -->":
+            rows = earlier[1:] + collected.rows[2:]
+        path.write_text("\n".join([f"<!-- run {run} -->", *rows] if run else rows) + "\n")
     print("\n" + "\n".join(collected.rows))
 
 

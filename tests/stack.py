@@ -202,6 +202,8 @@ def stack(django_db_setup: None, django_db_blocker: Any, session_dir: Path) -> I
         "LOG_LEVEL": "INFO",
         # Soft shutdown always waits its whole timeout; keep restarts between tests short.
         "CELERY_SOFT_SHUTDOWN_TIMEOUT": "1",
+        # No scrape endpoints: tests run at once would compete for the port (a test asks).
+        "METRICS_PORT": "0",
     }
     base_env.pop("POSTGRES_HOST", None)
     log_dir = session_dir / "logs"

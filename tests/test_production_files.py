@@ -55,9 +55,16 @@ def test_every_service_gets_log_rotation_and_limits():
 def test_only_the_proxy_publishes_ports_and_flower_is_behind_it():
     prod = production()
 
-    assert {name for name, spec in prod.items() if "ports" in spec} == {"proxy"}
+    assert {name for name, spec in prod.items() if "ports" in spec} == {
+        "proxy",
+        "prometheus",
+        "alertmanager",
+    }
     container_ports = {port.rsplit(":", 1)[1] for port in prod["proxy"]["ports"]}
     assert container_ports == {"80", "443", "443/udp"}
+    # Prometheus and Alertmanager on the host's loopback only (reached through an SSH tunnel)
+    for service in ("prometheus", "alertmanager"):
+        assert all(port.startswith("127.0.0.1:") for port in prod[service]["ports"]), service
     assert prod["flower"]["profiles"] == ["flower"]
     assert "reverse_proxy flower:5555" in CADDYFILE.read_text()
 

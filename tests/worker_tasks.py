@@ -32,3 +32,11 @@ def fail(n: int) -> float:
 def clock() -> float:
     """The worker's time (tests/clock: a pinned clock reaches the workers too)."""
     return time.time()
+
+
+@shared_task(bind=True, max_retries=1)
+def retry_once(self, text: str) -> str:
+    """Ask to be retried at once the first time, then succeed."""
+    if not self.request.retries:
+        raise self.retry(countdown=0)
+    return text

@@ -8,6 +8,10 @@ process here with its message, and exit status 1, instead of a traceback.
 import sys
 
 from config.env import EnvError
+from ops.metrics.registry import multiprocess_dir_create
+
+# Before any metric exists: in multiprocess mode prometheus_client writes there from the first.
+multiprocess_dir_create()
 
 try:
     from config.celery import app as celery_app

@@ -167,11 +167,13 @@ app.conf.update(
 app.autodiscover_tasks()
 
 from ops.liveness import ConsumerLiveness  # noqa: E402
+from ops.metrics.tasks import connect as connect_metrics  # noqa: E402
 from ops.overrides.connections import BrokerConnections  # noqa: E402  (needs the app's settings)
 from ops.overrides.shutdown import GreenDrain  # noqa: E402
 from ops.priority import prefork_worker_nice  # noqa: E402, F401  (connects the signal)
 from ops.worker_schedule import WorkerSchedule  # noqa: E402
 
+connect_metrics()
 app.steps["consumer"].add(ConsumerLiveness)
 app.steps["consumer"].add(WorkerSchedule)
 app.steps["worker"].add(BrokerConnections)

@@ -4,7 +4,9 @@ The apps are the packages in ``backend/`` that hold an ``apps.py`` (``project_ap
 may own ``settings`` (its settings, read from the environment after the core's),
 ``schedules.BEAT_SCHEDULE`` (beat entries) and ``schedules.WORKER_SCHEDULE`` (what workers run
 by themselves, ``ops.worker_schedule``), both in one shape (``config.periodic``),
-``routes.TASK_ROUTES`` (task routes) and ``doctor.CHECKS`` (its live checks in ``make doctor``).
+``routes.TASK_ROUTES`` (task routes), ``doctor.CHECKS`` (its live checks in ``make doctor``) and
+``metrics.COLLECTORS`` (series web's ``/metrics`` reads at each scrape; the app's counters live in
+the same module).
 Removing an app is deleting its folder.
 
 Beat entries carry ``options.expires`` (a backlog after downtime does not replay stale runs);
@@ -99,6 +101,12 @@ def worker_schedule(apps: Iterable[str]) -> dict[str, PeriodicTask]:
 def doctor_checks(apps: Iterable[str]) -> dict[str, Any]:
     """The apps' live checks for ``manage.py doctor``: subject -> a callable returning findings."""
     return _contributions(apps, "doctor", "CHECKS")
+
+
+def metric_collectors(apps: Iterable[str]) -> dict[str, Any]:
+    """The apps' scrape-time collectors for web's ``/metrics``: name -> a prometheus_client
+    collector."""
+    return _contributions(apps, "metrics", "COLLECTORS")
 
 
 def task_routes(apps: Iterable[str]) -> dict[str, dict[str, str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from config.env import Env
+from ops.metrics.registry import clear_multiprocess_dir, mark_dead
 
 env = Env()
 
@@ -44,3 +45,13 @@ logconfig_dict = {
 # gunicorn >= 25.1 opens a control socket under $HOME by default; the image's home is not
 # writable by the app user, so it lives in /tmp (one per container).
 control_socket = env.str("GUNICORN_CONTROL_SOCKET", "/tmp/gunicorn.ctl")  # noqa: S108
+
+
+# prometheus_client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR, ops.metrics.registry): the
+# master clears what an earlier run wrote before any worker starts, and marks each exited worker.
+def on_starting(server: object) -> None:
+    clear_multiprocess_dir()
+
+
+def child_exit(server: object, worker: object) -> None:
+    mark_dead(worker.pid)  # type: ignore[attr-defined]

@@ -57,7 +57,11 @@ INSTALLED_APPS = [
     *PROJECT_APPS,
 ]
 
+# Metrics (ops.metrics, docs/operations.md "Metrics and alerts"); off: no request or task series
+# and no scrape endpoint (every message still carries its due time).
+METRICS_ENABLED = env.bool("METRICS_ENABLED", True)
 MIDDLEWARE = [
+    *(["ops.metrics.web.MetricsMiddleware"] if METRICS_ENABLED else []),
     "ops.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -225,6 +229,19 @@ CELERY_BEAT_LOCK_TIMEOUT = env.float("CELERY_BEAT_LOCK_TIMEOUT", 30.0, minimum=3
 CELERY_WORKER_SEND_TASK_EVENTS = env.bool("CELERY_WORKER_SEND_TASK_EVENTS", False)
 # Beat sends a canary task to every queue this often; the doctor shows when each came through.
 OPS_CANARY_INTERVAL_SECONDS = env.float("OPS_CANARY_INTERVAL_SECONDS", 60.0, minimum=1)
+
+# --- Metrics (ops.metrics; METRICS_ENABLED is above, with the middleware) ----------------------
+
+# Where a worker or beat serves /metrics (web serves it on its own port); 0: nowhere. Each process
+# on one host needs its own (make run: 9101 to 9103); in containers each service has 9101.
+METRICS_PORT = env.int("METRICS_PORT", 0, minimum=0, maximum=65535)
+# RabbitMQ's management API (http://<user>:<password>@<host>:15672), where RabbitMQ shows how
+# long a queue's oldest message has waited; without it, no celery_queue_oldest_age_seconds.
+RABBITMQ_MANAGEMENT_URL = (
+    env.url("RABBITMQ_MANAGEMENT_URL", "", schemes=HTTP_SCHEMES)
+    if env.optional("RABBITMQ_MANAGEMENT_URL")
+    else None
+)
 
 # --- Logging -----------------------------------------------------------------------------------
 

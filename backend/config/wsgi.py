@@ -1,4 +1,4 @@
-"""WSGI entry point for gunicorn (``gunicorn config.wsgi``)."""
+"""WSGI entry point for gunicorn (``gunicorn config.wsgi``), with ``/metrics`` (ops.metrics.web)."""
 
 import os
 
@@ -6,4 +6,8 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from ops.metrics.web import with_metrics_endpoint  # noqa: E402  (needs the settings)
+
+application = with_metrics_endpoint(django_application)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import date
 from typing import Any
 
@@ -10,6 +11,7 @@ import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 
+from football_data.metrics import API_REQUESTS, LIMITER_WAIT
 from ops.ratelimit import RateLimitExceeded, SlidingWindowLimiter, shared_redis
 
 DEFAULT_TIMEOUT = (3.05, 20.0)  # (connect, read) seconds
@@ -82,16 +84,20 @@ class FootballDataClient:
 
     def get(self, path: str, *, params: dict[str, str] | None = None) -> dict[str, Any]:
         if self.limiter is not None:
+            asked = time.monotonic()
             try:
                 self.limiter.acquire(max_wait=self.max_wait)
             except RateLimitExceeded as exc:
                 raise FootballDataRateLimited(str(exc), retry_after=exc.retry_after) from None
+            LIMITER_WAIT.observe(time.monotonic() - asked)
         try:
             response = self.session.get(
                 f"{self.base_url}{path}", params=params, timeout=self.timeout
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
+            API_REQUESTS.labels("error").inc()
             raise FootballDataTransientError(f"GET {path}: {exc}") from exc
+        API_REQUESTS.labels(str(response.status_code)).inc()
         self._follow_quota(response)
         if response.status_code == 429:
             wait = retry_after_seconds(response)

@@ -24,8 +24,8 @@ from kombu.exceptions import OperationalError
 
 from config.env import is_redis_url
 from config.topology import WorkerService
-from ops.broker import queue_depth
 from ops.liveness import BEAT_ALIVE_KEY, BEAT_ALIVE_TTL
+from ops.metrics.queues import queue_read
 
 # What `inspect stats` reports as pool.implementation, by pool name.
 POOL_IMPLEMENTATIONS = {
@@ -220,10 +220,18 @@ def check_queue_depths(app: Celery[Any], queues: Iterable[str]) -> list[Finding]
     findings = []
     with app.connection_for_read() as connection:
         for queue in queues:
-            depth = queue_depth(connection, queue)
-            status = Status.WARN if depth >= QUEUE_BACKLOG_WARNING else Status.OK
-            hint = "Consumers are falling behind: scale the worker out." if depth else ""
-            findings.append(Finding(status, f"queue {queue}", f"{depth} waiting", hint))
+            reading = queue_read(connection, queue, timeout=3)
+            status = Status.WARN if reading.length >= QUEUE_BACKLOG_WARNING else Status.OK
+            hint = "Consumers are falling behind: scale the worker out." if reading.length else ""
+            if reading.oldest_age is None:
+                age = ", oldest: unknown (RabbitMQ: set RABBITMQ_MANAGEMENT_URL)"
+            elif reading.length:
+                age = f", the oldest due {reading.oldest_age:.0f}s ago"
+            else:
+                age = ""
+            findings.append(
+                Finding(status, f"queue {queue}", f"{reading.length} waiting{age}", hint)
+            )
     if is_redis_url(app.conf.broker_url):
         # RabbitMQ keeps no such record a client can read (its management UI shows it).
         with redis.Redis.from_url(app.conf.broker_url, socket_timeout=3) as client:

@@ -3,8 +3,9 @@
 A worker touches ``CELERY_LIVENESS_FILE`` only while it is really consuming: the touch runs inside
 the consumer's own event loop, after the broker answered a ping, with at least one queue being
 consumed. A lost connection, a consumer stuck reconnecting or a wedged loop all stop the touches,
-and the healthcheck turns the container unhealthy. Beat touches the same kind of file and also
-records a timestamp in Redis (``OPS_REDIS_URL``) so the doctor can see it from another container.
+and the healthcheck turns the container unhealthy. Each such check also records the node's
+time in Redis (``OPS_REDIS_URL``), where web's metrics see which worker services consume. Beat
+touches the same kind of file and records its own timestamp there, for the doctor and the metrics.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 BEAT_ALIVE_KEY = "ops:beat:alive"
 BEAT_ALIVE_TTL = 120
+# node name -> the time it last proved it consumes; a stopping worker removes its own.
+WORKERS_ALIVE_KEY = "ops:workers:alive"
 # The broker must answer the liveness ping within this many seconds.
 PING_TIMEOUT = 2.0
 
@@ -33,9 +36,14 @@ def touch(path: str) -> None:
     Path(path).touch()
 
 
+def worker_heartbeat_fresh(at: float, now: float) -> bool:
+    """A node whose last check is within three intervals (and a little) is consuming."""
+    return now - at < 3 * settings.CELERY_LIVENESS_INTERVAL + 5
+
+
 class ConsumerLiveness(bootsteps.StartStopStep):
     """Consumer bootstep: every ``CELERY_LIVENESS_INTERVAL`` s, asks the consumer's loop to prove
-    it is consuming, and touches the file when it does.
+    it is consuming, and touches the file and records the node's heartbeat when it does.
 
     Consumer steps start on every (re)connection and stop when the connection is lost, so
     nothing is touched while the worker reconnects.
@@ -49,10 +57,9 @@ class ConsumerLiveness(bootsteps.StartStopStep):
         self.tref: Any = None
         self._pending = False
         self._ping: BrokerPing | None = None
+        self._redis: redis.Redis | None = None
 
     def start(self, c: Any) -> None:
-        if not self.path:
-            return
         # The timer only asks; the check itself runs in the consumer's loop (call_soon), so a
         # loop that no longer turns never touches the file. One request at a time: checks must
         # not pile up while the broker is silent.
@@ -70,9 +77,11 @@ class ConsumerLiveness(bootsteps.StartStopStep):
         self._pending = False
         try:
             consuming = c.task_consumer is not None and bool(c.task_consumer.queues)
-            if not self.path or not consuming or not self._broker_answers(c):
+            if not consuming or not self._broker_answers(c):
                 return False
-            touch(self.path)
+            if self.path:
+                touch(self.path)
+            self._heartbeat(c.hostname)
         except Exception:
             logger.exception("liveness: could not record that the worker is consuming")
             return False
@@ -88,6 +97,22 @@ class ConsumerLiveness(bootsteps.StartStopStep):
             return False
         return True
 
+    def _heartbeat(self, node: str) -> None:
+        try:
+            self.redis.hset(WORKERS_ALIVE_KEY, node, time.time())
+        except redis.RedisError as exc:
+            logger.warning("liveness: could not record the heartbeat in Redis: %s", exc)
+
+    @property
+    def redis(self) -> redis.Redis:
+        if self._redis is None:
+            self._redis = redis.Redis.from_url(
+                settings.OPS_REDIS_URL,
+                socket_timeout=PING_TIMEOUT,
+                socket_connect_timeout=PING_TIMEOUT,
+            )
+        return self._redis
+
     def stop(self, c: Any) -> None:
         if self.tref is not None:
             self.tref.cancel()
@@ -100,6 +125,12 @@ class ConsumerLiveness(bootsteps.StartStopStep):
             if self.path:
                 # Removed on the way out, so a stopped worker is never reported alive.
                 Path(self.path).unlink(missing_ok=True)
+            self.redis.hdel(WORKERS_ALIVE_KEY, c.hostname)
+        except redis.RedisError as exc:
+            logger.warning("liveness: could not remove the heartbeat from Redis: %s", exc)
+        except Exception:
+            logger.exception("liveness: could not clean up")
+        try:
             if self._ping is not None:
                 self._ping.close()
         except Exception:

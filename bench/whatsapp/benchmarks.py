@@ -18,6 +18,7 @@ BENCHMARKS = {
     "stagger": "stagger.py",
     "webhook": "webhook_ingest.py",
     "reminders": "reminders.py",
+    "metrics": "metrics_cost.py",
 }
 CHART = "whatsapp-sends.png"
 
@@ -35,6 +36,8 @@ def sections(results: dict[str, dict[str, Any]], docs: Path) -> list[str]:
         lines += _stagger(results["stagger"])
     if "webhook" in results:
         lines += _webhook(results["webhook"])
+    if "metrics" in results:
+        lines += _metrics(results["metrics"])
     if "reminders" in results:
         lines += _reminders(results["reminders"])
     return lines
@@ -318,3 +321,81 @@ def memory_rows(results: dict[str, dict[str, Any]]) -> list[str]:
             f" {mib(st['flood']['peak']['worker-io'])} | the rush under the flood | {DASH} |"
         )
     return rows
+
+
+def _metrics(mc: dict[str, Any]) -> list[str]:
+    paths, gunicorn = mc["paths"], mc["gunicorn"]
+    goal = mc["goal"]
+    lines = [
+        "### Metrics on and off (`bench/whatsapp/metrics_cost.py`)",
+        "",
+        "`METRICS_ENABLED=0` takes out web's request middleware"
+        " (`ops.metrics.web.MetricsMiddleware`) and `/metrics`, and the workers' task signal"
+        " handlers (`ops.metrics.tasks.connect`); `whatsapp_sends_total` counts either way. Each"
+        " path ran with metrics on and off in turn (on, off, on, off, ...), each run with its own"
+        f" Redis, PostgreSQL and stand-in. The send path: {mc['messages']:,} one-part replies"
+        f" through the stand-in answering after {mc['latency'] * 1000:.0f} ms by the shipped"
+        f" worker-io at `-c {mc['concurrency']}` (as `bench/whatsapp/io_throughput.py` runs it),"
+        f" {mc['repeat']} times each; CPU is worker-io's per send. The webhook: signed POSTs"
+        f" through gunicorn ({gunicorn.get('workers', '?')} x {gunicorn.get('threads', '?')}"
+        f" {gunicorn.get('worker_class', '?')}, multiprocess metrics as in compose) at"
+        f" concurrency {mc['webhook_concurrency']}, {mc['webhook_seconds']:.0f} s a run (as"
+        f" `bench/whatsapp/webhook_ingest.py` runs it), {mc['webhook_repeat']} times each, with"
+        " the trivial view (`GET /healthz`) of the same runs, where the middleware's share of a"
+        " request is largest; CPU is web's per request. Nothing scrapes during the runs."
+        f" On / off: the median on over the median off; the goal, for the send path and the"
+        f" webhook, is {goal:.2f} or more.",
+        "",
+        "| path | on | off | on / off | each pair | CPU per request, on / off (ratio) | goal |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    rows = (
+        ("send path, sends/s", "send", "{:.1f}"),
+        ("webhook, POSTs/s", "webhook", "{:.2f}"),
+        ("trivial view, requests/s", "trivial", "{:.2f}"),
+    )
+    for label, key, cpu_fmt in rows:
+        p = paths[key]
+        on = f"{p['median_on']:,.0f} ({range_text(p['rates_on'], '{:,.0f}')})"
+        off = f"{p['median_off']:,.0f} ({range_text(p['rates_off'], '{:,.0f}')})"
+        pairs = ", ".join(f"{x:.2f}" for x in p["pair_ratios"])
+        cpu_on, cpu_off = (
+            cpu_fmt.format(p["cpu_ms_median_on"]),
+            cpu_fmt.format(p["cpu_ms_median_off"]),
+        )
+        verdict = {True: "met", False: "**not met**", None: DASH}[p["goal_met"]]
+        lines.append(
+            f"| {label} | {on} | {off} | {p['ratio']:.3f} | {pairs}"
+            f" | {cpu_on} / {cpu_off} ms ({p['cpu_ratio']:.2f}) | {verdict} |"
+        )
+    checks = mc["switch_checks"]
+    on, off = checks.get("on"), checks.get("off")
+    if on and off:
+        off_status = off["worker_io"]["metrics_status"]
+        off_worker = "nothing answered" if off_status is None else f"it answered {off_status}"
+        passed = "yes" if mc["webhook_checks_ok"] else "**no**"
+        lines += [
+            "",
+            f"The setting took ({'yes' if mc['switch_ok'] else '**no**'}): on, worker-io's"
+            f" `/metrics` answered {on['worker_io']['metrics_status']} and counted the probe"
+            f" task {on['worker_io']['probe_counted']:.0f} time(s), web's answered"
+            f" {on['web']['metrics_status']} with {on['web']['requests_counted']:.0f}"
+            f" request(s) counted; off, {off_worker} on worker-io's METRICS_PORT and web's"
+            f" `/metrics` answered {off['web']['metrics_status']}. Every webhook run's own checks"
+            " (every 200 stored, forged signatures refused, a redelivery stored once) passed:"
+            f" {passed}.",
+        ]
+    load, cpus = mc.get("load_1min_after_each_run"), mc.get("cpus")
+    if load:
+        busy = (
+            f"; above the {cpus} cores, other work shared the machine, and the pairs' ratios"
+            " may have moved with it"
+            if cpus and max(load) > cpus
+            else ""
+        )
+        lines += [
+            "",
+            f"The machine's 1-minute load average after each run: {range_text(load, '{:.1f}')}"
+            f" (the runs' own processes count in it{busy}).",
+        ]
+    return [*lines, ""]

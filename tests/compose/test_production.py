@@ -35,6 +35,8 @@ class Production:
         self.ca = ca
         env = dict(line.split("=", 1) for line in _env_lines(project.directory / ".env"))
         self.flower_auth = tuple(env["FLOWER_BASIC_AUTH"].split(":", 1))
+        self.prometheus = f"http://127.0.0.1:{env['PROMETHEUS_PORT']}"
+        self.alertmanager = f"http://127.0.0.1:{env['ALERTMANAGER_PORT']}"
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:
         return requests.get(
@@ -61,12 +63,39 @@ def _env_lines(path: Path) -> list[str]:
     return [line for line in path.read_text().splitlines() if re.match(r"^[A-Z0-9_]+=", line)]
 
 
+# The alert test's configuration: Prometheus scrapes and evaluates every 2 s, every alert fires
+# after 4 s instead of minutes, and io's queue age pages past 4 s instead of 60.
+SCRAPE_EVERY = "2s"
+IO_AGE_THRESHOLD = 4
+
+
+def alerts_shortened(directory: Path) -> None:
+    config = directory / "deploy" / "prometheus" / "prometheus.yml"
+    config.write_text(
+        re.sub(
+            r"(scrape|evaluation)_interval: \S+",
+            rf"\1_interval: {SCRAPE_EVERY}",
+            config.read_text(),
+        )
+    )
+    for rules in (directory / "deploy" / "prometheus" / "rules").glob("*.yml"):
+        text = re.sub(r"(?m)^(\s+)for: \S+$", r"\1for: 4s", rules.read_text())
+        text = text.replace(
+            'celery_queue_oldest_age_seconds{queue="io"}) > 60',
+            f'celery_queue_oldest_age_seconds{{queue="io"}}) > {IO_AGE_THRESHOLD}',
+        )
+        rules.write_text(text)
+
+
 @pytest.fixture(scope="module")
 def production(workspace: Path, built: str, run_id: str, report: Report) -> Iterator[Production]:
     directory = workspace.parent / f"{workspace.name}-production"
     shutil.copytree(workspace, directory)
+    alerts_shortened(directory)
     http_port, https_port = free_port(), free_port()
     settings = {
+        "PROMETHEUS_PORT": str(free_port()),
+        "ALERTMANAGER_PORT": str(free_port()),
         "DOMAIN": "localhost",
         "CADDY_TLS": "internal",
         "ACME_EMAIL": "ops@example.com",
@@ -134,6 +163,16 @@ def test_only_the_proxy_publishes_and_only_80_and_443(production):
         if ports:
             published[service] = ports
 
+    # Prometheus and Alertmanager only on the host's loopback (an SSH tunnel reaches them)
+    loopback_only = {}
+    for service in ("prometheus", "alertmanager"):
+        [container] = project.containers(service, all_states=False)
+        bindings = project.inspect(container)["NetworkSettings"]["Ports"]
+        loopback_only[service] = {
+            binding["HostIp"] for port in bindings.values() if port for binding in port
+        }
+        del published[service]
+    assert loopback_only == {"prometheus": {"127.0.0.1"}, "alertmanager": {"127.0.0.1"}}
     assert published == {"proxy": {"80/tcp", "443/tcp", "443/udp"}}
     assert project.run("port", "proxy", "443").stdout.strip().endswith(f":{production.https_port}")
     assert project.run("port", "proxy", "80").stdout.strip().endswith(f":{production.http_port}")
@@ -205,7 +244,8 @@ def test_each_service_has_limits_log_rotation_and_a_restart_policy(production):
         }, service
         assert host["RestartPolicy"]["Name"] == "unless-stopped", service
     assert services == {
-        "proxy", "web", "worker-io", "worker-cpu", "beat", "redis", "db", "backup", "flower"
+        "proxy", "web", "worker-io", "worker-cpu", "beat", "redis", "db", "backup", "flower",
+        "prometheus", "alertmanager",
     }  # fmt: skip
 
 
@@ -438,3 +478,77 @@ def test_two_beats_send_each_canary_once_and_the_standby_takes_over(production, 
         f"the standby took over {took:.1f} s after `docker kill` of the sender "
         f"(lock {LOCK_TIMEOUT} s)"
     )
+
+
+def firing(production: Production) -> dict[tuple[str, str], str]:
+    """What Alertmanager holds: (alert name, worker or queue) -> active or suppressed."""
+    answer = requests.get(f"{production.alertmanager}/api/v2/alerts", timeout=5)
+    answer.raise_for_status()
+    return {
+        (
+            alert["labels"]["alertname"],
+            alert["labels"].get("worker") or alert["labels"].get("queue", ""),
+        ): alert["status"]["state"]
+        for alert in answer.json()
+    }
+
+
+def wait_for(predicate: Any, timeout: float, what: str) -> float:
+    started = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - started < timeout, f"not within {timeout:.0f} s: {what}"
+        time.sleep(1)
+    return time.monotonic() - started
+
+
+def test_metrics_stay_inside_and_alerts_fire_and_resolve(production, report):
+    project = production.project
+
+    # Every kind of process scraped (web, worker-io, worker-cpu, beat), each replica on its own
+    def targets_up() -> bool:
+        answer = requests.get(f"{production.prometheus}/api/v1/targets", timeout=5).json()
+        jobs = [t["labels"]["job"] for t in answer["data"]["activeTargets"] if t["health"] == "up"]
+        return {"web", "worker-io", "worker-cpu", "beat"} <= set(jobs) and jobs.count(
+            "worker-io"
+        ) == 2
+
+    wait_for(targets_up, 60, "every process scraped")
+    # and /metrics is not served on the public side
+    assert production.get("/metrics").status_code == 404
+    assert not [alert for alert in firing(production) if alert[0].startswith("Celery")]
+
+    # When worker-cpu stops, the worker-down alert reaches Alertmanager; it resolves once back
+    project.run("stop", "worker-cpu")
+    down = wait_for(
+        lambda: ("CeleryWorkerDown", "worker-cpu") in firing(production), 60, "worker-cpu down"
+    )
+    project.run("start", "worker-cpu")
+    back = wait_for(
+        lambda: ("CeleryWorkerDown", "worker-cpu") not in firing(production), 90, "worker-cpu back"
+    )
+    report.add(
+        f"Alerts: CeleryWorkerDown reached Alertmanager {down:.0f} s after worker-cpu stopped, "
+        f"resolved {back:.0f} s after it started"
+    )
+
+    # When io is flooded while its workers are paused, the queue-age alert fires, then resolves
+    io = project.containers("worker-io", all_states=False)
+    docker("pause", *io)
+    try:
+        production.shell(
+            "from ops.tasks import probe; [probe.delay() for _ in range(200)]; print(1)"
+        )
+        aged = wait_for(
+            lambda: ("CeleryQueueAgeHigh", "io") in firing(production), 30, "io's age alert"
+        )
+    finally:
+        docker("unpause", *io)
+    drained = wait_for(
+        lambda: ("CeleryQueueAgeHigh", "io") not in firing(production), 60, "io drained"
+    )
+    report.add(
+        f"Alerts: CeleryQueueAgeHigh (io, past {IO_AGE_THRESHOLD} s) reached Alertmanager "
+        f"{aged:.0f} s after the flood, resolved {drained:.0f} s after the workers resumed"
+    )
+    # (the worker-down alert never came for worker-io: a pause shorter than its heartbeat window)
+    assert ("CeleryWorkerDown", "worker-io") not in firing(production)

@@ -1,7 +1,7 @@
 """The Kubernetes sketch in deploy/kubernetes/, checked statically (no cluster here): generated
 from the Compose file and the topology; each Deployment runs its Compose service's command as
 Kubernetes expands it, stops within its stop_grace_period with its signal, and probes what Compose
-checks; KEDA scales each worker on the Redis lists of its queues."""
+checks; KEDA scales each worker on what web's /metrics says of its queues, through Prometheus."""
 
 from __future__ import annotations
 
@@ -13,19 +13,29 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 import yaml
 from django.conf import settings
 from django.urls import resolve
-from kombu.transport.redis import Channel
 
 from config.celery import app as celery_app
 from config.topology import WORKERS
 from devstack.compose import COMPOSE_FILES, REPO_DIR, documents, load_services
-from devstack.kubernetes import OUTPUT_DIR, SECRET_KEYS, SECRET_PLACEHOLDER, SERVICES, manifests
+from devstack.kubernetes import (
+    OUTPUT_DIR,
+    SCALING,
+    SECRET_KEYS,
+    SECRET_PLACEHOLDER,
+    SERVICES,
+    Layout,
+    manifests,
+)
 from devstack.systemd import _seconds
 from ops import views as ops_views
+from ops.metrics import collectors
+from ops.metrics.queues import QueueReading
 
 COMPOSE: dict[str, Any] = documents(COMPOSE_FILES[:1])[0]
 
@@ -230,33 +240,100 @@ def test_the_settings_accept_the_config_map_with_real_secrets():
     assert (result.returncode, result.stdout.strip()) == (0, "False"), result.stderr
 
 
+# What web's /metrics names each signal (ops.metrics.collectors), and the trigger's metricType:
+# the age is the whole Deployment's (Value), a length is shared by the replicas (AverageValue,
+# KEDA's default when metricType is absent).
+SIGNALS = {
+    "age": ("celery_queue_oldest_age_seconds", "Value"),
+    "length": ("celery_queue_length", None),
+}
+QUERY = re.compile(r'max\((?P<metric>\w+)\{queue="(?P<queue>[^"]+)"\}\)')
+
+
 @pytest.mark.parametrize("worker", WORKERS, ids=lambda w: w.service)
-def test_keda_scales_each_worker_on_the_redis_lists_of_its_queues(worker):
+def test_keda_scales_each_worker_on_prometheus_per_queue_it_consumes(worker):
     scaled = named("ScaledObject")[f"app-{worker.service}"]["spec"]
-    auth = named("TriggerAuthentication")
     deployment = named("Deployment")[f"app-{worker.service}"]["spec"]
+    scaling = SCALING[worker.service]
+    metric, metric_type = SIGNALS[scaling.signal]
 
     assert scaled["scaleTargetRef"]["name"] == f"app-{worker.service}"
     assert "replicas" not in deployment, "KEDA owns the replica count"
     assert scaled["minReplicaCount"] >= 1
-    assert [t["metadata"]["listName"] for t in scaled["triggers"]] == list(worker.queues)
+    queried = []
     for trigger in scaled["triggers"]:
-        assert trigger["type"] == "redis"
-        assert trigger["metadata"]["address"] == f"{CONFIG['REDIS_HOST']}:{CONFIG['REDIS_PORT']}"
-        assert trigger["metadata"]["databaseIndex"] == CONFIG["REDIS_DB"]
-        [password] = auth[trigger["authenticationRef"]["name"]]["spec"]["secretTargetRef"]
-        assert (password["name"], password["key"]) == ("app-secrets", "REDIS_PASSWORD")
+        meta = trigger["metadata"]
+        assert trigger["type"] == "prometheus"
+        assert trigger.get("metricType") == metric_type
+        assert "authenticationRef" not in trigger
+        # metricName is gone from KEDA's prometheus scaler (2.12); every value is a string.
+        assert set(meta) == {"serverAddress", "query", "threshold", "activationThreshold"}
+        assert all(isinstance(value, str) for value in meta.values())
+        assert meta["serverAddress"] == Layout().prometheus_url
+        assert float(meta["threshold"]) == scaling.target > 0
+        assert 0 <= float(meta["activationThreshold"]) < float(meta["threshold"])
+        match = QUERY.fullmatch(meta["query"])
+        assert match, meta["query"]
+        assert match["metric"] == metric
+        queried.append(match["queue"])
+    assert queried == [str(queue) for queue in worker.queues]
 
 
-def test_a_message_without_priority_waits_in_the_list_named_after_its_queue():
-    # kombu's Redis transport: priority 0-2 in `<queue>`, 3 and more in `<queue>\x06\x16<step>`;
-    # the ScaledObjects watch `<queue>` only, which holds everything while no task sets one.
-    channel: Any = object.__new__(Channel)  # (kombu's stubs omit _q_for_pri)
-    assert "priority_steps" not in celery_app.conf.broker_transport_options
-    assert celery_app.conf.task_default_priority is None
-    assert [channel._q_for_pri("io", p) for p in (0, 2, 3, 9)] == [
-        "io",
-        "io",
-        "io\x06\x163",
-        "io\x06\x169",
-    ]
+def test_no_trigger_needs_the_broker_password():
+    assert not named("TriggerAuthentication")
+    assert not (OUTPUT_DIR / "keda-auth.yaml").exists()
+
+
+def test_web_metrics_name_the_series_and_labels_the_triggers_query():
+    # given a broker reading for every queue: web's collector yields what the triggers ask for
+    reading = QueueReading(length=3, oldest_age=12.0)
+    with (
+        mock.patch.object(celery_app, "connection_for_read"),
+        mock.patch.object(collectors, "queue_read", return_value=reading),
+    ):
+        families = list(object.__new__(collectors.CoreCollector)._queues())
+    samples = {
+        (family.name, sample.labels["queue"]): sample.value
+        for family in families
+        for sample in family.samples
+    }
+
+    for worker in WORKERS:
+        metric, _ = SIGNALS[SCALING[worker.service].signal]
+        for queue in worker.queues:
+            assert (metric, str(queue)) in samples
+
+
+def test_the_prometheus_url_is_an_option():
+    custom = Layout(prometheus_url="http://prom.example:9090")
+
+    for worker in WORKERS:
+        text = manifests(custom)[f"{worker.service}.yaml"]
+        [scaled] = [doc for doc in yaml.safe_load_all(text) if doc["kind"] == "ScaledObject"]
+        for trigger in scaled["spec"]["triggers"]:
+            assert trigger["metadata"]["serverAddress"] == "http://prom.example:9090"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_metrics_ports_and_multiprocess_dirs_follow_compose(service):
+    compose_env = COMPOSE["services"][service].get("environment") or {}
+    app = container(service)
+    env = environment(service)
+    pod = named("Deployment")[f"app-{service}"]["spec"]["template"]["spec"]
+
+    # web serves /metrics on its http port; workers and beat on METRICS_PORT, named `metrics`
+    ports = {port["name"]: port["containerPort"] for port in app["ports"]}
+    if service == "web":
+        assert set(ports) == {"http"}
+    else:
+        assert "METRICS_PORT" in compose_env
+        assert ports == {"metrics": int(env["METRICS_PORT"])}
+    # prometheus_client's multiprocess directory: only where Compose sets it (per service, never
+    # in the ConfigMap every container loads), and on the writable emptyDir
+    assert "PROMETHEUS_MULTIPROC_DIR" not in CONFIG
+    assert env.get("PROMETHEUS_MULTIPROC_DIR") == compose_env.get("PROMETHEUS_MULTIPROC_DIR")
+    if "PROMETHEUS_MULTIPROC_DIR" in env:
+        empty_dirs = {volume["name"] for volume in pod["volumes"] if "emptyDir" in volume}
+        mounts = [m["mountPath"] for m in app["volumeMounts"] if m["name"] in empty_dirs]
+        directory = Path(env["PROMETHEUS_MULTIPROC_DIR"])
+        assert any(directory.is_relative_to(mount) for mount in mounts), directory

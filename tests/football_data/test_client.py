@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 import requests
+from prometheus_client import REGISTRY
 
 from football_data.client import (
     FootballDataAuthError,
@@ -135,3 +136,27 @@ def test_the_client_keeps_to_the_plan_and_never_sees_a_429(football_api, setting
     # Then it waited for slots instead of being refused
     assert all(r.status == 200 for r in football_api.requests)
     assert time.monotonic() - started >= 4.0
+
+
+def _requests_counted(status: str) -> float:
+    return REGISTRY.get_sample_value("football_data_api_requests_total", {"status": status}) or 0
+
+
+def test_every_request_is_counted_by_status_and_every_limiter_wait_observed(football_api):
+    # Given the API answering, then refusing with a 429, then not answering at all
+    ok, refused, error = (_requests_counted(s) for s in ("200", "429", "error"))
+    waits = REGISTRY.get_sample_value("football_data_limiter_wait_seconds_count") or 0
+    client = football_data_client()
+    client.get("/matches")
+    football_api.fail_next(429, {"message": "Too many", "errorCode": 429})
+    with pytest.raises(FootballDataRateLimited):
+        client.get("/matches")
+    with pytest.raises(FootballDataTransientError):
+        FootballDataClient(base_url="http://127.0.0.1:9/v4", token="t", limiter=None).get("/m")
+    # Then each is counted under its status, and each pass through the limiter observed once
+    assert [_requests_counted(s) for s in ("200", "429", "error")] == [
+        ok + 1,
+        refused + 1,
+        error + 1,
+    ]
+    assert REGISTRY.get_sample_value("football_data_limiter_wait_seconds_count") == waits + 2

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 
 from football_data import selectors, services, settlement
 from football_data.client import FootballDataClient
@@ -246,12 +247,15 @@ def test_an_interrupted_sync_stores_what_it_fetched_and_names_the_rest(standin):
 
 def test_settling_twice_changes_nothing_and_never_pays_twice():
     ticket = _ticket((_match(), "1", "3.00"))
+    counted = REGISTRY.get_sample_value("football_data_settled_tickets_total") or 0
     services.tickets_settle(ticket_ids=[ticket.pk])
     before = Ticket.objects.values().get(pk=ticket.pk)
 
     again = services.tickets_settle(ticket_ids=[ticket.pk])
 
     assert (again.settled, again.paid) == (0, 0)
+    # the ticket counted once (football_data_settled_tickets_total)
+    assert REGISTRY.get_sample_value("football_data_settled_tickets_total") == counted + 1
     assert Ticket.objects.values().get(pk=ticket.pk) == before
     assert Payout.objects.filter(ticket=ticket).count() == 1
 

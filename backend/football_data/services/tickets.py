@@ -19,6 +19,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from football_data import selectors, settlement
+from football_data.metrics import SETTLED_TICKETS
 from football_data.models import (
     Match,
     Payout,
@@ -112,6 +113,7 @@ def tickets_settle(*, ticket_ids: Sequence[int]) -> SettleSummary:
             for selection, outcome in zip(legs[ticket.pk], result.legs, strict=True):
                 legs_by_result.setdefault(outcome.value, []).append(selection.pk)
         _write_settled(tickets=tickets, settled=settled, legs_by_result=legs_by_result, now=now)
+    SETTLED_TICKETS.inc(len(settled))
     paid = sum((payout for _, _, payout in settled), Decimal(0))
     return SettleSummary(len(settled), len(tickets) - len(settled), paid)
 

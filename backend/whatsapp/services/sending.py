@@ -34,6 +34,7 @@ from whatsapp.client import (
     get_client,
 )
 from whatsapp.message_templates import TemplateMessage
+from whatsapp.metrics import send_counted
 from whatsapp.models import Contact, OutboundMessage, OutboundStatus, WaitingFor
 from whatsapp.pair import PairRule, PairState, first_burst, pair_rule
 from whatsapp.services import claim
@@ -547,15 +548,24 @@ def _message_post(claimed: claim.Claimed) -> SentMessage:
     client = get_client()
     callback_data = f"{CALLBACK_PREFIX}{claimed.id}"
     template = claimed.template
-    if template is None:
-        return client.text_send(to=claimed.wa_id, body=claimed.body, callback_data=callback_data)
-    return client.template_send(
-        to=claimed.wa_id,
-        name=template.name,
-        language=template.language,
-        params=template.params,
-        callback_data=callback_data,
-    )
+    try:
+        if template is None:
+            sent = client.text_send(
+                to=claimed.wa_id, body=claimed.body, callback_data=callback_data
+            )
+        else:
+            sent = client.template_send(
+                to=claimed.wa_id,
+                name=template.name,
+                language=template.language,
+                params=template.params,
+                callback_data=callback_data,
+            )
+    except WhatsAppError as exc:
+        send_counted(exc)
+        raise
+    send_counted()
+    return sent
 
 
 def _not_claimed(*, message_id: int, now: dt.datetime, spacing: float) -> SendOutcome:
