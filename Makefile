@@ -88,7 +88,7 @@ test-rabbitmq: $(STAMP) ## The routing and worker tests with the local RabbitMQ 
 
 # Without TEST_DATABASE_URL the tests start a PostgreSQL of their own (tests/bootstrap.py), which
 # they may restart.
-chaos: $(STAMP) ## Fault tests: kills, outages, bursts; exact counts and recovery times; PostgreSQL (about 7 min)
+chaos: $(STAMP) ## Fault tests: kills, outages, bursts; exact counts and recovery times; PostgreSQL (about 8 min)
 	FAULT_TESTS=1 $(BIN)/pytest -m faults -n 2 --dist loadfile --timeout=900 -v --durations=0
 
 test-compose: $(STAMP) ## The stack on a real Docker Engine: both compose setups, stops, scaling, faults (about 8 min)

@@ -73,8 +73,8 @@ def alerts_shortened(directory: Path) -> None:
     config = directory / "deploy" / "prometheus" / "prometheus.yml"
     config.write_text(
         re.sub(
-            r"(scrape|evaluation)_interval: \S+",
-            rf"\1_interval: {SCRAPE_EVERY}",
+            r"(scrape_interval|scrape_timeout|evaluation_interval): \S+",
+            rf"\1: {SCRAPE_EVERY}",
             config.read_text(),
         )
     )
@@ -481,16 +481,16 @@ def test_two_beats_send_each_canary_once_and_the_standby_takes_over(production, 
 
 
 def firing(production: Production) -> dict[tuple[str, str], str]:
-    """What Alertmanager holds: (alert name, worker or queue) -> active or suppressed."""
+    """What Alertmanager holds: (alert name, its queue or else its worker) -> active or
+    suppressed."""
     answer = requests.get(f"{production.alertmanager}/api/v2/alerts", timeout=5)
     answer.raise_for_status()
-    return {
-        (
-            alert["labels"]["alertname"],
-            alert["labels"].get("worker") or alert["labels"].get("queue", ""),
-        ): alert["status"]["state"]
-        for alert in answer.json()
-    }
+    held = {}
+    for alert in answer.json():
+        labels = alert["labels"]
+        subject = labels.get("queue") or labels.get("worker", "")
+        held[labels["alertname"], subject] = alert["status"]["state"]
+    return held
 
 
 def wait_for(predicate: Any, timeout: float, what: str) -> float:

@@ -79,3 +79,13 @@ def test_a_message_carries_the_time_it_becomes_due():
     stamp_due_time(headers={"eta": due.isoformat()}, properties=properties)
     assert properties["timestamp"] == int(due.timestamp())
     assert isinstance(properties["timestamp"], int)  # AMQP's timestamp is whole seconds
+
+
+def test_every_series_the_alert_rules_read_is_served():
+    from tests.ops.test_prometheus_rules import CORE_HISTOGRAMS, CORE_METRICS
+
+    body = wsgi_get("/metrics")[1].decode()
+    served = {line.split()[2] for line in body.splitlines() if line.startswith("# TYPE ")}
+    counters = {f"{name}_total" for name in served}
+    assert not CORE_METRICS - served - counters
+    assert not CORE_HISTOGRAMS - served
