@@ -91,7 +91,7 @@ test-rabbitmq: $(STAMP) ## The routing and worker tests with the local RabbitMQ 
 chaos: $(STAMP) ## Fault tests: kills, outages, bursts; exact counts and recovery times; PostgreSQL (about 8 min)
 	FAULT_TESTS=1 $(BIN)/pytest -m faults -n 2 --dist loadfile --timeout=900 -v --durations=0
 
-test-compose: $(STAMP) ## The stack on a real Docker Engine: both compose setups, stops, scaling, faults (about 8 min)
+test-compose: $(STAMP) ## The stack on a real Docker Engine: both compose setups, stops, scaling, faults (about 10 min)
 	COMPOSE_TESTS=1 $(BIN)/pytest tests/compose $(wildcard tests/*/compose) --timeout=1800 -v --durations=0
 
 # >>> template only (scripts/new_project.py leaves this out of generated projects)

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -139,16 +139,7 @@ def _bare_prepare(
     ]
 
 
-def run(
-    config: Config,
-    args: argparse.Namespace,
-    standin: WhatsAppStandIn,
-    run_number: int,
-    *,
-    worker_env: Mapping[str, str] | None = None,
-) -> Run:
-    """One run of ``config``; ``worker_env``: more of the project worker's environment (e.g.
-    METRICS_ENABLED, for bench/whatsapp/metrics_cost.py)."""
+def run(config: Config, args: argparse.Namespace, standin: WhatsAppStandIn, run_number: int) -> Run:
     from config.celery import app
     from whatsapp.models import OutboundMessage
 
@@ -165,7 +156,6 @@ def run(
             command_edit=command_edit,
             WORKER_IO_CONCURRENCY=str(args.concurrency),
             WHATSAPP_HTTP_POOL_SIZE=str(args.concurrency),
-            **(worker_env or {}),
         )
     else:
         os.environ["BARE_BROKER_URL"] = app.conf.broker_url
