@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 import requests
 from django.conf import settings
@@ -85,9 +85,14 @@ def read_rabbitmq(
     if length == 0:
         return QueueReading(0, 0.0)
     vhost = quote(connection.virtual_host or "/", safe="")
+    # The credentials go as auth, never in the URL: requests names the URL in its errors, which
+    # are logged.
+    parts = urlsplit(management_url)
+    port = f":{parts.port}" if parts.port else ""
+    base = f"{parts.scheme}://{parts.hostname}{port}{parts.path.rstrip('/')}"
+    auth = (unquote(parts.username), unquote(parts.password or "")) if parts.username else None
     answer = requests.get(
-        f"{management_url.rstrip('/')}/api/queues/{vhost}/{quote(queue, safe='')}",
-        timeout=timeout,
+        f"{base}/api/queues/{vhost}/{quote(queue, safe='')}", auth=auth, timeout=timeout
     )
     answer.raise_for_status()
     return QueueReading(length, _age(answer.json().get("head_message_timestamp"), time.time()))
